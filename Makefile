@@ -1,0 +1,50 @@
+# redline: the two commands that matter are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+PYTEST_ARGS ?=
+
+.PHONY: help venv install kafka-jars lint test test-unit demo bench-engine bench-structure clean
+
+help:
+	@echo "make demo   - set everything up, start Kafka, stream a real data set through, show results"
+	@echo "make test   - set everything up and run lint + the whole test suite (real Kafka included)"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+venv install: $(STAMP)
+
+kafka-jars: $(STAMP)
+	$(BIN)/redline kafka fetch
+
+lint: $(STAMP)
+	$(BIN)/ruff check redline tests benchmarks
+	$(BIN)/mypy
+
+test: $(STAMP) kafka-jars lint
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not integration" $(PYTEST_ARGS)
+
+demo: $(STAMP) kafka-jars
+	$(BIN)/python -m redline.demo
+
+bench-engine: $(STAMP)
+	$(BIN)/python benchmarks/bench_engine.py
+
+bench-structure: $(STAMP)
+	$(BIN)/python benchmarks/bench_structure.py
+
+clean:
+	-$(BIN)/redline kafka stop 2>/dev/null
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info .redline

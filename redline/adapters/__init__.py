@@ -1,0 +1,3 @@
+"""redline.adapters."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""redline.agents."""
+
+from __future__ import annotations

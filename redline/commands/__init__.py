@@ -1,0 +1,3 @@
+"""redline.commands."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""redline.schemas."""
+
+from __future__ import annotations

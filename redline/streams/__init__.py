@@ -1,0 +1,3 @@
+"""redline.streams."""
+
+from __future__ import annotations
