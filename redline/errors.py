@@ -32,3 +32,11 @@ class JudgeError(RedlineError):
 
 class ModelError(RedlineError):
     """A model is not fitted, cannot be loaded, or does not fit the input."""
+
+
+class RecordError(InputDataError):
+    """A message on a topic does not decode to the record its schema describes."""
+
+
+class LLMServerError(RedlineError):
+    """A local LLM server (llama.cpp, for tests and benchmarks) could not be installed or started."""
