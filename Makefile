@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 PYTEST_ARGS ?=
 
-.PHONY: help venv install kafka-jars lint test test-unit demo bench-engine bench-structure clean
+.PHONY: help venv install kafka-jars llm-server-deps lint test test-unit demo bench-engine bench-structure clean
 
 help:
 	@echo "make demo   - set everything up, start Kafka, stream a real data set through, show results"
@@ -26,11 +26,15 @@ venv install: $(STAMP)
 kafka-jars: $(STAMP)
 	$(BIN)/redline kafka fetch
 
+# llama.cpp server + SmolLM2-135M for the live judge tests; built once into ~/.cache/redline (or REDLINE_CACHE_DIR)
+llm-server-deps: $(STAMP)
+	$(BIN)/python -m redline.testing.llm_server deps
+
 lint: $(STAMP)
 	$(BIN)/ruff check redline tests benchmarks
 	$(BIN)/mypy
 
-test: $(STAMP) kafka-jars lint
+test: $(STAMP) kafka-jars llm-server-deps lint
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 test-unit: $(STAMP)

@@ -1,0 +1,1 @@
+"""Real external processes for integration tests and benchmarks (never imported by the engine)."""
