@@ -1,3 +1,47 @@
-"""redline.schemas."""
+"""Typed, versioned records for every redline topic, their JSON codec and JSON Schema files."""
 
 from __future__ import annotations
+
+from redline.schemas.codec import decode, encode, from_dict, json_schema, to_dict
+from redline.schemas.export import SCHEMA_DIR, export_schemas, render_schemas
+from redline.schemas.records import (
+    RECORD_BY_TOPIC,
+    SCHEMA_VERSION,
+    Candidate,
+    ControlCommand,
+    DeadLetter,
+    Event,
+    JudgeAttempt,
+    JudgeInfo,
+    JudgeRequest,
+    JudgeVerdict,
+    LabelContext,
+    LabelResult,
+    Prediction,
+    TextIn,
+)
+
+__all__ = [
+    "RECORD_BY_TOPIC",
+    "SCHEMA_DIR",
+    "SCHEMA_VERSION",
+    "Candidate",
+    "ControlCommand",
+    "DeadLetter",
+    "Event",
+    "JudgeAttempt",
+    "JudgeInfo",
+    "JudgeRequest",
+    "JudgeVerdict",
+    "LabelContext",
+    "LabelResult",
+    "Prediction",
+    "TextIn",
+    "decode",
+    "encode",
+    "export_schemas",
+    "from_dict",
+    "json_schema",
+    "render_schemas",
+    "to_dict",
+]
