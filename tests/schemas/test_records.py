@@ -60,7 +60,9 @@ EXAMPLES = {
         confidence=0.30,
         candidates=CANDS,
         model_version="m1",
-        judge=JudgeInfo("simulated:0.95", 2, [JudgeAttempt("transfer", False), JudgeAttempt("balance", True)]),
+        judge=JudgeInfo(
+            "simulated:0.95", 2, [JudgeAttempt("transfer", False), JudgeAttempt("balance", True)]
+        ),
     ),
     "control": ControlCommand(id="c1", command="add_label", label="crypto", examples=["buy btc", "sell eth"]),
     "events": Event(id="e1", kind="rejected", subject="add_label crypto", reason="exists", command_id="c1"),
