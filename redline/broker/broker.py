@@ -1,0 +1,303 @@
+"""`LocalKafkaBroker`: start, stop and query one local single-node KRaft broker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from redline.broker import jars as jars_module
+from redline.broker import java as java_module
+from redline.broker.pidfile import (
+    BrokerRecord,
+    is_our_broker,
+    process_alive,
+    read_pid_file,
+    remove_pid_file,
+    write_pid_file,
+)
+from redline.broker.ports import find_free_port, port_is_free
+from redline.broker.probe import broker_answers
+from redline.broker.properties import log4j_properties, render_properties, server_properties
+from redline.broker.settings import BrokerSettings
+from redline.broker.storage import ensure_formatted
+from redline.errors import KafkaBrokerError
+
+#: seconds between readiness probes while the broker starts
+POLL_INTERVAL_S = 0.25
+#: seconds to wait for the process to vanish after SIGKILL
+KILL_WAIT_S = 15.0
+
+
+@dataclass(frozen=True)
+class BrokerStatus:
+    """What ``status`` reports.
+
+    Parameters
+    ----------
+    bootstrap : str
+        The ``host:port`` that was probed.
+    answering : bool
+        A broker there answers Metadata requests (the broker is up).
+    pid : int or None
+        The live broker process recorded in this data dir's pid file, if any.
+    """
+
+    bootstrap: str
+    answering: bool
+    pid: int | None
+
+
+def last_log_line(path: Path, offset: int = 0) -> str:
+    """The most telling line of the broker log after ``offset``: the last ERROR/FATAL line, else the last."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(offset)
+            text = fh.read().decode("utf-8", errors="replace")
+    except OSError:
+        return "(no broker log)"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return "(broker log is empty)"
+    for line in reversed(lines):
+        if " ERROR " in line or " FATAL " in line:
+            return line[:500]
+    return lines[-1][:500]
+
+
+def _stderr(message: str) -> None:
+    print(f"redline: {message}", file=sys.stderr, flush=True)
+
+
+class LocalKafkaBroker:
+    """One local Apache Kafka broker in KRaft mode, managed through its data dir.
+
+    Parameters
+    ----------
+    settings : BrokerSettings
+        Port, data dir, cache dir, heap and timeouts.
+    log : callable, optional
+        Receives progress lines (default: stderr, prefixed ``redline:``).
+    """
+
+    def __init__(self, settings: BrokerSettings, log: Callable[[str], None] | None = None) -> None:
+        self.settings = settings
+        self.log = log if log is not None else _stderr
+
+    # -- jars -------------------------------------------------------------------------------
+
+    def fetch(self) -> jars_module.KafkaJars:
+        """Resolve (once) and return the cached Kafka jars."""
+        s = self.settings
+        return jars_module.resolve_kafka_jars(s.install_dir, s.kafka_version, log=self.log)
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def running_record(self) -> BrokerRecord | None:
+        """The pid file's record if it names a live broker of this data dir; stale files are removed."""
+        s = self.settings
+        record = read_pid_file(s.pid_path)
+        if record is None:
+            if s.pid_path.exists():
+                remove_pid_file(s.pid_path)
+            return None
+        if record.properties == str(s.properties_path) and is_our_broker(record.pid, record.properties):
+            return record
+        remove_pid_file(s.pid_path)
+        return None
+
+    def status(self) -> BrokerStatus:
+        """Probe the broker's port and report whether it answers."""
+        s = self.settings
+        record = self.running_record()
+        return BrokerStatus(
+            bootstrap=s.bootstrap,
+            answering=broker_answers(s.host, s.port),
+            pid=record.pid if record is not None else None,
+        )
+
+    # -- start ------------------------------------------------------------------------------
+
+    def start(self) -> str:
+        """Start the broker (or find it already running) and return its bootstrap address.
+
+        Returns only once the broker answers Metadata requests.
+
+        Raises
+        ------
+        KafkaBrokerError
+            Java or Maven missing, Maven Central unreachable, port taken, corrupt data dir,
+            or the broker died or did not answer during start-up.
+        """
+        s = self.settings
+        record = self.running_record()
+        if record is not None:
+            if record.port != s.port:
+                raise KafkaBrokerError(
+                    f"a broker from data dir {s.data_dir} already runs on port {record.port} "
+                    f"(pid {record.pid}); stop it first or use another --data-dir"
+                )
+            self.log(f"Kafka already running on {s.bootstrap} (pid {record.pid})")
+            self._wait_until_answering(record.pid, proc=None, log_offset=self._log_size())
+            return s.bootstrap
+        java = java_module.find_java()
+        if not port_is_free(s.host, s.port):
+            raise KafkaBrokerError(
+                f"port {s.port} on {s.host} is already in use by another process; "
+                "stop it or choose another --port"
+            )
+        jars = self.fetch()
+        controller_port = find_free_port(s.host, exclude=frozenset({s.port}))
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        s.properties_path.write_text(
+            render_properties(
+                server_properties(
+                    host=s.host, port=s.port, controller_port=controller_port, log_dirs=s.log_dirs
+                ),
+                header=f"generated by `redline kafka start` (Kafka {s.kafka_version}); rewritten on start",
+            ),
+            encoding="utf-8",
+        )
+        s.log4j_path.write_text(render_properties(log4j_properties()), encoding="utf-8")
+        cluster_id = ensure_formatted(
+            java=java,
+            classpath=jars.classpath,
+            data_dir=s.data_dir,
+            log_dirs=s.log_dirs,
+            cluster_id_path=s.cluster_id_path,
+            properties_path=s.properties_path,
+            log4j_path=s.log4j_path,
+        )
+        self.log(
+            f"starting Kafka {s.kafka_version} on {s.bootstrap} (cluster {cluster_id}, data {s.data_dir})"
+        )
+        proc, log_offset = self._spawn(java, jars.classpath)
+        write_pid_file(
+            s.pid_path,
+            BrokerRecord(
+                pid=proc.pid,
+                port=s.port,
+                controller_port=controller_port,
+                properties=str(s.properties_path),
+                kafka_version=s.kafka_version,
+            ),
+        )
+        try:
+            self._wait_until_answering(proc.pid, proc=proc, log_offset=log_offset)
+        except BaseException:
+            self._terminate(proc.pid)
+            remove_pid_file(s.pid_path)
+            raise
+        return s.bootstrap
+
+    def java_command(self, java: str, classpath: str) -> list[str]:
+        """The JVM command line that runs the broker."""
+        s = self.settings
+        return [
+            java, f"-Xmx{s.heap}", "-Xms64m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+            "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
+            f"-Dlog4j.configuration={s.log4j_path.as_uri()}", f"-Dkafka.logs.dir={s.data_dir}",
+            "-cp", classpath, "kafka.Kafka", str(s.properties_path),
+        ]  # fmt: skip
+
+    def _log_size(self) -> int:
+        try:
+            return self.settings.broker_log.stat().st_size
+        except OSError:
+            return 0
+
+    def _spawn(self, java: str, classpath: str) -> tuple[subprocess.Popen[bytes], int]:
+        s = self.settings
+        offset = self._log_size()
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        with s.broker_log.open("ab") as log_file:
+            banner = f"=== redline: starting Kafka {s.kafka_version} on {s.bootstrap} at {stamp} ===\n"
+            log_file.write(banner.encode())
+            log_file.flush()
+            proc = subprocess.Popen(
+                self.java_command(java, classpath),
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                cwd=s.data_dir,
+                start_new_session=True,  # detached: survives the CLI and the terminal's Ctrl-C
+                close_fds=True,
+            )
+        return proc, offset
+
+    def _wait_until_answering(
+        self, pid: int, *, proc: subprocess.Popen[bytes] | None, log_offset: int
+    ) -> None:
+        s = self.settings
+        deadline = time.monotonic() + s.start_timeout_s
+        while True:
+            exit_code = proc.poll() if proc is not None else None
+            if exit_code is not None or not process_alive(pid):
+                code = f" (exit code {exit_code})" if exit_code is not None else ""
+                raise KafkaBrokerError(
+                    f"Kafka exited during start-up{code}: {last_log_line(s.broker_log, log_offset)} "
+                    f"(log: {s.broker_log})"
+                )
+            if broker_answers(s.host, s.port, timeout_s=2.0):
+                return
+            if time.monotonic() > deadline:
+                raise KafkaBrokerError(
+                    f"Kafka did not answer on {s.bootstrap} within {s.start_timeout_s:.0f} s: "
+                    f"{last_log_line(s.broker_log, log_offset)} (log: {s.broker_log})"
+                )
+            time.sleep(POLL_INTERVAL_S)
+
+    # -- stop -------------------------------------------------------------------------------
+
+    def stop(self) -> int | None:
+        """Stop the broker this data dir's pid file names; return its pid, or None if none ran.
+
+        Only a live ``java ... kafka.Kafka <this data dir's server.properties>`` process is
+        signalled: SIGTERM, then SIGKILL after ``stop_timeout_s``. The pid file is removed.
+
+        Raises
+        ------
+        KafkaBrokerError
+            The process survived SIGKILL.
+        """
+        s = self.settings
+        record = self.running_record()
+        if record is None:
+            return None
+        self._terminate(record.pid)
+        remove_pid_file(s.pid_path)
+        return record.pid
+
+    def _terminate(self, pid: int) -> None:
+        if not self._signal(pid, signal.SIGTERM):
+            return
+        if self._wait_gone(pid, self.settings.stop_timeout_s):
+            return
+        waited = self.settings.stop_timeout_s
+        self.log(f"Kafka (pid {pid}) ignored SIGTERM for {waited:.0f} s; sending SIGKILL")
+        self._signal(pid, signal.SIGKILL)
+        if not self._wait_gone(pid, KILL_WAIT_S):
+            raise KafkaBrokerError(f"Kafka (pid {pid}) is still running after SIGKILL")
+
+    @staticmethod
+    def _signal(pid: int, signum: int) -> bool:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            return False
+        return True
+
+    @staticmethod
+    def _wait_gone(pid: int, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while process_alive(pid):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+        return True
