@@ -1,0 +1,49 @@
+"""The Faust application factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redline.streams.settings import StreamSettings
+from redline.streams.topics import Topics, declare_topics
+
+
+def create_app(settings: StreamSettings, *, agents: bool = True) -> tuple[Any, Topics]:
+    """Build the Faust app and its topics for ``settings``; with ``agents`` register the agents.
+
+    Tables live in memory (the agents keep no state between messages: every judge request carries
+    what the next step needs), offsets are committed at least once, and a new consumer group
+    starts at the earliest offset so no text produced before the first worker started is missed.
+    """
+    import faust
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        settings.app_id,
+        broker=settings.broker_url,
+        store="memory://",
+        key_serializer="raw",
+        value_serializer="raw",
+        datadir=str(settings.data_dir.absolute()),
+        web_enabled=True,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        stream_wait_empty=False,
+        broker_request_timeout=90.0,
+        broker_session_timeout=60.0,
+        broker_heartbeat_interval=3.0,
+        broker_commit_every=100,
+        broker_commit_interval=1.0,
+        loghandlers=[],
+    )
+    topics = declare_topics(app, settings)
+    if agents:
+        from redline.agents.wiring import register_agents
+
+        register_agents(app, topics, settings)
+    return app, topics

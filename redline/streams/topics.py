@@ -1,0 +1,88 @@
+"""Topic declarations: names, partitions, retention, and creating them on a broker.
+
+Every topic carries raw bytes; the agents decode with :mod:`redline.schemas` themselves so that a
+malformed message becomes a dead letter with its reason instead of a crashed worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from redline.errors import KafkaBrokerError
+from redline.streams.settings import StreamSettings, TopicNames
+
+#: topics whose latest value per key is what matters (snapshots, control state)
+COMPACTED = frozenset({"models"})
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The Faust topic objects of one app, one attribute per :class:`TopicNames` field."""
+
+    texts: Any
+    predictions: Any
+    labels: Any
+    judge_requests: Any
+    judge_verdicts: Any
+    control: Any
+    events: Any
+    models: Any
+    deadletter: Any
+
+
+def declare_topics(app: Any, settings: StreamSettings) -> Topics:
+    """Declare every redline topic on a Faust ``app`` (raw bytes keys and values)."""
+    names = settings.topics
+    made: dict[str, Any] = {}
+    for field_name in TopicNames.__dataclass_fields__:
+        made[field_name] = app.topic(
+            getattr(names, field_name),
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.partitions,
+            replicas=settings.replication,
+            compacting=field_name in COMPACTED or None,
+        )
+    return Topics(**made)
+
+
+async def ensure_topics(settings: StreamSettings, *, timeout_s: float = 60.0) -> list[str]:
+    """Create the redline topics that do not exist yet on the broker; return the ones created."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    names = settings.topics
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap, request_timeout_ms=int(timeout_s * 1000)
+    )
+    try:
+        await asyncio.wait_for(admin.start(), timeout_s)
+    except Exception as exc:
+        raise KafkaBrokerError(f"cannot reach Kafka at {settings.bootstrap}: {exc!r}") from None
+    try:
+        existing = set(await admin.list_topics())
+        wanted = []
+        for field_name in TopicNames.__dataclass_fields__:
+            name = getattr(names, field_name)
+            if name in existing:
+                continue
+            config = {"cleanup.policy": "compact"} if field_name in COMPACTED else {}
+            wanted.append(NewTopic(name, settings.partitions, settings.replication, topic_configs=config))
+        if wanted:
+            response = await admin.create_topics(wanted, timeout_ms=int(timeout_s * 1000))
+            for topic, code, *_ in getattr(
+                response, "topic_errors", getattr(response, "topic_error_codes", [])
+            ):
+                if code not in (0, 36):  # 36 = TOPIC_ALREADY_EXISTS (a concurrent creator)
+                    raise KafkaBrokerError(f"cannot create topic {topic}: Kafka error code {code}")
+        return [t.name for t in wanted]
+    finally:
+        await admin.close()
+
+
+def ensure_topics_sync(settings: StreamSettings, *, timeout_s: float = 60.0) -> list[str]:
+    """Blocking :func:`ensure_topics` for scripts and tests."""
+    return asyncio.run(ensure_topics(settings, timeout_s=timeout_s))
