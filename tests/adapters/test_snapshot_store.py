@@ -1,0 +1,136 @@
+"""Snapshot codec and the filesystem store: round trips, no pickle, damage detected."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from redline.adapters.snapshot_store import (
+    ARRAYS_FILE,
+    MANIFEST_FILE,
+    FileSnapshotStore,
+    Snapshot,
+    decode_state,
+    encode_state,
+    snapshot_from_bytes,
+    snapshot_to_bytes,
+)
+from redline.errors import ModelError
+
+
+def _state() -> dict[str, object]:
+    rng = np.random.default_rng(0)
+    return {
+        "format": "test/1",
+        "config": {"C": 10.0, "seed": 3, "flag": True, "none": None, "inf": float("inf")},
+        "classes": np.asarray(["b", "a", "caf\u00e9"]),
+        "object_labels": np.asarray(["x", "y"], dtype=object),
+        "coef": rng.normal(size=(3, 5)).astype(np.float32),
+        "counts": np.arange(4, dtype=np.int64),
+        "nested": [{"coef": rng.normal(size=(2, 2)), "n": np.int64(5), "p": np.float32(0.5)}],
+        "pair": (1, "two"),
+        "int_keys": {1: "one", 2: "two"},
+        "raw": b"\x00\x01",
+    }
+
+
+def _assert_same(a: object, b: object) -> None:
+    if isinstance(a, np.ndarray):
+        assert isinstance(b, np.ndarray)
+        assert a.dtype == b.dtype and a.shape == b.shape
+        assert np.array_equal(a, b)
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and list(a) == list(b)
+        for k in a:
+            _assert_same(a[k], b[k])
+    elif isinstance(a, list | tuple):
+        assert type(a) is type(b) and len(a) == len(b)
+        for x, y in zip(a, b, strict=True):
+            _assert_same(x, y)
+    elif isinstance(a, np.generic):
+        assert a.item() == b
+    else:
+        assert a == b
+
+
+def test_encode_decode_round_trip_is_exact() -> None:
+    state = _state()
+    tree, arrays = encode_state(state)
+    json.dumps(tree, allow_nan=False)  # the tree is strict JSON
+    _assert_same(state, decode_state(tree, arrays))
+
+
+def test_unsupported_values_are_refused_with_their_path() -> None:
+    with pytest.raises(ModelError, match=r"state\.nested\[0\]\.f: unsupported type object"):
+        encode_state({"nested": [{"f": object()}]})
+    with pytest.raises(ModelError, match="object array of non-strings"):
+        encode_state({"a": np.asarray([1, "x"], dtype=object)})
+
+
+def test_file_store_round_trip_and_layout(tmp_path: Path) -> None:
+    store = FileSnapshotStore(tmp_path / "models")
+    where = store.save("m1", Snapshot(_state(), {"kind": "test", "n": 3}))
+    folder = Path(where)
+    assert sorted(p.name for p in folder.iterdir()) == [ARRAYS_FILE, MANIFEST_FILE]
+    manifest = json.loads((folder / MANIFEST_FILE).read_text())
+    assert manifest["format"] == "redline-snapshot" and manifest["format_version"] == 1
+    assert manifest["metadata"] == {"kind": "test", "n": 3}
+    loaded = store.load("m1")
+    _assert_same(_state(), loaded.state)
+    assert loaded.metadata == {"kind": "test", "n": 3}
+    # arrays load without pickle
+    with np.load(folder / ARRAYS_FILE, allow_pickle=False) as npz:
+        assert len(npz.files) == len(manifest["arrays"])
+
+
+def test_overwrite_replaces_atomically_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    store = FileSnapshotStore(tmp_path / "model")
+    store.save("", Snapshot({"v": 1}))
+    store.save("", Snapshot({"v": 2}))
+    assert store.load("").state == {"v": 2}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_refuses_to_overwrite_a_folder_that_is_not_a_model(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "thesis.txt").write_text("precious")
+    with pytest.raises(ModelError, match="not a redline model folder"):
+        FileSnapshotStore(tmp_path / "docs").save("", Snapshot({"v": 1}))
+    assert (tmp_path / "docs" / "thesis.txt").read_text() == "precious"
+
+
+def test_damage_is_detected(tmp_path: Path) -> None:
+    store = FileSnapshotStore(tmp_path)
+    folder = Path(store.save("m", Snapshot({"a": np.ones(10)})))
+    data = bytearray((folder / ARRAYS_FILE).read_bytes())
+    data[-30] ^= 0xFF
+    (folder / ARRAYS_FILE).write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="checksum mismatch"):
+        store.load("m")
+    with pytest.raises(ModelError, match="no model here"):
+        store.load("absent")
+    (folder / MANIFEST_FILE).write_text("{not json")
+    with pytest.raises(ModelError, match="broken manifest"):
+        store.load("m")
+
+
+def test_newer_format_version_is_refused(tmp_path: Path) -> None:
+    store = FileSnapshotStore(tmp_path)
+    folder = Path(store.save("m", Snapshot({"a": 1})))
+    manifest = json.loads((folder / MANIFEST_FILE).read_text())
+    manifest["format_version"] = 99
+    (folder / MANIFEST_FILE).write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="unsupported snapshot format version 99"):
+        store.load("m")
+
+
+def test_bytes_form_round_trips() -> None:
+    snap = Snapshot(_state(), {"kind": "blob"})
+    back = snapshot_from_bytes(snapshot_to_bytes(snap))
+    _assert_same(snap.state, back.state)
+    assert back.metadata == {"kind": "blob"}
+    with pytest.raises(ModelError):
+        snapshot_from_bytes(b"garbage")
