@@ -195,7 +195,9 @@ def check_known_labels(
 
 
 def check_label_descriptions(
-    descriptions: Mapping[str, str], training_labels: Iterable[str], path: str | os.PathLike[str],
+    descriptions: Mapping[str, str],
+    training_labels: Iterable[str],
+    path: str | os.PathLike[str],
     train_path: str | os.PathLike[str],
 ) -> None:
     """Check that every label of a labels file has training examples.
@@ -237,6 +239,7 @@ def write_jsonl(path: str | os.PathLike[str], records: Iterable[Mapping[str, Any
 
 def write_examples(path: str | os.PathLike[str], examples: Iterable[Example]) -> int:
     """Write examples as ``{"text", "label", ...extra}`` JSONL lines; returns the count."""
+
     def records() -> Iterator[dict[str, Any]]:
         for e in examples:
             rec: dict[str, Any] = {"text": e.text}

@@ -112,14 +112,13 @@ def test_label_is_optional_for_prediction_input_but_still_checked(tmp_path: Path
 
 
 def test_training_set_needs_two_examples_per_label(tmp_path: Path) -> None:
-    p = _write(tmp_path / "t.jsonl", _lines(*(
-        [{"text": f"a{i}", "label": "a"} for i in range(3)] + [{"text": "lonely", "label": "b"}]
-    )))
+    p = _write(
+        tmp_path / "t.jsonl",
+        _lines(*([{"text": f"a{i}", "label": "a"} for i in range(3)] + [{"text": "lonely", "label": "b"}])),
+    )
     with pytest.raises(InputDataError) as info:
         check_training_set(read_examples(p), p)
-    assert str(info.value) == (
-        f"{p}:4: label 'b' has 1 example(s); every label needs at least 2 to train on"
-    )
+    assert str(info.value) == (f"{p}:4: label 'b' has 1 example(s); every label needs at least 2 to train on")
 
 
 def test_training_set_needs_two_labels(tmp_path: Path) -> None:
@@ -141,9 +140,10 @@ def test_unknown_label_in_test_names_the_line_and_training_file(tmp_path: Path) 
 
 
 def test_labels_file(tmp_path: Path) -> None:
-    p = _write(tmp_path / "labels.jsonl", _lines(
-        {"label": "a", "description": " first "}, {"label": "b"}, {"label": "c", "description": None}
-    ))
+    p = _write(
+        tmp_path / "labels.jsonl",
+        _lines({"label": "a", "description": " first "}, {"label": "b"}, {"label": "c", "description": None}),
+    )
     assert read_labels(p) == {"a": "first", "b": "", "c": ""}
 
 
@@ -168,12 +168,13 @@ def test_labels_file_label_without_examples(tmp_path: Path) -> None:
 
 
 def test_write_then_read_round_trips(tmp_path: Path) -> None:
-    examples = [Example("h\u00e9llo \"q\"\nnext", "a", extra={"id": 1}), Example("b", "b")]
+    examples = [Example('h\u00e9llo "q"\nnext', "a", extra={"id": 1}), Example("b", "b")]
     out = tmp_path / "sub" / "x.jsonl"
     assert write_examples(out, examples) == 2
     back = read_examples(out)
     assert [(e.text, e.label, dict(e.extra)) for e in back] == [
-        ("h\u00e9llo \"q\"\nnext", "a", {"id": 1}), ("b", "b", {})
+        ('h\u00e9llo "q"\nnext', "a", {"id": 1}),
+        ("b", "b", {}),
     ]
     write_labels(tmp_path / "l.jsonl", {"a": "desc"})
     assert read_labels(tmp_path / "l.jsonl") == {"a": "desc"}

@@ -39,7 +39,9 @@ def minilm() -> SentenceTransformerEmbedder:
 @pytest.mark.slow
 def test_real_model_shape_dtype_and_unit_norm(minilm: SentenceTransformerEmbedder) -> None:
     texts = [
-        "what is my account balance", "book a flight to Paris", "caf\u00e9 au lait, s'il vous pla\u00eet",
+        "what is my account balance",
+        "book a flight to Paris",
+        "caf\u00e9 au lait, s'il vous pla\u00eet",
     ]
     X = minilm.encode(texts)
     assert isinstance(minilm, Embedder)
