@@ -26,7 +26,7 @@ from redline.broker.ports import find_free_port, port_is_free
 from redline.broker.probe import broker_answers
 from redline.broker.properties import log4j_properties, render_properties, server_properties
 from redline.broker.settings import BrokerSettings
-from redline.broker.storage import ensure_formatted
+from redline.broker.storage import ensure_formatted, formatted_cluster_id
 from redline.errors import KafkaBrokerError
 
 #: seconds between readiness probes while the broker starts
@@ -146,12 +146,13 @@ class LocalKafkaBroker:
             self.log(f"Kafka already running on {s.bootstrap} (pid {record.pid})")
             self._wait_until_answering(record.pid, proc=None, log_offset=self._log_size())
             return s.bootstrap
-        java = java_module.find_java()
         if not port_is_free(s.host, s.port):
             raise KafkaBrokerError(
                 f"port {s.port} on {s.host} is already in use by another process; "
                 "stop it or choose another --port"
             )
+        formatted_cluster_id(s.data_dir, s.log_dirs, s.cluster_id_path)  # refuse a corrupt dir early
+        java = java_module.find_java()
         jars = self.fetch()
         controller_port = find_free_port(s.host, exclude=frozenset({s.port}))
         s.data_dir.mkdir(parents=True, exist_ok=True)

@@ -161,7 +161,7 @@ def resolve_kafka_jars(
         pom.write_text(render_pom(kafka_version), encoding="utf-8")
         cmd = [
             mvn_path, "-q", "-B", "-Dstyle.color=never", "-f", str(pom),
-            "dependency:copy-dependencies",
+            f"org.apache.maven.plugins:maven-dependency-plugin:{DEPENDENCY_PLUGIN_VERSION}:copy-dependencies",
             f"-DoutputDirectory={tmp / 'libs'}", "-DincludeScope=runtime",
         ]  # fmt: skip
         try:
