@@ -144,6 +144,13 @@ class SentenceTransformerEmbedder:
                 raise ModelError(
                     "sentence-transformers is not installed: pip install sentence-transformers"
                 ) from exc
+            if not self.progress:
+                try:
+                    from transformers.utils import logging as hf_logging
+
+                    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+                except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
+                    pass
             try:
                 self._model = SentenceTransformer(str(path), device=self.device)
             except Exception as exc:  # a broken or partial model folder

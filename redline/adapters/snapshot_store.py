@@ -21,7 +21,7 @@ import json
 import math
 import os
 import shutil
-import tempfile
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -242,7 +242,8 @@ class FileSnapshotStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists() and not (target / MANIFEST_FILE).exists() and any(target.iterdir()):
             raise ModelError(f"{target}: exists and is not a redline model folder; refusing to overwrite")
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:12]}")
+        tmp.mkdir()  # unlike mkdtemp, honours the umask: the model folder gets ordinary permissions
         try:
             (tmp / ARRAYS_FILE).write_bytes(npz)
             (tmp / MANIFEST_FILE).write_text(
