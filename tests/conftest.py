@@ -29,7 +29,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         port=find_free_port(),
         start_timeout_s=240.0,  # a loaded 2-core CI machine can take a while
     )
-    broker = LocalKafkaBroker(settings, log=lambda _line: None)
+    broker = LocalKafkaBroker(settings, log=lambda _line: None, die_with_parent=True)
     bootstrap = broker.start()
     try:
         yield bootstrap

@@ -71,6 +71,14 @@ def last_log_line(path: Path, offset: int = 0) -> str:
     return lines[-1][:500]
 
 
+def _sigterm_when_parent_dies() -> None:  # pragma: no cover - runs in the forked child
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+
+
 def _stderr(message: str) -> None:
     print(f"redline: {message}", file=sys.stderr, flush=True)
 
@@ -84,11 +92,22 @@ class LocalKafkaBroker:
         Port, data dir, cache dir, heap and timeouts.
     log : callable, optional
         Receives progress lines (default: stderr, prefixed ``redline:``).
+    die_with_parent : bool
+        On Linux, have the kernel send the broker SIGTERM when the process that started it dies
+        (for test sessions: no broker outlives a killed pytest). The CLI leaves it False: its
+        broker must outlive ``redline kafka start``.
     """
 
-    def __init__(self, settings: BrokerSettings, log: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: BrokerSettings,
+        log: Callable[[str], None] | None = None,
+        *,
+        die_with_parent: bool = False,
+    ) -> None:
         self.settings = settings
         self.log = log if log is not None else _stderr
+        self.die_with_parent = die_with_parent
 
     # -- jars -------------------------------------------------------------------------------
 
@@ -229,6 +248,7 @@ class LocalKafkaBroker:
                 cwd=s.data_dir,
                 start_new_session=True,  # detached: survives the CLI and the terminal's Ctrl-C
                 close_fds=True,
+                preexec_fn=_sigterm_when_parent_dies if self.die_with_parent else None,
             )
         return proc, offset
 
