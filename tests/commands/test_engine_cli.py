@@ -1,0 +1,330 @@
+"""``redline fit / predict / evaluate`` in process, with a word-hashing embedder at the boundary.
+
+The end-to-end runs with the real MiniLM model through a subprocess are in
+``test_engine_cli_end_to_end.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from redline.cli import main
+from redline.commands import engine as engine_cmd
+
+TOPICS = {
+    "weather": ["rain", "sunny", "forecast", "cloudy", "umbrella", "temperature"],
+    "music": ["song", "playlist", "jazz", "album", "volume", "guitar"],
+    "banking": ["balance", "account", "transfer", "deposit", "card", "bank"],
+    "travel": ["flight", "hotel", "airport", "luggage", "passport", "trip"],
+}
+
+
+class WordHashEmbedder:
+    """Bag of hashed words, L2-normalised: deterministic and separable for topic-word texts."""
+
+    model_id = "test:word-hash-64"
+
+    def __init__(self, dim: int = 64) -> None:
+        self.dim = dim
+        self.calls = 0
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls += 1
+        X = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in text.lower().split():
+                X[i, int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dim] += 1.0
+        X /= np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+        return X
+
+
+def _records(n_per_label: int, offset: int, labels: Sequence[str] = tuple(TOPICS)) -> list[dict[str, str]]:
+    rng = np.random.default_rng(offset)
+    out = []
+    for label in labels:
+        words = TOPICS[label]
+        for i in range(n_per_label):
+            picked = rng.choice(words, size=3, replace=False)
+            out.append({"text": f"{' '.join(picked)} please {offset + i}", "label": label})
+    return out
+
+
+def _write(path: Path, records: Sequence[dict[str, object]] | str | bytes) -> Path:
+    if isinstance(records, bytes):
+        path.write_bytes(records)
+    elif isinstance(records, str):
+        path.write_text(records, encoding="utf-8")
+    else:
+        path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def embedder(monkeypatch: pytest.MonkeyPatch) -> WordHashEmbedder:
+    fake = WordHashEmbedder()
+    monkeypatch.setattr(engine_cmd, "make_embedder", lambda settings: fake)
+    return fake
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    return {
+        "train": _write(tmp_path / "train.jsonl", _records(8, 0)),
+        "pool": _write(tmp_path / "pool.jsonl", _records(25, 1000)),
+        "test": _write(tmp_path / "test.jsonl", _records(10, 5000)),
+        "labels": _write(
+            tmp_path / "labels.jsonl", [{"label": k, "description": f"about {k}"} for k in TOPICS]
+        ),
+    }
+
+
+def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("redline: error: ")
+    return err[0].removeprefix("redline: error: ")
+
+
+def test_fit_then_predict(
+    embedder: WordHashEmbedder, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = tmp_path / "model"
+    argv = ["fit", "--train", str(files["train"]), "--labels", str(files["labels"])]
+    assert main([*argv, "--out", str(model), "--no-progress"]) == 0
+    assert "fitted 4 labels on 32 examples" in capsys.readouterr().out
+    manifest = json.loads((model / "manifest.json").read_text())
+    assert manifest["metadata"]["embedder"] == WordHashEmbedder.model_id
+    assert manifest["metadata"]["kind"] == "redline.RedClassifier"
+
+    inputs = [{"text": "jazz guitar album", "id": "a"}, {"text": "flight hotel passport", "label": "travel"}]
+    _write(tmp_path / "x.jsonl", inputs)
+    out = tmp_path / "y.jsonl"
+    rc = main(["predict", "--model", str(model), "--in", str(tmp_path / "x.jsonl"), "--out", str(out)])
+    assert rc == 0
+    assert "accuracy on the 1 labelled input texts: 1.0000" in capsys.readouterr().out
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["prediction"] for r in rows] == ["music", "travel"]
+    assert rows[0]["id"] == "a" and "label" not in rows[0] and rows[1]["label"] == "travel"
+    for r in rows:
+        ps = [c["p"] for c in r["candidates"]]
+        assert len(ps) == 3 and ps == sorted(ps, reverse=True) and sum(ps) <= 1.0 + 1e-6
+        assert r["candidates"][0]["label"] == r["prediction"] and r["confidence"] == ps[0]
+        assert 0.0 <= r["uncertainty"] <= 1.0
+
+
+def test_predict_refuses_a_model_of_other_embeddings(
+    embedder: WordHashEmbedder, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = tmp_path / "model"
+    assert main(["fit", "--train", str(files["train"]), "--out", str(model)]) == 0
+    manifest = json.loads((model / "manifest.json").read_text())
+    manifest["metadata"]["embedder"] = "someone-else/model"
+    (model / "manifest.json").write_text(json.dumps(manifest))
+    capsys.readouterr()
+    rc = main(
+        ["predict", "--model", str(model), "--in", str(files["test"]), "--out", str(tmp_path / "y.jsonl")]
+    )
+    assert rc == 1
+    assert "fitted on embeddings of someone-else/model" in _one_error_line(capsys)
+    assert not (tmp_path / "y.jsonl").exists()
+
+
+def test_predict_without_a_model(
+    embedder: WordHashEmbedder, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc = main(["predict", "--model", str(tmp_path / "nope"), "--in", str(files["test"]), "--out", "y.jsonl"])
+    assert rc == 1
+    assert _one_error_line(capsys) == f"{tmp_path / 'nope'}: no model here (missing manifest.json)"
+
+
+def test_evaluate_json_and_plot(
+    embedder: WordHashEmbedder, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plot = tmp_path / "curve.png"
+    argv = [
+        "evaluate",
+        "--train",
+        str(files["train"]),
+        "--pool",
+        str(files["pool"]),
+        "--test",
+        str(files["test"]),
+    ]
+    argv += ["--labels", str(files["labels"]), "--judge", "simulated:0.9", "--budget", "0.3", "--seed", "1"]
+    assert main([*argv, "--json", "--plot", str(plot), "--no-progress"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for key in (
+        "accuracy",
+        "macro_f1",
+        "baseline_accuracy",
+        "delivered_accuracy",
+        "unresolved",
+        "judge_calls",
+        "pool_size",
+        "rounds",
+        "rounds_detail",
+        "error_auroc",
+    ):
+        assert key in result, key
+    assert result["pool_size"] == 100
+    assert result["accuracy"] > 0.8 and result["baseline_accuracy"] > 0.8  # chance is 0.25
+    assert 0.0 <= result["delivered_accuracy"] <= 1.0
+    assert 0 < result["judge_calls"] <= 30
+    assert len(result["rounds_detail"]) == result["rounds"] + 1
+    assert result["judge_spec"] == "simulated:0.9" and result["config"]["engine"]["seed"] == 1
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the same inputs and seed give the same metrics
+    assert main([*argv, "--json", "--no-progress"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    for key in ("accuracy", "delivered_accuracy", "judge_calls", "unresolved", "rounds"):
+        assert again[key] == result[key]
+
+
+def test_evaluate_human_summary(
+    embedder: WordHashEmbedder, files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [
+        "evaluate",
+        "--train",
+        str(files["train"]),
+        "--pool",
+        str(files["pool"]),
+        "--test",
+        str(files["test"]),
+    ]
+    assert main([*argv, "--no-progress", "--config", "flat"]) == 0
+    out = capsys.readouterr().out
+    assert "test accuracy:" in out and "delivered accuracy:" in out and "judge calls:" in out
+
+
+def _bad(tmp_path: Path, name: str, content: str | bytes) -> Path:
+    return _write(tmp_path / name, content)
+
+
+GOOD = "".join(json.dumps(r) + "\n" for r in _records(3, 0))
+
+
+@pytest.mark.parametrize(
+    ("which", "content", "expected"),
+    [
+        ("train", "", "{path}: file is empty"),
+        ("train", GOOD + '{"text": "x", "label": \n', "{path}:13: invalid JSON: Expecting value (column 24)"),
+        ("train", GOOD + '{"text": "caf\xe9", "label": "music"}\n', None),
+        ("train", GOOD.encode() + b'{"text": "caf\xe9", "label": "music"}\n', "{path}:13: invalid UTF-8"),
+        (
+            "train",
+            GOOD + '{"text": "only one", "label": "poetry"}\n',
+            "{path}:13: label 'poetry' has 1 example",
+        ),
+        ("train", GOOD + '{"text": "no label"}\n', '{path}:13: missing "label"'),
+        ("pool", GOOD + '{"text": "t", "label": "poetry"}\n', "{path}:13: label 'poetry' does not occur in"),
+        ("test", GOOD + '{"label": "music"}\n', '{path}:13: missing "text"'),
+        ("test", '{"text": "t", "label": "cooking"}\n', "{path}:1: label 'cooking' does not occur in"),
+        (
+            "labels",
+            '{"label": "poetry", "description": "verse"}\n',
+            "{path}: label 'poetry' has no examples in",
+        ),
+    ],
+)
+def test_evaluate_bad_input_is_one_line_naming_file_and_line(
+    embedder: WordHashEmbedder,
+    files: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    which: str,
+    content: str | bytes,
+    expected: str | None,
+) -> None:
+    paths = dict(files)
+    paths[which] = _bad(tmp_path, f"bad-{which}.jsonl", content)
+    argv = ["evaluate", "--json", "--no-progress"]
+    for key in ("train", "pool", "test", "labels"):
+        argv += [f"--{key}", str(paths[key])]
+    rc = main(argv)
+    if expected is None:  # a non-ASCII text written as proper UTF-8 is fine
+        assert rc == 0
+        return
+    assert rc == 1
+    assert _one_error_line(capsys).startswith(expected.format(path=paths[which]))
+    assert embedder.calls == 0  # nothing was embedded: input is checked first
+
+
+def test_fit_bad_input_writes_nothing(
+    embedder: WordHashEmbedder, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = _write(tmp_path / "t.jsonl", GOOD + "not json\n")
+    rc = main(["fit", "--train", str(bad), "--out", str(tmp_path / "model")])
+    assert rc == 1
+    assert _one_error_line(capsys).startswith(f"{bad}:13: invalid JSON")
+    assert not (tmp_path / "model").exists()
+
+
+def test_fit_refuses_to_overwrite_other_files(
+    embedder: WordHashEmbedder, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me")
+    assert main(["fit", "--train", str(files["train"]), "--out", str(precious)]) == 1
+    assert "is not a redline model folder" in _one_error_line(capsys)
+    assert (precious / "notes.txt").read_text() == "keep me"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--judge", "gpt-4o"], "judge spec 'gpt-4o' not understood"),
+        (["--judge", "simulated:1.5"], "judge spec 'simulated:1.5'"),
+    ],
+)
+def test_evaluate_bad_judge(
+    embedder: WordHashEmbedder,
+    files: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    message: str,
+) -> None:
+    argv = [
+        "evaluate",
+        "--train",
+        str(files["train"]),
+        "--pool",
+        str(files["pool"]),
+        "--test",
+        str(files["test"]),
+    ]
+    assert main([*argv, *extra]) == 1
+    assert message in _one_error_line(capsys)
+    assert embedder.calls == 0
+
+
+@pytest.mark.parametrize("budget", ["0", "1.5", "lots"])
+def test_evaluate_budget_must_be_a_fraction(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str], budget: str
+) -> None:
+    argv = [
+        "evaluate",
+        "--train",
+        str(files["train"]),
+        "--pool",
+        str(files["pool"]),
+        "--test",
+        str(files["test"]),
+    ]
+    with pytest.raises(SystemExit) as info:
+        main([*argv, "--budget", budget])
+    assert info.value.code == 2
+    assert "--budget" in capsys.readouterr().err
+
+
+def test_unknown_preset_is_rejected(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["fit", "--train", str(files["train"]), "--out", "m", "--config", "magic"])
+    assert "invalid choice: 'magic'" in capsys.readouterr().err
