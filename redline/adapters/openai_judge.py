@@ -327,10 +327,19 @@ class OpenAIJudge:
     async def _call_with_retries(self, kwargs: dict[str, Any]) -> tuple[Any, float, int]:
         """One successful response, its latency (ms) and the attempts it took; or JudgeError."""
         retries = attempts = 0
-        deadline = None if self.settings.max_outage_s is None else self.settings.max_outage_s
+        max_outage = self.settings.max_outage_s
+        outage_since: float | None = None  # when this request first found the breaker open
         while True:
+            allowance = None
+            if self.breaker.is_open and max_outage is not None:
+                outage_since = time.monotonic() if outage_since is None else outage_since
+                allowance = max_outage - (time.monotonic() - outage_since)
+            elif not self.breaker.is_open:
+                outage_since = None
             try:
-                probe = await self.breaker.acquire(deadline)
+                if allowance is not None and allowance <= 0:
+                    raise BreakerWaitExceeded(f"endpoint down for more than {max_outage:g} s")
+                probe = await self.breaker.acquire(allowance)
             except BreakerWaitExceeded as exc:
                 self.stats.failures += 1
                 raise JudgeError(f"judge endpoint {self._where()} unreachable: {exc}") from None
