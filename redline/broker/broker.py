@@ -166,9 +166,13 @@ class LocalKafkaBroker:
             self._wait_until_answering(record.pid, proc=None, log_offset=self._log_size())
             return s.bootstrap
         if not port_is_free(s.host, s.port):
+            holder = (
+                f"another Kafka broker (not started from {s.data_dir})"
+                if broker_answers(s.host, s.port)
+                else "another process"
+            )
             raise KafkaBrokerError(
-                f"port {s.port} on {s.host} is already in use by another process; "
-                "stop it or choose another --port"
+                f"port {s.port} on {s.host} is already in use by {holder}; stop it or choose another --port"
             )
         formatted_cluster_id(s.data_dir, s.log_dirs, s.cluster_id_path)  # refuse a corrupt dir early
         java = java_module.find_java()

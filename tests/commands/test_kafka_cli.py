@@ -48,8 +48,10 @@ def test_port_taken_is_one_line_and_exit_1(tmp_path: Path, capsys: pytest.Captur
         port = server.getsockname()[1]
         assert main(["kafka", "start", "--port", str(port), "--data-dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1
-    assert err.startswith(f"redline: error: port {port} on 127.0.0.1 is already in use")
+    assert err == (
+        f"redline: error: port {port} on 127.0.0.1 is already in use by another process; "
+        "stop it or choose another --port\n"
+    )
 
 
 def test_corrupt_data_dir_is_one_line_and_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -171,9 +173,9 @@ def test_start_on_a_port_a_real_broker_holds_fails_cleanly(kafka_bootstrap: str,
     port = kafka_bootstrap.rsplit(":", 1)[1]
     result = redline("kafka", "start", "--port", port, "--data-dir", str(tmp_path / "d"), cwd=tmp_path)
     assert result.returncode == 1
-    assert (
-        result.stderr == f"redline: error: port {port} on 127.0.0.1 is already in use by another process; "
-        "stop it or choose another --port\n"
+    assert result.stderr == (
+        f"redline: error: port {port} on 127.0.0.1 is already in use by another Kafka broker "
+        f"(not started from {tmp_path / 'd'}); stop it or choose another --port\n"
     )
     assert result.stdout == ""
     assert not (tmp_path / "d" / "broker.pid").exists()
