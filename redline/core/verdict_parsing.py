@@ -110,6 +110,11 @@ def parse_plain(content: str) -> ParsedAnswer:
     if words[0] == "answer" and len(words) > 1:
         words = words[1:]
     first = words[0]
+    rest = [w for w in words[1:3] if w not in ("and", "or")]
+    if first in ("yes", "true", "no", "false") and rest and rest[0] in ("yes", "true", "no", "false"):
+        if (rest[0] in ("yes", "true")) != (first in ("yes", "true")):
+            snippet = " ".join(content.split())[:60]
+            return ParsedAnswer(None, None, f"ambiguous answer: {snippet!r}")
     if first in ("yes", "true"):
         return ParsedAnswer(True, None, "text")
     if first in ("no", "false"):
