@@ -179,3 +179,8 @@ def test_write_then_read_round_trips(tmp_path: Path) -> None:
     write_labels(tmp_path / "l.jsonl", {"a": "desc"})
     assert read_labels(tmp_path / "l.jsonl") == {"a": "desc"}
     assert [p.name for p in out.parent.iterdir()] == ["x.jsonl"]  # no temporary file left behind
+
+
+def test_windows_line_endings_are_read(tmp_path: Path) -> None:
+    p = _write(tmp_path / "crlf.jsonl", b'{"text": "a", "label": "x"}\r\n{"text": "b", "label": "y"}\r\n')
+    assert [(e.text, e.label, e.line) for e in read_examples(p)] == [("a", "x", 1), ("b", "y", 2)]

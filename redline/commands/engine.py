@@ -113,7 +113,15 @@ def register(subparsers: Any) -> None:
         default="simulated:0.95",
         help="simulated:ACC (independent errors) or simulated-hard:ACC (confusion-aware)",
     )
-    ev.add_argument("--budget", type=_fraction, default=None, help="judge calls as a fraction of the pool")
+    from redline.core.config import LoopConfig
+
+    ev.add_argument(
+        "--budget",
+        type=_fraction,
+        default=None,
+        metavar="FRACTION",
+        help=f"judge calls as a fraction of the pool ({LoopConfig().budget})",
+    )
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.add_argument("--plot", type=Path, help="draw accuracy and judge yes-rate per round into this image")
     _add_common(ev)
