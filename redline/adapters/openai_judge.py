@@ -32,7 +32,7 @@ from redline.adapters.judge_settings import JudgeSettings
 from redline.adapters.judge_stats import JudgeStats
 from redline.adapters.openai_response import extract_completion
 from redline.adapters.verdict_cache import VerdictCache, verdict_key
-from redline.core.judge_prompt import JudgePrompt, build_judge_prompt
+from redline.core.judge_prompt import JudgePrompt, build_judge_prompt, prompt_version
 from redline.core.judge_questions import JudgeQuestion
 from redline.core.judging import JudgeContext, Verdict
 from redline.core.verdict_parsing import ParsedAnswer, decide, read_answer
@@ -99,6 +99,11 @@ class OpenAIJudge:
         self._use_logprobs = settings.use_logprobs
 
     # ------------------------------------------------------------------ public API
+    @staticmethod
+    def prompt_version_for(settings: JudgeSettings) -> str:
+        """The prompt version a judge with ``settings`` asks with (before any format fallback)."""
+        return prompt_version(settings.hardening, settings.response_format)
+
     @property
     def answer_format(self) -> str:
         """``json`` or ``text``: what the prompts currently ask for (json falls back to text)."""

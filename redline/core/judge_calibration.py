@@ -15,10 +15,21 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.metrics import roc_auc_score
 
 #: the fewest scored judgements (with both answers present) a threshold is fitted on
 MIN_QUESTIONS = 4
+
+
+def roc_auc(scores: Sequence[float], truth: Sequence[bool]) -> float | None:
+    """ROC AUC of ``scores`` for ``truth`` (ties count half); None with only one class present."""
+    s = np.asarray(scores, dtype=np.float64)
+    t = np.asarray(truth, dtype=bool)
+    pos, neg = s[t], s[~t]
+    if len(pos) == 0 or len(neg) == 0:
+        return None
+    greater = (pos[:, None] > neg[None, :]).sum()
+    ties = (pos[:, None] == neg[None, :]).sum()
+    return float((greater + 0.5 * ties) / (len(pos) * len(neg)))
 
 
 def _accuracy(scores: NDArray[np.float64], truth: NDArray[np.bool_], threshold: float) -> float:
@@ -198,6 +209,6 @@ def calibrate(
         heldout_accuracy=_heldout_accuracy(scores, labels, seed),
         accuracy_at_half=_accuracy(scores, labels, 0.5),
         word_accuracy=word_accuracy,
-        roc_auc=float(roc_auc_score(labels, scores)),
+        roc_auc=roc_auc(scores.tolist(), labels.tolist()),
         yes_rate=float(np.mean(scores >= threshold)),
     )

@@ -34,6 +34,8 @@ from redline.core.judging import JudgeContext
 
 #: bump whenever the wording changes: cached verdicts and calibrated thresholds are per version
 PROMPT_VERSION = "judge-v1"
+#: version of the label-description prompt (``redline describe``)
+DESCRIBE_PROMPT_VERSION = "describe-v1"
 
 Hardening = Literal["none", "flag", "mask"]
 AnswerFormat = Literal["text", "json"]

@@ -106,3 +106,13 @@ def test_hard_negative_questions_pairs_without_leaking_the_text() -> None:
     assert any(q.context.description == "bee" for q in questions)
     again = hard_negative_questions(texts, labels, emb, per_label=2, c=3, descriptions={"b": "bee"}, seed=3)
     assert again == questions
+
+
+def test_roc_auc_matches_pairwise_definition() -> None:
+    from redline.core.judge_calibration import roc_auc
+
+    assert roc_auc([0.9, 0.8, 0.2, 0.1], [True, True, False, False]) == 1.0
+    assert roc_auc([0.1, 0.2, 0.8, 0.9], [True, True, False, False]) == 0.0
+    assert roc_auc([0.5, 0.5], [True, False]) == 0.5
+    assert roc_auc([0.3, 0.7, 0.4], [True, True, False]) == 0.5
+    assert roc_auc([0.1], [True]) is None

@@ -1,0 +1,236 @@
+"""``redline judge``, ``redline describe`` and ``redline judge-calibrate`` end to end.
+
+The endpoint is a scripted ``httpx.MockTransport`` behind the real ``openai`` client (replacing
+``make_judge``), except for the error path, which talks real HTTP to a closed port in a subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from redline import cli
+from redline.adapters.judge_settings import JudgeSettings
+from redline.adapters.openai_judge import OpenAIJudge
+from redline.commands import judge as judge_cmd
+from redline.data import read_labels
+from redline.testing.openai_mock import Reply, ScriptedEndpoint
+
+ENV = {"REDLINE_JUDGE_MODEL": "judge", "OPENAI_BASE_URL": "http://judge.test/v1"}
+
+
+class LetterEmbedder:
+    """A deterministic stand-in for the sentence embedder: letter counts."""
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        rows = np.zeros((len(texts), 26), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for ch in text.lower():
+                if "a" <= ch <= "z":
+                    rows[i, ord(ch) - 97] += 1
+        norms = np.linalg.norm(rows, axis=1, keepdims=True)
+        return rows / np.where(norms > 0, norms, 1)
+
+
+def _label_and_text(body: dict[str, Any]) -> tuple[str, str]:
+    user = next(m["content"] for m in body["messages"] if m["role"] == "user")
+    label = json.loads(re.search(r'^Label: (".*")$', user, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    text = json.loads(user.split("<text>\n", 1)[1].rsplit("\n</text>", 1)[0])
+    return label, text
+
+
+def knows_the_answer(body: dict[str, Any]) -> Reply:
+    """P(yes)=0.8 when the text starts with the label's name, else 0.3; the word is always 'No'."""
+    label, text = _label_and_text(body)
+    p = 0.8 if text.startswith(label) else 0.3
+    return Reply("No", top=(("Yes", math.log(p)), ("No", math.log(1 - p))), tokens_in=60, tokens_out=1)
+
+
+@pytest.fixture
+def endpoint(monkeypatch: pytest.MonkeyPatch) -> ScriptedEndpoint:
+    for key, value in ENV.items():
+        monkeypatch.setenv(key, value)
+    for key in ("OPENAI_API_KEY", "REDLINE_JUDGE_CACHE", "REDLINE_DESCRIBE_MODEL", "REDLINE_JUDGE_THRESHOLD"):
+        monkeypatch.delenv(key, raising=False)
+    scripted = ScriptedEndpoint(answer=knows_the_answer)
+
+    def make_judge(settings: JudgeSettings) -> OpenAIJudge:
+        return OpenAIJudge(settings, http_client=scripted.client())
+
+    monkeypatch.setattr(judge_cmd, "make_judge", make_judge)
+    monkeypatch.setattr(judge_cmd, "make_embedder", LetterEmbedder)
+    return scripted
+
+
+@pytest.fixture
+def train(tmp_path: Path) -> Path:
+    path = tmp_path / "train.jsonl"
+    rows = []
+    for label in ("alpha", "beta", "gamma", "delta"):
+        for i in range(5):
+            rows.append({"text": f"{label} sample {i} {'x' * i}", "label": label})
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_judge_prints_one_json_verdict(
+    endpoint: ScriptedEndpoint, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli.main(["judge", "--text", "alpha please", "--label", "alpha", "--description", "Alpha things."])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert code == 0 and len(out) == 1
+    verdict = json.loads(out[0])
+    assert verdict["valid"] is True and verdict["p_yes"] == pytest.approx(0.8)
+    assert verdict["tokens"] == {"in": 60, "out": 1} and verdict["latency_ms"] > 0
+    assert set(verdict) >= {"valid", "p_yes", "latency_ms", "tokens", "reason", "prompt_version"}
+    assert '"Alpha things."' in endpoint.user_prompt()
+
+
+def test_judge_shows_the_nearest_examples_of_the_label(
+    endpoint: ScriptedEndpoint, train: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli.main(
+        [
+            "judge",
+            "--text",
+            "beta sample xxxx",
+            "--label",
+            "beta",
+            "--examples",
+            str(train),
+            "--examples-shown",
+            "2",
+        ]
+    )
+    assert code == 0
+    user = endpoint.user_prompt()
+    assert '1. "beta sample 4 xxxx"' in user and '2. "beta sample 3 xxx"' in user
+    assert "alpha" not in user and "beta sample 0" not in user
+    assert json.loads(capsys.readouterr().out)["valid"] is True
+
+
+def test_judge_unknown_label_in_examples_is_one_line(
+    endpoint: ScriptedEndpoint, train: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["judge", "--text", "t", "--label", "omega", "--examples", str(train)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"redline: error: {train}: no examples of label 'omega'"]
+    assert endpoint.requests == 0
+
+
+def test_describe_writes_editable_labels_jsonl(
+    endpoint: ScriptedEndpoint, train: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def describe(body: dict[str, Any]) -> Reply:
+        user = body["messages"][1]["content"]
+        label = json.loads(re.search(r'^Label: (".*")$', user, re.MULTILINE).group(1))  # type: ignore[union-attr]
+        return Reply(f'Description: "Texts that are about {label}."', top=None, tokens_in=100, tokens_out=9)
+
+    endpoint.answer = describe
+    out = tmp_path / "labels.jsonl"
+    code = cli.main(["describe", "--train", str(train), "--out", str(out), "--model", "bigger", "--quiet"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["labels"] == 4 and summary["empty"] == 0 and summary["model"] == "bigger"
+    assert summary["tokens"] == {"in": 400, "out": 36}
+    assert {b["model"] for b in endpoint.bodies} == {"bigger"}
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {r["prompt_version"] for r in records} == {"describe-v1"}
+    assert read_labels(out) == {
+        name: f"Texts that are about {name}." for name in ("alpha", "beta", "delta", "gamma")
+    }
+
+
+def test_judge_calibrate_fits_and_the_judge_uses_it(
+    endpoint: ScriptedEndpoint, train: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "calibration.json"
+    code = cli.main(
+        ["judge-calibrate", "--train", str(train), "--out", str(out), "--per-label", "2", "--quiet"]
+    )
+    assert code == 0
+    capsys.readouterr()
+    record = json.loads(out.read_text())
+    # the model always *says* No, but P(yes) separates right (0.8) from nearest-wrong (0.3) labels
+    assert record["questions"] == 4 * 2 * 2 and record["scored"] == 16
+    assert 0.3 < record["threshold"] < 0.8
+    assert record["accuracy"] == 1.0 and record["roc_auc"] == 1.0
+    assert record["word_accuracy"] == 0.5
+    assert record["prompt_version"] == "judge-v1:mask:text" and record["model"] == "judge"
+    assert record["tokens"]["in"] == 16 * 60
+
+    # a verdict at P(yes)=0.3 is "no" either way; --threshold 0.2 flips it, the calibration does not
+    args = ["judge", "--text", "beta thing", "--label", "alpha"]
+    assert cli.main([*args, "--calibration", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)["valid"] is False
+    assert cli.main([*args, "--threshold", "0.2"]) == 0
+    assert json.loads(capsys.readouterr().out)["valid"] is True
+
+    # a calibration fitted for another prompt version is refused in one line
+    assert cli.main([*args, "--calibration", str(out), "--hardening", "none"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "was fitted for prompt judge-v1:mask:text" in err[0]
+
+
+def test_judge_calibrate_without_logprobs_fails_clearly(
+    endpoint: ScriptedEndpoint, train: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    endpoint.answer = None
+    endpoint.default = Reply("Yes", top=None)
+    code = cli.main(
+        [
+            "judge-calibrate",
+            "--train",
+            str(train),
+            "--out",
+            str(tmp_path / "c.json"),
+            "--quiet",
+            "--no-logprobs",
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does the endpoint return logprobs" in err[0]
+
+
+def test_missing_model_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("REDLINE_JUDGE_MODEL", raising=False)
+    assert cli.main(["judge", "--text", "t", "--label", "l"]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "redline: error: judge settings: no judge model: set REDLINE_JUDGE_MODEL or pass --model"
+    ]
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_unreachable_endpoint_real_http_exit_2_one_line(tmp_path: Path) -> None:
+    port = _closed_port()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "REDLINE_JUDGE_MODEL": "judge"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "redline", "judge", "--text", "change my pin", "--label", "change_pin",
+         "--base-url", f"http://127.0.0.1:{port}/v1", "--max-retries", "2", "--retry-base-delay", "0.01"],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(
+        f"redline: error: judge endpoint http://127.0.0.1:{port}/v1 failed after 2 retries"
+    )
+    assert "cannot connect" in lines[0]
