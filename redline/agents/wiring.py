@@ -28,13 +28,14 @@ STATS: dict[str, int] = {"texts": 0, "dead_letters": 0, "labels": 0, "judge_requ
 
 
 async def send_all(topics: Topics, outgoing: Sequence[Outgoing]) -> None:
-    """Send each message to its topic and wait until the producer has accepted it."""
-    futures = []
+    """Hand each message to the producer (in order).
+
+    Delivery is not awaited message by message: Faust flushes the producer before it commits the
+    consumed offsets, so a message whose outputs were not written is consumed again (at least once).
+    """
     for item in outgoing:
         STATS[item.topic] = STATS.get(item.topic, 0) + 1
-        futures.append(await getattr(topics, item.topic).send(key=item.key, value=item.value))
-    for fut in futures:
-        await fut
+        await getattr(topics, item.topic).send(key=item.key, value=item.value)
 
 
 def register_agents(app: Any, topics: Topics, settings: StreamSettings) -> dict[str, Any]:
