@@ -136,15 +136,24 @@ class OpenAIJudge:
             hit = self.cache.get(key)
             if hit is not None:
                 return self._from_cache(hit)
-        pending = self._inflight.get(key)
-        if pending is not None:
+        while (pending := self._inflight.get(key)) is not None:
+            # the same question is being asked right now: share its answer instead of paying twice
+            try:
+                shared = await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if pending.cancelled() and (task is None or not task.cancelling()):
+                    continue  # the asker was cancelled, not us: ask ourselves
+                raise
             self.stats.cache_hits += 1
-            shared = await asyncio.shield(pending)
             return self._cached_copy(shared)
         future: asyncio.Future[Verdict] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
             verdict = await self._ask(text, label, context, prompt)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # mark retrieved: waiters re-raise it themselves

@@ -335,3 +335,16 @@ def test_verdicts_round_trip_through_sqlite(tmp_path) -> None:  # type: ignore[n
     assert got is not None and got.valid is False and got.p_yes == 0.2 and got.extra == {"word": False}
     assert again.get("skip") is None
     assert json.loads(json.dumps(got.extra)) == {"word": False}
+
+
+async def test_cancelled_asker_does_not_cancel_those_sharing_its_call() -> None:
+    endpoint = ScriptedEndpoint([Reply("Yes", delay_s=5.0)], default=Reply("Yes"))
+    judge, _ = make_judge(endpoint)
+    first = asyncio.ensure_future(judge.judge("t", "l", CTX))
+    await asyncio.sleep(0.01)
+    second = asyncio.ensure_future(judge.judge("t", "l", CTX))
+    await asyncio.sleep(0.01)
+    first.cancel()
+    verdict = await asyncio.wait_for(second, 5)
+    assert verdict.valid is True and first.cancelled()
+    assert endpoint.requests == 2  # the second asked for itself once the first was cancelled
