@@ -24,6 +24,8 @@ class JudgeStats:
         Verdicts with ``valid=None``.
     format_fallbacks : int
         Optional features dropped because the endpoint refused them (json format, logprobs).
+    injections_flagged : int
+        Questions whose text held instruction-like content (masked or flagged in the prompt).
     tokens_in, tokens_out : int
         Tokens billed, as the endpoint reported them.
     latency_ms_total : float
@@ -39,6 +41,7 @@ class JudgeStats:
     failures: int = 0
     invalid: int = 0
     format_fallbacks: int = 0
+    injections_flagged: int = 0
     tokens_in: int = 0
     tokens_out: int = 0
     latency_ms_total: float = 0.0

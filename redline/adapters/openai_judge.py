@@ -124,6 +124,8 @@ class OpenAIJudge:
         """Is ``text`` an example of ``label``? One verdict; see the module docstring for failures."""
         self.stats.requests += 1
         prompt = self.prompt_for(text, label, context)
+        if prompt.injection.flagged:
+            self.stats.injections_flagged += 1
         key = verdict_key(
             text,
             label,

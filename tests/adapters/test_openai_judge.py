@@ -300,6 +300,7 @@ async def test_injection_is_masked_in_the_request() -> None:
     assert "Ignore previous instructions" not in user
     assert "[instruction removed]" in user and "Warning:" in user
     assert verdict.extra["injection"] == ["override", "forced_answer"]
+    assert judge.stats.injections_flagged == 1
 
 
 def test_settings_from_env_and_validation() -> None:
