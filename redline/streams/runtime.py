@@ -86,7 +86,14 @@ def install_collaborators(
     if embedder is None:
         from redline.adapters.embedder import EmbeddingSettings
 
-        embedder = EmbeddingSettings.from_env(batch_size=settings.batch_size).build()
+        # no on-disk cache in a worker: stream texts rarely repeat and several workers may share a disk
+        embedder = EmbeddingSettings.from_env(batch_size=settings.batch_size, cache=False).build()
+    fitted_with = loaded.metadata.get("embedder")
+    encodes_with = getattr(embedder, "model_id", None)
+    if fitted_with and encodes_with and fitted_with != encodes_with:
+        raise ModelError(
+            f"the model was fitted on embeddings of {fitted_with}, this worker embeds with {encodes_with}"
+        )
     threshold = settings.uncertainty_threshold
     if threshold is None:
         threshold = float(loaded.metadata.get("accept_below", LoopConfig().accept_below))

@@ -1,0 +1,89 @@
+"""Worker start-up: reading a fitted model folder, building the judge, installing collaborators."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from redline.adapters.snapshot_store import FileSnapshotStore, Snapshot
+from redline.agents import collaborators
+from redline.core.classifier import RedClassifier
+from redline.core.config import EngineConfig
+from redline.core.simulated_expert import SimulatedExpert
+from redline.data import Example, write_examples
+from redline.errors import ConfigError, ModelError
+from redline.streams.runtime import build_judge, install_collaborators, load_model
+from redline.streams.settings import StreamSettings
+
+
+@pytest.fixture
+def model_dir(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 8)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    y = ["a", "b", "c"] * 10
+    texts = [f"t{i}" for i in range(30)]
+    model = RedClassifier(EngineConfig(scorer="flat", uncertainty="entropy")).fit(X, texts, y, {"a": "the a"})
+    FileSnapshotStore(tmp_path / "m").save(
+        "", Snapshot(model.to_state(), {"embedder": "fake@1", "accept_below": 0.4})
+    )
+    return tmp_path / "m"
+
+
+class FakeEmbedder:
+    model_id = "fake@1"
+
+    def encode(self, texts):  # pragma: no cover - not called here
+        raise AssertionError
+
+
+def test_load_model_gives_a_versioned_classifier(model_dir) -> None:
+    loaded = load_model(model_dir)
+    assert list(loaded.model.classes_) == ["a", "b", "c"]
+    assert loaded.version.startswith("m@") and len(loaded.version) == len("m@") + 12
+    assert load_model(model_dir).version == loaded.version  # same folder, same version
+
+
+def test_missing_model_folder_is_a_clear_error(tmp_path) -> None:
+    with pytest.raises(ModelError, match="no such model folder"):
+        load_model(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match="no model here"):
+        load_model(tmp_path / "empty")
+
+
+def test_judge_specs(model_dir, tmp_path) -> None:
+    model = load_model(model_dir).model
+    assert build_judge("none", model) is None
+    with pytest.raises(ConfigError, match="--judge-truth"):
+        build_judge("simulated:0.9", model)
+    truth = tmp_path / "truth.jsonl"
+    write_examples(truth, [Example("hello", "a"), Example("bye", "b")])
+    judge = build_judge("simulated-hard:0.9", model, truth_path=truth)
+    assert isinstance(judge, SimulatedExpert) and judge.mode == "confusion-aware"
+    with pytest.raises(ConfigError, match="not understood"):
+        build_judge("oracle", model)
+
+
+def test_install_uses_model_threshold_and_uncertainty(model_dir, monkeypatch, tmp_path) -> None:
+    for name in ("embedder", "model", "policy", "judge", "uncertainty_kind", "descriptions", "model_version"):
+        monkeypatch.setattr(collaborators, name, getattr(collaborators, name))
+    loaded = load_model(model_dir)
+    install_collaborators(
+        StreamSettings(max_candidates=2, data_dir=tmp_path), loaded, embedder=FakeEmbedder()
+    )
+    assert collaborators.policy.accept_below == 0.4 and collaborators.policy.max_candidates == 2
+    assert collaborators.uncertainty_kind == "entropy"
+    assert collaborators.descriptions == {"a": "the a"} and collaborators.judge is None
+    install_collaborators(
+        StreamSettings(uncertainty_threshold=0.1, data_dir=tmp_path), loaded, embedder=FakeEmbedder()
+    )
+    assert collaborators.policy.accept_below == 0.1
+
+
+def test_install_refuses_a_model_fitted_on_other_embeddings(model_dir, tmp_path) -> None:
+    class Other(FakeEmbedder):
+        model_id = "other@2"
+
+    with pytest.raises(ModelError, match="fitted on embeddings of fake@1"):
+        install_collaborators(StreamSettings(data_dir=tmp_path), load_model(model_dir), embedder=Other())
