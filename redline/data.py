@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import sys
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from redline.errors import InputDataError
+
+#: the path that means standard input (reading) or standard output (writing)
+STDIO = "-"
 
 #: the fewest training examples a label may have
 MIN_EXAMPLES_PER_LABEL = 2
@@ -45,18 +49,24 @@ class Example:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
+def display_name(path: str | os.PathLike[str]) -> str:
+    """How messages name a file: its path, or ``<stdin>`` for ``-``."""
+    return "<stdin>" if str(path) == STDIO else str(path)
+
+
 def _json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line_number, object)`` for each non-blank line of a JSONL file."""
+    where = display_name(path)
     try:
-        raw = path.read_bytes()
+        raw = sys.stdin.buffer.read() if str(path) == STDIO else path.read_bytes()
     except FileNotFoundError:
-        raise InputDataError(f"{path}: no such file") from None
+        raise InputDataError(f"{where}: no such file") from None
     except IsADirectoryError:
-        raise InputDataError(f"{path}: is a directory, expected a JSONL file") from None
+        raise InputDataError(f"{where}: is a directory, expected a JSONL file") from None
     except OSError as exc:
-        raise InputDataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        raise InputDataError(f"{where}: cannot read: {exc.strerror or exc}") from None
     if not raw.strip():
-        raise InputDataError(f"{path}: file is empty")
+        raise InputDataError(f"{where}: file is empty")
     if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark, as some editors write
         raw = raw[3:]
     for number, line_bytes in enumerate(raw.split(b"\n"), start=1):
@@ -65,20 +75,20 @@ def _json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         except UnicodeDecodeError as exc:
             bad = line_bytes[exc.start]
             raise InputDataError(
-                f"{path}:{number}: invalid UTF-8 (byte 0x{bad:02x} at column {exc.start + 1})"
+                f"{where}:{number}: invalid UTF-8 (byte 0x{bad:02x} at column {exc.start + 1})"
             ) from None
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InputDataError(f"{path}:{number}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+            raise InputDataError(f"{where}:{number}: invalid JSON: {exc.msg} (column {exc.colno})") from None
         if not isinstance(obj, dict):
-            raise InputDataError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
+            raise InputDataError(f"{where}:{number}: expected a JSON object, got {type(obj).__name__}")
         yield number, obj
 
 
-def _required_string(path: Path, number: int, obj: Mapping[str, Any], key: str) -> str:
+def _required_string(path: str, number: int, obj: Mapping[str, Any], key: str) -> str:
     value = obj.get(key)
     if value is None:
         raise InputDataError(f'{path}:{number}: missing "{key}"')
@@ -111,12 +121,13 @@ def read_examples(path: str | os.PathLike[str], *, require_label: bool = True) -
         missing/empty ``text`` or ``label``.
     """
     p = Path(path)
+    where = display_name(p)
     examples = []
     for number, obj in _json_lines(p):
-        text = _required_string(p, number, obj, "text")
+        text = _required_string(where, number, obj, "text")
         label: str | None = None
         if require_label or obj.get("label") is not None:
-            label = _required_string(p, number, obj, "label")
+            label = _required_string(where, number, obj, "label")
         extra = {k: v for k, v in obj.items() if k not in ("text", "label")}
         examples.append(Example(text=text, label=label, line=number, extra=extra))
     return examples
@@ -136,20 +147,21 @@ def read_labels(path: str | os.PathLike[str]) -> dict[str, str]:
         As :func:`read_examples`, plus a non-string description or a label listed twice.
     """
     p = Path(path)
+    where = display_name(p)
     labels: dict[str, str] = {}
     first_line: dict[str, int] = {}
     for number, obj in _json_lines(p):
-        label = _required_string(p, number, obj, "label")
+        label = _required_string(where, number, obj, "label")
         description = obj.get("description", "")
         if description is None:
             description = ""
         if not isinstance(description, str):
             raise InputDataError(
-                f'{p}:{number}: "description" must be a string, got {type(description).__name__}'
+                f'{where}:{number}: "description" must be a string, got {type(description).__name__}'
             )
         if label in labels:
             raise InputDataError(
-                f"{p}:{number}: label {label!r} is listed twice (first on line {first_line[label]})"
+                f"{where}:{number}: label {label!r} is listed twice (first on line {first_line[label]})"
             )
         labels[label] = description.strip()
         first_line[label] = number
@@ -214,16 +226,24 @@ def check_label_descriptions(
 
 
 def write_jsonl(path: str | os.PathLike[str], records: Iterable[Mapping[str, Any]]) -> int:
-    """Write records as JSONL atomically (a temporary file renamed into place).
+    """Write records as JSONL atomically (a temporary file renamed into place); ``"-"`` is stdout.
 
     Returns
     -------
     int
         The number of records written.
     """
+    if str(path) == STDIO:
+        n = 0
+        for record in records:
+            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+            n += 1
+        sys.stdout.flush()
+        return n
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+    tmp = p.with_name(f".{p.name}.{uuid.uuid4().hex[:12]}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # honours the umask
     n = 0
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -232,7 +252,7 @@ def write_jsonl(path: str | os.PathLike[str], records: Iterable[Mapping[str, Any
                 n += 1
         os.replace(tmp, p)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return n
 

@@ -184,3 +184,31 @@ def test_write_then_read_round_trips(tmp_path: Path) -> None:
 def test_windows_line_endings_are_read(tmp_path: Path) -> None:
     p = _write(tmp_path / "crlf.jsonl", b'{"text": "a", "label": "x"}\r\n{"text": "b", "label": "y"}\r\n')
     assert [(e.text, e.label, e.line) for e in read_examples(p)] == [("a", "x", 1), ("b", "y", 2)]
+
+
+def test_dash_reads_stdin_and_names_it_in_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    class FakeStdin:
+        buffer = io.BytesIO(b'{"text": "a", "label": "x"}\n{"text": 1}\n')
+
+    monkeypatch.setattr("sys.stdin", FakeStdin())
+    with pytest.raises(InputDataError) as info:
+        read_examples("-")
+    assert str(info.value) == '<stdin>:2: "text" must be a string, got int'
+
+
+def test_dash_writes_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    assert write_examples("-", [Example("a", "x")]) == 1
+    assert capsys.readouterr().out == '{"text": "a", "label": "x"}\n'
+
+
+def test_written_files_get_ordinary_permissions(tmp_path: Path) -> None:
+    import os
+
+    old = os.umask(0o022)
+    try:
+        write_labels(tmp_path / "l.jsonl", {"a": ""})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "l.jsonl").stat().st_mode & 0o777 == 0o644

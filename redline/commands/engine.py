@@ -28,10 +28,12 @@ import numpy as np
 from redline.adapters.embedder import Embedder, EmbeddingSettings
 from redline.adapters.snapshot_store import FileSnapshotStore, Snapshot
 from redline.data import (
+    STDIO,
     Example,
     check_known_labels,
     check_label_descriptions,
     check_training_set,
+    display_name,
     read_examples,
     read_labels,
     write_jsonl,
@@ -144,11 +146,13 @@ def _embed(embedder: Embedder, texts: Sequence[str]) -> tuple[np.ndarray, float]
 
 def _read_training(train: Path, labels: Path | None) -> tuple[list[Example], dict[str, str]]:
     examples = read_examples(train)
-    check_training_set(examples, train)
+    check_training_set(examples, display_name(train))
     descriptions: dict[str, str] = {}
     if labels is not None:
         descriptions = read_labels(labels)
-        check_label_descriptions(descriptions, {str(e.label) for e in examples}, labels, train)
+        check_label_descriptions(
+            descriptions, {str(e.label) for e in examples}, display_name(labels), display_name(train)
+        )
     return examples, descriptions
 
 
@@ -229,7 +233,7 @@ def run_predict(args: argparse.Namespace) -> int:
     if labelled:
         hits = sum(classes[order[i][0]] == label for i, label in labelled)
         summary += f"; accuracy on the {len(labelled)} labelled input texts: {hits / len(labelled):.4f}"
-    print(summary)
+    print(summary, file=sys.stderr if str(args.out) == STDIO else sys.stdout)
     return 0
 
 
@@ -258,9 +262,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     train, descriptions = _read_training(args.train, args.labels)
     known = {str(e.label) for e in train}
     pool = read_examples(args.pool)
-    check_known_labels(pool, known, args.pool, str(args.train))
+    check_known_labels(pool, known, display_name(args.pool), display_name(args.train))
     test = read_examples(args.test)
-    check_known_labels(test, known, args.test, str(args.train))
+    check_known_labels(test, known, display_name(args.test), display_name(args.train))
     engine = EngineConfig.named(args.config, seed=args.seed)
     loop = LoopConfig() if args.budget is None else LoopConfig(budget=args.budget)
 

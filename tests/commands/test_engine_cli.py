@@ -328,3 +328,28 @@ def test_unknown_preset_is_rejected(files: dict[str, Path], capsys: pytest.Captu
     with pytest.raises(SystemExit):
         main(["fit", "--train", str(files["train"]), "--out", "m", "--config", "magic"])
     assert "invalid choice: 'magic'" in capsys.readouterr().err
+
+
+def test_predict_reads_stdin_and_writes_stdout(
+    embedder: WordHashEmbedder,
+    files: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+
+    model = tmp_path / "model"
+    assert main(["fit", "--train", str(files["train"]), "--out", str(model), "--no-progress"]) == 0
+    capsys.readouterr()
+
+    class FakeStdin:
+        buffer = io.BytesIO(b'{"text": "rain forecast umbrella"}\n{"text": "hotel passport trip"}\n')
+
+    monkeypatch.setattr("sys.stdin", FakeStdin())
+    assert main(["predict", "--model", str(model), "--in", "-", "--out", "-", "--top-k", "1"]) == 0
+    captured = capsys.readouterr()
+    rows = [json.loads(line) for line in captured.out.splitlines()]
+    assert [r["prediction"] for r in rows] == ["weather", "travel"]
+    assert all(len(r["candidates"]) == 1 for r in rows)
+    assert "labelled 2 texts" in captured.err
