@@ -50,6 +50,10 @@ class _Retryable(Exception):
         self.endpoint_down = endpoint_down
 
 
+class _Malformed(Exception):
+    """The endpoint answered 200 with a body that is not a chat completion."""
+
+
 class OpenAIJudge:
     """A :class:`~redline.core.judging.Judge` backed by an OpenAI-compatible chat endpoint.
 
@@ -225,7 +229,10 @@ class OpenAIJudge:
             "temperature": self.settings.temperature,
             "max_tokens": max_tokens,
         }
-        response, _, _ = await self._call_with_retries(kwargs)
+        try:
+            response, _, _ = await self._call_with_retries(kwargs)
+        except (_Malformed, openai.BadRequestError):
+            return ""
         content, _, tokens_in, tokens_out = extract_completion(response)
         self.stats.add_tokens(
             tokens_in, tokens_out, self.settings.price_in_per_1k, self.settings.price_out_per_1k
@@ -292,6 +299,9 @@ class OpenAIJudge:
             try:
                 response, latency_ms, attempts = await self._call_with_retries(self._request(prompt))
                 break
+            except _Malformed as exc:
+                self.stats.invalid += 1
+                return Verdict(valid=None, reason=f"malformed response from the endpoint: {exc}")
             except openai.BadRequestError as exc:
                 # the endpoint is up but refuses an optional feature: drop it and ask again
                 if self._use_json:
@@ -387,8 +397,8 @@ class OpenAIJudge:
                     f"judge endpoint {self._where()} refused model {self.settings.model!r} "
                     f"({exc.status_code}): {_brief(exc)}"
                 ) from None
-            except openai.APIStatusError:
-                self.breaker.record_success(probe)
+            except (openai.APIStatusError, _Malformed):
+                self.breaker.record_success(probe)  # the endpoint is up, it just did not like this one
                 self.stats.failures += 1
                 raise
             except BaseException:
@@ -424,6 +434,8 @@ class OpenAIJudge:
                         f"HTTP {status}: {_brief(exc)}", retry_after=retry_after, endpoint_down=status >= 500
                     ) from None
                 raise
+            except (ValueError, openai.APIResponseValidationError) as exc:  # e.g. a body that is not JSON
+                raise _Malformed(" ".join(str(exc).split())[:200]) from None
             return response, (time.perf_counter() - started) * 1000.0
 
     def _where(self) -> str:

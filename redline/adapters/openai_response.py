@@ -59,9 +59,12 @@ def extract_completion(response: Any) -> tuple[str | None, list[list[tuple[str, 
         logprobs = _positions(getattr(choice, "logprobs", None))
     except (AttributeError, IndexError, TypeError, KeyError):
         pass
-    tokens_in = tokens_out = 0
-    usage = getattr(response, "usage", None)
-    if usage is not None:
-        tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0)
-        tokens_out = int(getattr(usage, "completion_tokens", 0) or 0)
-    return content, logprobs, tokens_in, tokens_out
+    return content, logprobs, _count(response, "prompt_tokens"), _count(response, "completion_tokens")
+
+
+def _count(response: Any, name: str) -> int:
+    try:
+        value = getattr(getattr(response, "usage", None), name, 0)
+        return max(int(value or 0), 0)
+    except (TypeError, ValueError, OverflowError):
+        return 0

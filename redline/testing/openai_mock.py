@@ -38,6 +38,8 @@ class Reply:
         Fail like an unreachable server instead of answering.
     tokens_in, tokens_out : int
         Usage to report.
+    raw_body : str, optional
+        Send this text as the (JSON-typed) body instead of a completion.
     """
 
     content: str | None = "Yes"
@@ -48,6 +50,7 @@ class Reply:
     connect_error: bool = False
     tokens_in: int = 50
     tokens_out: int = 1
+    raw_body: str | None = None
 
 
 def completion_body(reply: Reply, model: str = "judge") -> dict[str, Any]:
@@ -145,6 +148,8 @@ class ScriptedEndpoint:
                 }
                 return httpx.Response(reply.status, headers=reply.headers, json=error)
             self.completed += 1
+            if reply.raw_body is not None:
+                return httpx.Response(200, headers={"content-type": "application/json"}, text=reply.raw_body)
             return httpx.Response(
                 200, headers=reply.headers, json=completion_body(reply, body.get("model", ""))
             )

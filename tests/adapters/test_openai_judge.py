@@ -349,3 +349,14 @@ async def test_cancelled_asker_does_not_cancel_those_sharing_its_call() -> None:
     verdict = await asyncio.wait_for(second, 5)
     assert verdict.valid is True and first.cancelled()
     assert endpoint.requests == 2  # the second asked for itself once the first was cancelled
+
+
+@pytest.mark.parametrize(
+    "raw", ["not json at all {", '"hello"', '{"choices": "x", "usage": {"prompt_tokens": "many"}}']
+)
+async def test_malformed_responses_give_valid_none(raw: str) -> None:
+    endpoint = ScriptedEndpoint(default=Reply(raw_body=raw))
+    judge, _ = make_judge(endpoint)
+    verdict = await judge.judge("t", "l", CTX)
+    assert verdict.valid is None and verdict.reason
+    assert judge.breaker.state == "closed" and judge.stats.invalid == 1
