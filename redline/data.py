@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from redline.errors import InputDataError
+from redline.errors import ConfigError, InputDataError
 
 #: the path that means standard input (reading) or standard output (writing)
 STDIO = "-"
@@ -241,9 +241,14 @@ def write_jsonl(path: str | os.PathLike[str], records: Iterable[Mapping[str, Any
         sys.stdout.flush()
         return n
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
+    if p.is_dir():
+        raise ConfigError(f"{p}: is a directory, expected a file to write")
     tmp = p.with_name(f".{p.name}.{uuid.uuid4().hex[:12]}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # honours the umask
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # honours the umask
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot write: {exc.strerror or exc}") from None
     n = 0
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -251,6 +256,9 @@ def write_jsonl(path: str | os.PathLike[str], records: Iterable[Mapping[str, Any
                 fh.write(json.dumps(record, ensure_ascii=False) + "\n")
                 n += 1
         os.replace(tmp, p)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"{p}: cannot write: {exc.strerror or exc}") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

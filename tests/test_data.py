@@ -212,3 +212,13 @@ def test_written_files_get_ordinary_permissions(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert (tmp_path / "l.jsonl").stat().st_mode & 0o777 == 0o644
+
+
+def test_unwritable_output_is_a_clear_error(tmp_path: Path) -> None:
+    from redline.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="is a directory, expected a file to write"):
+        write_labels(tmp_path, {"a": ""})
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="cannot write"):
+        write_labels(tmp_path / "file" / "sub.jsonl", {"a": ""})

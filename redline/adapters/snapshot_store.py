@@ -239,7 +239,12 @@ class FileSnapshotStore:
         manifest, arrays = _manifest(snapshot)
         npz = _npz_bytes(arrays)
         manifest["arrays_sha256"] = hashlib.sha256(npz).hexdigest()
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists() and not target.is_dir():
+            raise ModelError(f"{target}: is a file, expected a model folder")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ModelError(f"{target}: cannot create the model folder: {exc.strerror or exc}") from None
         if target.exists() and not (target / MANIFEST_FILE).exists() and any(target.iterdir()):
             raise ModelError(f"{target}: exists and is not a redline model folder; refusing to overwrite")
         tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:12]}")

@@ -134,3 +134,11 @@ def test_bytes_form_round_trips() -> None:
     assert back.metadata == {"kind": "blob"}
     with pytest.raises(ModelError):
         snapshot_from_bytes(b"garbage")
+
+
+def test_a_file_where_the_folder_should_be(tmp_path: Path) -> None:
+    (tmp_path / "model").write_text("not a folder")
+    with pytest.raises(ModelError, match="is a file, expected a model folder"):
+        FileSnapshotStore(tmp_path / "model").save("", Snapshot({"v": 1}))
+    with pytest.raises(ModelError, match="cannot create the model folder"):
+        FileSnapshotStore(tmp_path / "model" / "inner").save("", Snapshot({"v": 1}))
