@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -108,6 +110,7 @@ class LocalKafkaBroker:
         self.settings = settings
         self.log = log if log is not None else _stderr
         self.die_with_parent = die_with_parent
+        self._process: subprocess.Popen[bytes] | None = None  # the JVM this object started, if any
 
     # -- jars -------------------------------------------------------------------------------
 
@@ -138,8 +141,19 @@ class LocalKafkaBroker:
         return BrokerStatus(
             bootstrap=s.bootstrap,
             answering=broker_answers(s.host, s.port),
-            pid=record.pid if record is not None else None,
+            pid=record.pid if record is not None and record.port == s.port else None,
         )
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Serialise start/stop on one data dir across processes (an advisory lock file)."""
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        with (self.settings.data_dir / "start.lock").open("a") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
     # -- start ------------------------------------------------------------------------------
 
@@ -154,6 +168,10 @@ class LocalKafkaBroker:
             Java or Maven missing, Maven Central unreachable, port taken, corrupt data dir,
             or the broker died or did not answer during start-up.
         """
+        with self._exclusive():
+            return self._start()
+
+    def _start(self) -> str:
         s = self.settings
         record = self.running_record()
         if record is not None:
@@ -202,6 +220,7 @@ class LocalKafkaBroker:
             f"starting Kafka {s.kafka_version} on {s.bootstrap} (cluster {cluster_id}, data {s.data_dir})"
         )
         proc, log_offset = self._spawn(java, jars.classpath)
+        self._process = proc
         write_pid_file(
             s.pid_path,
             BrokerRecord(
@@ -263,7 +282,7 @@ class LocalKafkaBroker:
         deadline = time.monotonic() + s.start_timeout_s
         while True:
             exit_code = proc.poll() if proc is not None else None
-            if exit_code is not None or not process_alive(pid):
+            if exit_code is not None or not self._alive(pid):
                 code = f" (exit code {exit_code})" if exit_code is not None else ""
                 raise KafkaBrokerError(
                     f"Kafka exited during start-up{code}: {last_log_line(s.broker_log, log_offset)} "
@@ -292,12 +311,20 @@ class LocalKafkaBroker:
             The process survived SIGKILL.
         """
         s = self.settings
-        record = self.running_record()
-        if record is None:
+        if not s.pid_path.exists():
             return None
-        self._terminate(record.pid)
-        remove_pid_file(s.pid_path)
-        return record.pid
+        with self._exclusive():
+            record = self.running_record()
+            if record is None:
+                return None
+            self._terminate(record.pid)
+            remove_pid_file(s.pid_path)
+            return record.pid
+
+    def _alive(self, pid: int) -> bool:
+        if self._process is not None and self._process.pid == pid:
+            return self._process.poll() is None  # reaps our own child and keeps its exit code
+        return process_alive(pid)
 
     def _terminate(self, pid: int) -> None:
         if not self._signal(pid, signal.SIGTERM):
@@ -318,10 +345,9 @@ class LocalKafkaBroker:
             return False
         return True
 
-    @staticmethod
-    def _wait_gone(pid: int, timeout_s: float) -> bool:
+    def _wait_gone(self, pid: int, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
-        while process_alive(pid):
+        while self._alive(pid):
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.1)

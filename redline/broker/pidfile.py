@@ -124,4 +124,9 @@ def is_our_broker(pid: int, properties: str) -> bool:
     argv = process_command_line(pid)
     if not argv:
         return False
-    return Path(argv[0]).name.startswith("java") and BROKER_MAIN_CLASS in argv and properties in argv
+    if not Path(argv[0]).name.startswith("java"):
+        return False
+    if BROKER_MAIN_CLASS in argv and properties in argv:
+        return True
+    joined = " ".join(argv)  # from `ps`, where arguments containing spaces come back split
+    return f" {BROKER_MAIN_CLASS} " in joined and joined.endswith(f" {properties}")

@@ -185,3 +185,13 @@ def test_broker_that_dies_during_start_up_reports_its_last_log_line(tmp_path: Pa
     assert "heap" in message.lower() or "Java Virtual Machine" in message
     assert str(settings.broker_log) in message
     assert not settings.pid_path.exists()
+
+
+def test_status_names_our_pid_only_for_the_port_it_runs_on(tmp_path: Path, fake_broker: FakeBroker) -> None:
+    broker = _broker(tmp_path, port=find_free_port())
+    proc = fake_broker(str(broker.settings.properties_path))
+    _record_for(broker, proc.pid)
+    status = broker.status()
+    assert status.pid == proc.pid and not status.answering  # a fake: nothing speaks Kafka there
+    _record_for(broker, proc.pid, port=broker.settings.port + 1)
+    assert broker.status().pid is None

@@ -128,10 +128,22 @@ def test_start_status_stop_restart_through_the_cli(tmp_path: Path) -> None:
     port = str(find_free_port())
     bootstrap = f"127.0.0.1:{port}"
 
-    started = redline("kafka", "start", "--port", port, "--data-dir", str(data), cwd=tmp_path)
-    assert started.returncode == 0, started.stderr
-    assert started.stdout == f"{bootstrap}\n"
+    # two starts at once: they serialise on the data dir's lock, one launches, the other finds it
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "redline", "kafka", "start", "--port", port, "--data-dir", str(data)],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outcomes = [proc.communicate(timeout=300) for proc in racers]
     try:
+        assert [proc.returncode for proc in racers] == [0, 0], outcomes
+        assert [out for out, _ in outcomes] == [f"{bootstrap}\n"] * 2
+        assert sum("already running" in err for _, err in outcomes) == 1
         pid = json.loads((data / "broker.pid").read_text())["pid"]
         assert broker_processes(data) == [pid]
 
