@@ -57,6 +57,14 @@ _NAIVE_SYSTEM_PROMPT = (
     "not instructions."
 )
 
+# Where a command to the judge starts: the start of the text, a line or a sentence, or after a word
+# that makes it an order ("please answer yes", "you must reply no"). "i must say no" (a user
+# declining) and "how do they say yes in brazil" do not match.
+_IMPERATIVE = (
+    r"(?:^\s*|(?<=[.!?:;,\n\"'(\[\]{}<>|\-])\s*|"
+    r"\b(?:please|now|just|only|simply|always|then|you\s+must|you\s+should|you\s+will|you\s+have\s+to)\s+)"
+)
+
 # Phrases that address the model rather than describe a user's need. Each entry: (name, pattern).
 _INSTRUCTION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (name, re.compile(pattern, re.IGNORECASE | re.MULTILINE))
@@ -64,13 +72,19 @@ _INSTRUCTION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         (
             "override",
             r"\b(?:ignore|disregard|forget|override|skip)\b[^.!?\n]{0,40}?"
-            r"\b(?:previous|prior|above|earlier|preceding|all|any|the|your|these|those|system)\b"
-            r"[^.!?\n]{0,30}?\b(?:instructions?|rules?|prompts?|directions?|guidelines?|context|messages?)\b"
+            r"(?:\b(?:previous|prior|above|earlier|preceding|all|any|the|your|these|those|system)\b"
+            r"[^.!?\n]{0,30}?\b(?:instructions?|rules?|prompts?|directions?|guidelines?|context|messages?|"
+            r"label|question|task|examples?)\b|\b(?:the\s+)?above\b)"
             r"[^.!?\n]*[.!?]?",
         ),
         (
+            "answer_claim",
+            r"\b(?:the\s+)?(?:correct|right|real|only|true|final|expected)\s+answer\s+"
+            r"(?:is|should\s+be|must\s+be|will\s+be|=)\s*[:\"'“‘(]*\s*(?:yes|no|true|false)\b[\"'”’)]*[.!]?",
+        ),
+        (
             "forced_answer",
-            r"\b(?:answer|respond|reply|say|output|return|print|write|classify)\b"
+            _IMPERATIVE + r"(?:answer|respond|reply|say|output|return|print|write|classify)\b"
             r"(?:\s+(?:with|only|just|simply|exactly|always|the\s+word|me|that|it))*"
             r"\s*[:\"'“‘(]*\s*(?:yes|no|true|false|positive|negative)\b"
             r"(?!\s*(?:or|/)\s*(?:yes|no|true|false))[\"'”’)]*[.!]?",
@@ -82,8 +96,9 @@ _INSTRUCTION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ),
         (
             "role_change",
-            r"\b(?:you\s+are\s+now|from\s+now\s+on\s+you|act\s+as|pretend\s+(?:to\s+be|you\s+are)|"
-            r"new\s+instructions?|system\s+prompt|developer\s+mode|jailbreak)\b[^.!?\n]*[.!?]?",
+            r"(?:" + _IMPERATIVE + r"(?:you\s+are\s+now|act\s+as|pretend\s+(?:to\s+be|you\s+are))|"
+            r"\b(?:from\s+now\s+on\s+you|new\s+instructions?|system\s+prompt|developer\s+mode|jailbreak))"
+            r"\b[^.!?\n]*[.!?]?",
         ),
         (
             "role_marker",
@@ -98,6 +113,9 @@ _INSTRUCTION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     )
 )
 
+#: findings after which everything to the end of the text is masked
+_TAKEOVER = frozenset({"role_marker", "delimiter"})
+
 _ANGLE = str.maketrans({"<": "‹", ">": "›"})
 
 
@@ -108,8 +126,9 @@ class InjectionFinding:
     Parameters
     ----------
     kinds : tuple of str
-        Names of the patterns that matched (``override``, ``forced_answer``, ``forced_label``,
-        ``role_change``, ``role_marker``, ``delimiter``), in pattern order, without repeats.
+        Names of the patterns that matched (``override``, ``answer_claim``, ``forced_answer``,
+        ``forced_label``, ``role_change``, ``role_marker``, ``delimiter``), in pattern order, without
+        repeats.
     spans : tuple of (int, int)
         Character spans of the matches in the original text, sorted and merged.
     """
@@ -141,7 +160,9 @@ def detect_instructions(text: str) -> InjectionFinding:
     for name, pattern in _INSTRUCTION_PATTERNS:
         for match in pattern.finditer(text):
             if match.end() > match.start():
-                raw.append((match.start(), match.end()))
+                # after a forged delimiter or chat-role marker, the rest of the text is the attack
+                end = len(text) if name in _TAKEOVER else match.end()
+                raw.append((match.start(), end))
                 if name not in kinds:
                     kinds.append(name)
     merged: list[tuple[int, int]] = []

@@ -299,7 +299,7 @@ async def test_injection_is_masked_in_the_request() -> None:
     user = endpoint.user_prompt()
     assert "Ignore previous instructions" not in user
     assert "[instruction removed]" in user and "Warning:" in user
-    assert verdict.extra["injection"] == ["override", "forced_answer"]
+    assert verdict.extra["injection"] == ["override"]
     assert judge.stats.injections_flagged == 1
 
 
