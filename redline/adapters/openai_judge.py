@@ -36,7 +36,7 @@ from redline.core.judge_prompt import JudgePrompt, build_judge_prompt, prompt_ve
 from redline.core.judge_questions import JudgeQuestion
 from redline.core.judging import JudgeContext, Verdict
 from redline.core.verdict_parsing import ParsedAnswer, decide, read_answer
-from redline.errors import JudgeError
+from redline.errors import InputDataError, JudgeError
 
 __all__ = ["JudgeSettings", "JudgeStats", "OpenAIJudge"]
 
@@ -127,7 +127,10 @@ class OpenAIJudge:
     async def judge(self, text: str, label: str, context: JudgeContext | None = None) -> Verdict:
         """Is ``text`` an example of ``label``? One verdict; see the module docstring for failures."""
         self.stats.requests += 1
-        prompt = self.prompt_for(text, label, context)
+        try:
+            prompt = self.prompt_for(text, label, context)
+        except ValueError as exc:
+            raise InputDataError(f"judge question: {exc}") from None
         if prompt.injection.flagged:
             self.stats.injections_flagged += 1
         key = verdict_key(

@@ -13,7 +13,7 @@ from redline.adapters.openai_judge import OpenAIJudge
 from redline.adapters.verdict_cache import VerdictCache
 from redline.core.judge_questions import JudgeQuestion
 from redline.core.judging import Judge, JudgeContext
-from redline.errors import ConfigError, JudgeError
+from redline.errors import ConfigError, InputDataError, JudgeError
 from redline.testing.openai_mock import Reply, ScriptedEndpoint
 
 CTX = JudgeContext(description="Changing the PIN of a card.", examples=("how do I change my pin", "new pin"))
@@ -360,3 +360,11 @@ async def test_malformed_responses_give_valid_none(raw: str) -> None:
     verdict = await judge.judge("t", "l", CTX)
     assert verdict.valid is None and verdict.reason
     assert judge.breaker.state == "closed" and judge.stats.invalid == 1
+
+
+async def test_empty_label_is_a_clear_input_error() -> None:
+    endpoint = ScriptedEndpoint()
+    judge, _ = make_judge(endpoint)
+    with pytest.raises(InputDataError, match="label must not be empty"):
+        await judge.judge("t", "  ", CTX)
+    assert endpoint.requests == 0
