@@ -15,23 +15,31 @@ import subprocess
 import sys
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from redline.broker.ports import find_free_port
 from redline.schemas import DeadLetter, LabelResult, TextIn, decode
-from redline.streams.clients import collect, produce, text_messages
+from redline.streams.clients import Collected, collect, produce, text_messages
 from redline.streams.settings import TopicNames
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
 N_CLASSES = 8
-N_TEXTS = 48
 
 
-def _fit_model(tmp: Path) -> tuple[Path, Path, list]:
-    """Fit a real model on a small CLINC150 seed set; write it and the judge's truth file."""
+@dataclass(frozen=True)
+class Fitted:
+    model_dir: Path
+    truth_file: Path
+    test: list
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory: pytest.TempPathFactory) -> Fitted:
+    """A real model fitted on a small CLINC150 seed set, and the judge's truth file."""
     from redline.adapters.embedder import EmbeddingSettings
     from redline.adapters.snapshot_store import FileSnapshotStore, Snapshot
     from redline.core.classifier import RedClassifier
@@ -39,6 +47,7 @@ def _fit_model(tmp: Path) -> tuple[Path, Path, list]:
     from redline.data import write_examples
     from redline.datasets import load_dataset, split_dataset
 
+    tmp = tmp_path_factory.mktemp("fitted")
     split = split_dataset(load_dataset("clinc150"), seed_per_class=10, seed=0, max_classes=N_CLASSES)
     embedder = EmbeddingSettings.from_env().build()
     texts = [e.text for e in split.seed]
@@ -46,11 +55,57 @@ def _fit_model(tmp: Path) -> tuple[Path, Path, list]:
     model = RedClassifier(EngineConfig(seed=0)).fit(
         X, texts, [str(e.label) for e in split.seed], split.descriptions
     )
-    model_dir = tmp / "model"
-    FileSnapshotStore(model_dir).save("", Snapshot(model.to_state(), {"kind": "RedClassifier"}))
-    truth = tmp / "truth.jsonl"
-    write_examples(truth, split.test)
-    return model_dir, truth, split.test
+    FileSnapshotStore(tmp / "model").save("", Snapshot(model.to_state(), {"kind": "RedClassifier"}))
+    write_examples(tmp / "truth.jsonl", split.test)
+    return Fitted(tmp / "model", tmp / "truth.jsonl", list(split.test))
+
+
+def _start_worker(fitted: Fitted, bootstrap: str, prefix: str, app_id: str, tmp: Path, log_name: str):
+    log = (tmp / log_name).open("ab")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "redline", "worker", "--model", str(fitted.model_dir),
+         "--bootstrap", bootstrap, "--web-port", str(find_free_port()), "--topic-prefix", prefix,
+         "--app-id", app_id,
+         "--judge", "simulated:0.95", "--judge-truth", str(fitted.truth_file), "--threshold", "0.3",
+         "--batch-size", "16", "--batch-within", "0.2", "--data-dir", str(tmp / f"data-{log_name}")],
+        stdout=log, stderr=subprocess.STDOUT, env=env,
+    )  # fmt: skip
+    log.close()
+    return proc
+
+
+def _stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> int:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        return proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
+async def _wait_for_topics(bootstrap: str, topic: str, worker: subprocess.Popen, log: Path) -> None:
+    """Wait until the worker has created its topics (it does so before joining the group)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        for _ in range(600):
+            if topic in await admin.list_topics():
+                return
+            if worker.poll() is not None:
+                raise AssertionError(log.read_text(errors="replace")[-3000:])
+            await asyncio.sleep(0.5)
+        raise AssertionError("the worker never created its topics")
+    finally:
+        await admin.close()
+
+
+def _texts(run: str, test: list, n: int) -> tuple[list[TextIn], dict[str, str]]:
+    texts = [TextIn(id=f"{run}-{i}", text=e.text, metadata={"i": i}) for i, e in enumerate(test[:n])]
+    return texts, {t.id: str(e.label) for t, e in zip(texts, test, strict=False)}
 
 
 MALFORMED: list[tuple[bytes, bytes | None, str]] = [
@@ -63,57 +118,39 @@ MALFORMED: list[tuple[bytes, bytes | None, str]] = [
 ]
 
 
-def test_worker_one_result_per_valid_id_and_dead_letters(kafka_bootstrap, tmp_path) -> None:
-    model_dir, truth_file, test = _fit_model(tmp_path)
+def test_worker_one_result_per_valid_id_and_dead_letters(kafka_bootstrap, fitted, tmp_path) -> None:
     run = uuid.uuid4().hex[:8]
     prefix = f"it{run}."
     topics = TopicNames.with_prefix(prefix)
-    texts = [TextIn(id=f"{run}-{i}", text=e.text, metadata={"i": i}) for i, e in enumerate(test[:N_TEXTS])]
-    truth = {t.id: str(e.label) for t, e in zip(texts, test, strict=False)}
-    messages: list[tuple[bytes | None, bytes | None]] = list(text_messages(texts[: N_TEXTS // 2]))
+    texts, truth = _texts(run, fitted.test, 48)
+    messages: list[tuple[bytes | None, bytes | None]] = list(text_messages(texts[:24]))
     messages += [(key, value) for key, value, _ in MALFORMED]
-    messages += text_messages(texts[N_TEXTS // 2 :])
+    messages += text_messages(texts[24:])
 
-    log = (tmp_path / "worker.log").open("wb")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "redline", "worker", "--model", str(model_dir), "--bootstrap", kafka_bootstrap,
-         "--web-port", str(find_free_port()), "--topic-prefix", prefix, "--app-id", f"redline-it-{run}",
-         "--judge", "simulated:0.95", "--judge-truth", str(truth_file), "--threshold", "0.3",
-         "--batch-size", "16", "--batch-within", "0.2", "--data-dir", str(tmp_path / "worker")],
-        stdout=log, stderr=subprocess.STDOUT, env=env,
-    )  # fmt: skip
+    worker = _start_worker(fitted, kafka_bootstrap, prefix, f"redline-it-{run}", tmp_path, "worker.log")
     try:
-        asyncio.run(_wait_for_topics(kafka_bootstrap, topics.texts, worker, tmp_path))
+        asyncio.run(_wait_for_topics(kafka_bootstrap, topics.texts, worker, tmp_path / "worker.log"))
         assert asyncio.run(produce(kafka_bootstrap, topics.texts, messages)) == len(messages)
 
-        def done(got) -> bool:
+        def done(got: Collected) -> bool:
             return (
                 len({r.key for r in got.records[topics.labels]}) >= len(texts)
                 and got.count(topics.deadletter) >= len(MALFORMED)
             ) or worker.poll() is not None
 
-        got = asyncio.run(collect(kafka_bootstrap, [topics.labels, topics.deadletter], done, timeout_s=600))
-        # give duplicates, if any, a moment to show up
-        extra = asyncio.run(
+        asyncio.run(collect(kafka_bootstrap, [topics.labels, topics.deadletter], done, timeout_s=600))
+        # read everything again after a pause, so late duplicates would show up
+        got = asyncio.run(
             collect(kafka_bootstrap, [topics.labels, topics.deadletter], lambda _: False, timeout_s=3)
         )
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            code = worker.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            code = worker.wait()
-        log.close()
+        code = _stop(worker)
     output = (tmp_path / "worker.log").read_text(errors="replace")
-    assert worker.returncode is not None
-    results = [decode(LabelResult, r.value) for r in extra.records[topics.labels]]
-    assert len(results) >= len(got.records[topics.labels]), output[-3000:]
+    results = [decode(LabelResult, r.value) for r in got.records[topics.labels]]
     assert Counter(r.id for r in results) == Counter(list(truth)), output[-3000:]  # exactly one per valid id
     assert all(r.metadata == {"i": int(r.id.split("-")[1])} for r in results)
 
-    letters = [decode(DeadLetter, r.value) for r in extra.records[topics.deadletter]]
+    letters = [decode(DeadLetter, r.value) for r in got.records[topics.deadletter]]
     assert len(letters) == len(MALFORMED)
     by_key = {base64.b64decode(d.key_b64 or ""): d for d in letters}
     for key, value, reason in MALFORMED:
@@ -127,23 +164,51 @@ def test_worker_one_result_per_valid_id_and_dead_letters(kafka_bootstrap, tmp_pa
     labelled = [r for r in results if r.label is not None]
     accuracy = sum(r.label == truth[r.id] for r in labelled) / len(labelled)
     assert accuracy > 0.8, (accuracy, statuses)
-    assert code == 0, output[-3000:]
+    assert code == 0, output[-3000:]  # SIGTERM is a clean shutdown
     assert "Traceback" not in output, output[-3000:]
 
 
-async def _wait_for_topics(bootstrap: str, topic: str, worker: subprocess.Popen, tmp: Path) -> None:
-    """Wait until the worker has created its topics (it does so before joining the group)."""
-    from aiokafka.admin import AIOKafkaAdminClient
+def test_no_id_is_lost_when_a_worker_is_killed(kafka_bootstrap, fitted, tmp_path) -> None:
+    """SIGKILL a worker mid-stream; a new one (same group) finishes: every id ends with a result.
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
+    Delivery is at least once: texts whose offsets were not committed before the kill are processed
+    again, so an id may have a duplicate result. Duplicates must agree (the model and the simulated
+    expert are deterministic), and consumers deduplicate by id.
+    """
+    run = uuid.uuid4().hex[:8]
+    prefix = f"kill{run}."
+    topics = TopicNames.with_prefix(prefix)
+    texts, truth = _texts(run, fitted.test, 240)
+    app_id = f"redline-kill-{run}"
+    first = _start_worker(fitted, kafka_bootstrap, prefix, app_id, tmp_path, "first.log")
     try:
-        for _ in range(600):
-            if topic in await admin.list_topics():
-                return
-            if worker.poll() is not None:
-                raise AssertionError((tmp / "worker.log").read_text(errors="replace")[-3000:])
-            await asyncio.sleep(0.5)
-        raise AssertionError("the worker never created its topics")
+        asyncio.run(_wait_for_topics(kafka_bootstrap, topics.texts, first, tmp_path / "first.log"))
+        asyncio.run(produce(kafka_bootstrap, topics.texts, text_messages(texts)))
+        partial = asyncio.run(
+            collect(kafka_bootstrap, [topics.labels], lambda g: g.count(topics.labels) >= 20, timeout_s=600)
+        )
+        assert partial.count(topics.labels) >= 20, (tmp_path / "first.log").read_text(errors="replace")[
+            -3000:
+        ]
     finally:
-        await admin.close()
+        _stop(first, signal.SIGKILL)
+    killed_at = partial.count(topics.labels)
+    second = _start_worker(fitted, kafka_bootstrap, prefix, app_id, tmp_path, "second.log")
+    try:
+
+        def done(got: Collected) -> bool:
+            return len({r.key for r in got.records[topics.labels]}) >= len(texts) or second.poll() is not None
+
+        got = asyncio.run(collect(kafka_bootstrap, [topics.labels], done, timeout_s=600))
+    finally:
+        code = _stop(second)
+    output = (tmp_path / "second.log").read_text(errors="replace")
+    results = [decode(LabelResult, r.value) for r in got.records[topics.labels]]
+    by_id: dict[str, list[LabelResult]] = {}
+    for r in results:
+        by_id.setdefault(r.id, []).append(r)
+    assert set(by_id) == set(truth), output[-3000:]
+    for rs in by_id.values():  # a re-processed text gets the same answer again
+        assert len({(r.label, r.status) for r in rs}) == 1
+    assert killed_at < len(texts), "the first worker finished before it was killed; the test proved nothing"
+    assert code == 0, output[-3000:]
