@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from core_synthetic import make_set, split
+
+from redline.core.classifier import RedClassifier
+from redline.core.config import EngineConfig, LoopConfig
+from redline.core.evaluation import LabelledSet, evaluate
+from redline.core.judging import JudgeContext, Verdict
+from redline.core.loop import UNRESOLVED, VALIDATED, RecursiveLoop
+from redline.core.simulated_expert import SimulatedExpert
+from redline.errors import InputDataError
+
+DATA = make_set(20, 80, spread=1.6, seed=11)
+SEED, POOL, TEST = split(DATA, n_seed=8, n_test=20)
+ENGINE = EngineConfig(scorer="flat", reducer="cosine")
+
+KEYS = {
+    "accuracy",
+    "macro_f1",
+    "baseline_accuracy",
+    "delivered_accuracy",
+    "unresolved",
+    "judge_calls",
+    "pool_size",
+    "rounds",
+    "rounds_detail",
+    "error_auroc",
+    "config",
+}
+
+
+def test_evaluate_reports_the_contract_metrics_and_keeps_the_budget() -> None:
+    loop = LoopConfig(budget=0.2, max_candidates=3)
+    result = evaluate(SEED, POOL, TEST, engine=ENGINE, loop=loop, judge="simulated:0.95")
+    d = result.to_dict()
+    assert KEYS <= set(d)
+    assert d["pool_size"] == len(POOL)
+    assert d["judge_calls"] <= int(0.2 * len(POOL))
+    assert d["rounds"] == len(d["rounds_detail"]) - 1 >= 1
+    assert set(d["error_auroc"]) >= {"entropy", "margin", "flat_lr_margin"}
+    assert d["error_auroc"]["margin"] > 0.6  # margin finds errors better than chance
+    assert d["accuracy"] >= d["seed_accuracy"] - 0.02
+    assert d["delivered_accuracy"] > d["seed_accuracy"]  # judged texts are mostly right
+    for r in d["rounds_detail"][:-1]:
+        assert {"test_accuracy", "delivered_accuracy", "yes_rate", "judged"} <= set(r)
+
+
+def test_evaluate_is_deterministic() -> None:
+    loop = LoopConfig(budget=0.1)
+    a = evaluate(SEED, POOL, TEST, engine=ENGINE, loop=loop, judge="simulated:0.95").to_dict()
+    b = evaluate(SEED, POOL, TEST, engine=ENGINE, loop=loop, judge="simulated:0.95").to_dict()
+    for key in ("accuracy", "delivered_accuracy", "judge_calls", "unresolved", "rounds"):
+        assert a[key] == b[key]
+
+
+def test_perfect_judge_never_validates_a_wrong_label_and_no_moves_to_next_candidate() -> None:
+    model = RedClassifier(ENGINE).fit(SEED.X, SEED.texts, SEED.labels)
+    expert = SimulatedExpert(dict(zip(POOL.texts, POOL.labels, strict=True)), 1.0)
+    state = RecursiveLoop(model, expert, LoopConfig(budget=0.5, max_candidates=2)).run(POOL.X, POOL.texts)
+    y = np.asarray(POOL.labels)
+    validated = np.flatnonzero(state.status == VALIDATED)
+    assert validated.size > 0
+    assert all(state.label[i] == y[i] for i in validated.tolist())
+    # some texts were validated on their second candidate after a "no"
+    assert any(state.rejected[i] for i in validated.tolist())
+    unresolved = np.flatnonzero(state.status == UNRESOLVED)
+    assert all(len(state.rejected[i]) == 2 for i in unresolved.tolist())
+    assert state.judge_calls <= int(0.5 * len(POOL))
+
+
+class _AlwaysNo:
+    """An async-only judge: exercises the asyncio path and the stop/unresolved logic."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def judge(self, text: str, label: str, context: JudgeContext) -> Verdict:
+        self.calls += 1
+        assert len(context.examples) <= 2
+        return Verdict(valid=False, reason="always no")
+
+
+def test_async_judge_rejecting_everything_leaves_texts_unresolved() -> None:
+    judge = _AlwaysNo()
+    loop = LoopConfig(budget=0.3, max_candidates=2, context_examples=2)
+    d = evaluate(SEED, POOL, TEST, engine=ENGINE, loop=loop, judge=judge).to_dict()
+    assert d["judge_calls"] == judge.calls <= int(0.3 * len(POOL))
+    assert d["validated"] == 0
+    assert d["unresolved"] >= 1
+    # each unresolved text cost exactly two "no"s; the rest of the calls were first "no"s of pending texts
+    assert judge.calls >= 2 * d["unresolved"]
+    assert d["delivered_accuracy"] <= 1 - d["unresolved"] / len(POOL) + 1e-9
+
+
+def test_unknown_test_labels_are_rejected() -> None:
+    bad = LabelledSet(("x",), ("nope",), TEST.X[:1])
+    with pytest.raises(InputDataError):
+        evaluate(SEED, POOL, bad, engine=ENGINE, loop=LoopConfig(), judge="simulated:0.95")
+    with pytest.raises(InputDataError):
+        LabelledSet(("x", "y"), ("a",), TEST.X[:2])
