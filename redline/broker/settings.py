@@ -29,13 +29,11 @@ _HEAP_RE = re.compile(r"^[1-9][0-9]*[kKmMgG]$")
 def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
     """Where downloaded artifacts are cached, outside any work tree.
 
-    ``$REDLINE_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/redline``, else ``~/.cache/redline``.
+    ``$REDLINE_CACHE_DIR`` if set, else ``~/.cache/redline`` (the cache every redline part shares).
     """
     env = os.environ if environ is None else environ
     if env.get("REDLINE_CACHE_DIR"):
         return Path(env["REDLINE_CACHE_DIR"]).expanduser().absolute()
-    if env.get("XDG_CACHE_HOME"):
-        return Path(env["XDG_CACHE_HOME"]).expanduser().absolute() / "redline"
     return Path.home() / ".cache" / "redline"
 
 

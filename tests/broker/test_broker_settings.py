@@ -13,13 +13,13 @@ def test_kafka_version_is_pinned_to_the_3_9_line() -> None:
 
 
 def test_cache_dir_honours_redline_cache_dir(tmp_path: Path) -> None:
-    env = {"REDLINE_CACHE_DIR": str(tmp_path / "c"), "XDG_CACHE_HOME": "/elsewhere"}
+    env = {"REDLINE_CACHE_DIR": str(tmp_path / "c")}
     assert default_cache_dir(env) == tmp_path / "c"
 
 
-def test_cache_dir_falls_back_to_xdg_then_home(tmp_path: Path) -> None:
-    assert default_cache_dir({"XDG_CACHE_HOME": str(tmp_path)}) == tmp_path / "redline"
+def test_cache_dir_defaults_to_the_shared_redline_cache() -> None:
     assert default_cache_dir({}) == Path.home() / ".cache" / "redline"
+    assert default_cache_dir({"REDLINE_CACHE_DIR": ""}) == Path.home() / ".cache" / "redline"
 
 
 def test_default_data_dir_is_under_the_given_directory(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -210,3 +211,30 @@ def test_fetch_prints_the_cached_libs(tmp_path: Path) -> None:
     assert len(list(libs.glob("*.jar"))) > 40
     repo = Path(__file__).resolve().parents[2]
     assert os.path.commonpath([libs.resolve(), repo]) != str(repo)  # cached outside the work tree
+
+
+@pytest.mark.integration
+def test_fetch_resolves_from_maven_into_redline_cache_dir(tmp_path: Path) -> None:
+    """A real Maven resolution into an empty cache: the same jar set, renamed into place whole."""
+    if shutil.which("mvn") is None:
+        pytest.skip("mvn not installed")
+    reference = redline("kafka", "fetch", cwd=tmp_path)
+    assert reference.returncode == 0, reference.stderr
+    cache = tmp_path / "cache"
+    result = subprocess.run(
+        [sys.executable, "-m", "redline", "kafka", "fetch"],
+        cwd=tmp_path,
+        env={**os.environ, "REDLINE_CACHE_DIR": str(cache)},
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    libs = cache / "kafka-3.9.1" / "libs"
+    assert result.stdout == f"{libs}\n"
+    assert "resolving Kafka 3.9.1 from Maven Central" in result.stderr
+    names = sorted(p.name for p in libs.glob("*.jar"))
+    assert names == sorted(p.name for p in Path(reference.stdout.strip()).glob("*.jar"))
+    assert {"kafka_2.13-3.9.1.jar", "kafka-clients-3.9.1.jar", "slf4j-reload4j-1.7.36.jar"} <= set(names)
+    assert os.listdir(cache) == ["kafka-3.9.1"]  # no temporary folder left behind
