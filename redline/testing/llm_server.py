@@ -196,6 +196,15 @@ def ensure_deps(python: str = sys.executable) -> Path:
     return fetch_smollm2(python=python)
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux to send SIGTERM when the parent dies."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """Return a TCP port on ``host`` that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -224,6 +233,9 @@ class LlamaServer:
         Where the server's output goes; None writes into a temporary file.
     extra_args : sequence of str
         More command-line arguments for ``llama_cpp.server``.
+    die_with_parent : bool
+        On Linux, have the kernel stop the server when the process that started it dies (so a
+        killed test run leaves no server behind).
     """
 
     def __init__(
@@ -237,6 +249,7 @@ class LlamaServer:
         python: str = sys.executable,
         log_path: Path | str | None = None,
         extra_args: Sequence[str] = (),
+        die_with_parent: bool = False,
     ) -> None:
         self.model = Path(model)
         self.port = port if port is not None else free_port(host)
@@ -247,6 +260,7 @@ class LlamaServer:
         self.python = python
         self.log_path = Path(log_path) if log_path is not None else None
         self.extra_args = tuple(extra_args)
+        self.die_with_parent = die_with_parent
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -298,6 +312,7 @@ class LlamaServer:
             self._proc = subprocess.Popen(
                 self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=_die_with_parent if self.die_with_parent else None,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
