@@ -186,7 +186,7 @@ class LocalKafkaBroker:
         if not port_is_free(s.host, s.port):
             holder = (
                 f"another Kafka broker (not started from {s.data_dir})"
-                if broker_answers(s.host, s.port)
+                if broker_answers(s.host, s.port, timeout_s=1.5)
                 else "another process"
             )
             raise KafkaBrokerError(

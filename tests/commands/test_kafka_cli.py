@@ -147,6 +147,7 @@ def test_start_status_stop_restart_through_the_cli(tmp_path: Path) -> None:
         assert sum("already running" in err for _, err in outcomes) == 1
         pid = json.loads((data / "broker.pid").read_text())["pid"]
         assert broker_processes(data) == [pid]
+        assert "Kafka Server started" in (data / "broker.log").read_text()  # its log4j config was found
 
         status = redline("kafka", "status", "--data-dir", str(data), cwd=tmp_path)
         assert status.returncode == 0 and status.stdout.startswith(f"up: {bootstrap} (pid {pid}")
