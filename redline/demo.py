@@ -29,10 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from redline.errors import RedlineError
-from redline.schemas import DeadLetter, LabelResult, TextIn, decode
+from redline.schemas import DeadLetter, Event, LabelResult, TextIn, decode
 from redline.streams.clients import Collected, collect, produce, text_messages
 from redline.streams.settings import TopicNames
 from redline.streams.tally import STATUSES, ResultTally
+
+#: the worker's --learn-every (its default)
+LEARN_EVERY = 64
 
 MALFORMED = [
     (b"demo-bad-json", b'{"id": "demo-bad-json", "text": '),
@@ -111,7 +114,18 @@ def fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def _summary(tally: ResultTally, letters: list[DeadLetter], sent: int, truth: dict[str, str]) -> str:
+def _learning_line(events: list[Event]) -> str:
+    learned = [e for e in events if e.subject == "learn" and e.kind == "applied"]
+    failed = [e for e in events if e.subject == "learn" and e.kind == "rejected"]
+    if not learned and not failed:
+        return "learning: no update yet (the worker learns judge-confirmed texts in batches of --learn-every)"
+    last = learned[-1].model_version if learned else "-"
+    return f"learning: {len(learned)} model update(s), {len(failed)} failed; now {last}"
+
+
+def _summary(
+    tally: ResultTally, letters: list[DeadLetter], events: list[Event], sent: int, truth: dict[str, str]
+) -> str:
     acc = tally.accuracy()
     rows = [
         "",
@@ -124,6 +138,7 @@ def _summary(tally: ResultTally, letters: list[DeadLetter], sent: int, truth: di
         f"accuracy by status: accepted {fmt(acc['accepted'])}, validated {fmt(acc['validated'])},"
         f" corrected {fmt(acc['corrected'])}",
         f"judge calls {tally.judge_calls} ({tally.judge_calls / max(tally.count, 1):.2f} per text)",
+        _learning_line(events),
         f"throughput {tally.throughput():.1f} texts/s end to end ({tally.to_dict()['seconds']:.1f} s)",
         "examples:",
         *_examples(tally, truth),
@@ -165,7 +180,13 @@ async def _stream(
     for i, bad in enumerate(MALFORMED):  # malformed input arrives mixed into the stream
         messages.insert((i + 1) * len(messages) // (len(MALFORMED) + 1), bad)
     consumer = asyncio.create_task(
-        collect(bootstrap, [topics.labels, topics.deadletter], done, timeout_s=1800, on_record=on_record)
+        collect(
+            bootstrap,
+            [topics.labels, topics.deadletter, topics.events],
+            done,
+            timeout_s=1800,
+            on_record=on_record,
+        )
     )
     await produce(bootstrap, topics.texts, messages)
     got = await consumer
@@ -222,7 +243,8 @@ def run(args: argparse.Namespace) -> int:
         worker_cmd = [sys.executable, "-m", "redline", "worker", "--model", str(model),
                       "--bootstrap", bootstrap, "--web-port", str(web_port), "--judge", args.judge,
                       "--judge-truth", str(data / "test.jsonl"), "--app-id", "redline-demo",
-                      "--data-dir", str(work / "worker")]  # fmt: skip
+                      "--data-dir", str(work / "worker"),
+                      "--learn-every", str(LEARN_EVERY)]  # fmt: skip
         if args.threshold is not None:
             worker_cmd += ["--threshold", str(args.threshold)]
         worker_log = (work / "worker.log").open("wb")
@@ -246,8 +268,23 @@ def run(args: argparse.Namespace) -> int:
                 f"the worker exited early with code {worker.returncode} (log: {work / 'worker.log'})"
             )
         letters = [decode(DeadLetter, r.value) for r in got.records[topics.deadletter]]
+        events = [decode(Event, r.value) for r in got.records[topics.events]]
+        confirmed = tally.statuses["validated"] + tally.statuses["corrected"]
+        if confirmed >= LEARN_EVERY and not any(e.subject == "learn" for e in events):
+            _say(f"    waiting for the worker's model update (it learns {LEARN_EVERY} judge-confirmed texts)")
+            more = asyncio.run(
+                collect(
+                    bootstrap,
+                    [topics.events],
+                    lambda g: any(
+                        decode(Event, r.value).subject == "learn" for r in g.records[topics.events]
+                    ),
+                    timeout_s=180,
+                )
+            )
+            events = [decode(Event, r.value) for r in more.records[topics.events]]
         _say("6/6 done")
-        print(_summary(tally, letters, len(texts), truth), flush=True)
+        print(_summary(tally, letters, events, len(texts), truth), flush=True)
         (work / "summary.json").write_text(
             json.dumps({**tally.to_dict(), "dead_letters": len(letters), "judge": args.judge}, indent=1)
             + "\n"

@@ -49,7 +49,9 @@ def _candidates(row: np.ndarray, index: dict[str, int], labels: Sequence[str]) -
     return [Candidate(label, float(min(1.0, max(0.0, row[index[label]])))) for label in labels]
 
 
-def _unresolved(text: TextIn, candidates: list[Candidate], reason: str) -> LabelResult:
+def _unresolved(
+    text: TextIn, candidates: list[Candidate], reason: str, version: str | None = None
+) -> LabelResult:
     return LabelResult(
         id=text.id,
         text=text.text,
@@ -57,7 +59,7 @@ def _unresolved(text: TextIn, candidates: list[Candidate], reason: str) -> Label
         status="unresolved",
         confidence=candidates[0].p if candidates else 0.0,
         candidates=candidates,
-        model_version=co.model_version,
+        model_version=co.model_version if version is None else version,
         reason=reason,
         metadata=text.metadata,
     )
@@ -80,13 +82,14 @@ def score_texts(texts: Sequence[TextIn]) -> list[tuple[Prediction, LabelResult |
     """Embed and score ``texts`` with the installed collaborators and route each one."""
     if not texts:
         return []
-    if co.embedder is None or co.model is None:
+    model, version = co.model, co.model_version  # one model for the whole batch (learning swaps it)
+    if co.embedder is None or model is None:
         raise RuntimeError("no model loaded: the worker has no embedder or model installed")
     strings = [t.text for t in texts]
     X = np.asarray(co.embedder.encode(strings), dtype=np.float32)
-    scores = co.model.score(X, strings)
+    scores = model.score(X, strings)
     P = np.asarray(scores.proba, dtype=np.float64)
-    classes = [str(c) for c in co.model.classes_]
+    classes = [str(c) for c in model.classes_]
     index = {c: i for i, c in enumerate(classes)}
     unc = np.asarray(scores.uncertainty(co.uncertainty_kind), dtype=np.float64)
     routes = co.policy.route(P, classes, unc)
@@ -103,7 +106,7 @@ def score_texts(texts: Sequence[TextIn]) -> list[tuple[Prediction, LabelResult |
                 status="accepted",
                 confidence=cands[route.candidates.index(route.label)].p,
                 candidates=cands,
-                model_version=co.model_version,
+                model_version=version,
                 metadata=text.metadata,
             )
             kind = "accept"
@@ -115,7 +118,7 @@ def score_texts(texts: Sequence[TextIn]) -> list[tuple[Prediction, LabelResult |
                 contexts=_contexts(route.candidates, x),
                 index=0,
                 uncertainty=u,
-                model_version=co.model_version,
+                model_version=version,
                 metadata=text.metadata,
             )
             kind = "judge"
@@ -123,7 +126,7 @@ def score_texts(texts: Sequence[TextIn]) -> list[tuple[Prediction, LabelResult |
             reason = (
                 "uncertain and no judge configured" if route.action is Action.ASK else "policy: unresolved"
             )
-            next_msg = _unresolved(text, cands, reason)
+            next_msg = _unresolved(text, cands, reason, version)
             kind = "unresolved"
         prediction = Prediction(
             id=text.id,
@@ -131,7 +134,7 @@ def score_texts(texts: Sequence[TextIn]) -> list[tuple[Prediction, LabelResult |
             candidates=cands,
             uncertainty=u,
             route=kind,  # type: ignore[arg-type]
-            model_version=co.model_version,
+            model_version=version,
             reason=next_msg.reason if isinstance(next_msg, LabelResult) else "",
             metadata=text.metadata,
         )

@@ -3,7 +3,9 @@
 - ``classify``: ``redline.texts`` in batches (``take_events``) -> predictions + labels / judge requests;
   embedding and scoring run in a thread so the event loop keeps heartbeating.
 - ``judge``: ``redline.judge.requests`` -> ``redline.judge.verdicts`` (``judge_concurrency`` actors).
-- ``resolve``: ``redline.judge.verdicts`` -> ``redline.labels`` or the next judge request.
+- ``resolve``: ``redline.judge.verdicts`` -> ``redline.labels`` or the next judge request; every
+  ``learn_every`` judge-confirmed results (or every ``learn_interval_s`` when some wait) the model
+  learns them in the background and an event goes to ``redline.events``.
 Anything undecodable goes to ``redline.deadletter``.
 """
 
@@ -12,12 +14,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from redline.agents import learning
 from redline.agents.classify import classify_messages
 from redline.agents.deadletters import Outgoing
 from redline.agents.judging import judge_message
 from redline.agents.resolve import resolve_message
+from redline.schemas import encode
 from redline.streams.settings import StreamSettings
 from redline.streams.topics import Topics
 
@@ -38,15 +43,44 @@ async def send_all(topics: Topics, outgoing: Sequence[Outgoing]) -> None:
         await getattr(topics, item.topic).send(key=item.key, value=item.value)
 
 
+class LearningRunner:
+    """Runs :func:`learning.learn_pending` in the background, one update at a time."""
+
+    def __init__(self, topics: Topics) -> None:
+        self.topics = topics
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="redline-learn")
+        self.task: asyncio.Future[None] | None = None
+
+    @property
+    def busy(self) -> bool:
+        """True while an update is running."""
+        return self.task is not None and not self.task.done()
+
+    def start(self) -> asyncio.Future[None] | None:
+        """Start an update unless one is running; returns its task."""
+        if self.busy:
+            return None
+        self.task = asyncio.ensure_future(self._run())
+        return self.task
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        changed = await loop.run_in_executor(self.executor, learning.learn_pending)
+        if changed is not None:
+            await send_all(self.topics, [Outgoing("events", None, encode(changed))])
+
+
 def register_agents(app: Any, topics: Topics, settings: StreamSettings) -> dict[str, Any]:
     """Define the agents on ``app``; returns them by name (for ``agent.test_context()``)."""
+    model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="redline-model")
+    learner = LearningRunner(topics)
 
     async def classify(stream: Any) -> Any:
         loop = asyncio.get_running_loop()
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
             messages = [event.message for event in events]
             STATS["texts"] += len(messages)
-            outgoing = await loop.run_in_executor(None, classify_messages, messages)
+            outgoing = await loop.run_in_executor(model_thread, classify_messages, messages)
             await send_all(topics, outgoing)
             yield len(messages)
 
@@ -57,13 +91,25 @@ def register_agents(app: Any, topics: Topics, settings: StreamSettings) -> dict[
 
     async def resolve(stream: Any) -> Any:
         async for event in stream.events():
-            await send_all(topics, resolve_message(event.message))
+            outgoing = resolve_message(event.message)
+            await send_all(topics, outgoing)
+            if settings.learn_every > 0 and learning.note(outgoing) and learning.due(settings.learn_every):
+                learner.start()
             yield 1
 
-    return {
+    if settings.learn_every > 0:
+
+        @app.timer(settings.learn_interval_s)  # type: ignore[untyped-decorator]
+        async def learn_leftovers() -> None:
+            if learning.buffer.texts:
+                learner.start()
+
+    agents = {
         "classify": app.agent(topics.texts, name="redline.classify")(classify),
         "judge": app.agent(
             topics.judge_requests, name="redline.judge", concurrency=settings.judge_concurrency
         )(judge),
         "resolve": app.agent(topics.judge_verdicts, name="redline.resolve")(resolve),
     }
+    app.redline_learner = learner
+    return agents

@@ -23,6 +23,7 @@ def _run(args: argparse.Namespace) -> int:
         uncertainty_threshold=args.threshold,
         max_candidates=args.max_candidates,
         context_examples=args.context_examples,
+        learn_every=args.learn_every,
         model_dir=Path(args.model) if args.model else None,
         data_dir=Path(args.data_dir) if args.data_dir else None,
         loglevel=args.loglevel,
@@ -65,6 +66,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--max-candidates", type=int, help="labels the judge may be asked about per text (default 5)"
     )
     p.add_argument("--context-examples", type=int, help="nearest training examples shown to the judge")
+    p.add_argument(
+        "--learn-every", type=int, help="learn judge-confirmed texts in batches of N (default 64; 0: off)"
+    )
     p.add_argument("--batch-size", type=int, help="texts embedded and scored at once (default 64)")
     p.add_argument("--batch-within", type=float, help="seconds to wait for a batch to fill (default 0.5)")
     p.add_argument("--data-dir", help="worker-local folder (default .redline/worker)")

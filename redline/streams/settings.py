@@ -49,6 +49,7 @@ ENV_VARS = {
     "uncertainty_threshold": "REDLINE_UNCERTAINTY_THRESHOLD",
     "max_candidates": "REDLINE_MAX_CANDIDATES",
     "context_examples": "REDLINE_CONTEXT_EXAMPLES",
+    "learn_every": "REDLINE_LEARN_EVERY",
     "model_dir": "REDLINE_MODEL_DIR",
     "data_dir": "REDLINE_WORKER_DIR",
 }
@@ -84,6 +85,10 @@ class StreamSettings:
         Labels the judge may be asked about per text, best first.
     context_examples : int
         Nearest training examples of a label shown to the judge.
+    learn_every : int
+        The model learns judge-confirmed texts in batches of this many (0: never learns).
+    learn_interval_s : float
+        Seconds after which fewer than ``learn_every`` waiting texts are learned anyway.
     model_dir : Path or None
         Model written by ``redline fit``.
     data_dir : Path
@@ -104,6 +109,8 @@ class StreamSettings:
     uncertainty_threshold: float | None = None
     max_candidates: int = 5
     context_examples: int = 5
+    learn_every: int = 64
+    learn_interval_s: float = 30.0
     model_dir: Path | None = None
     data_dir: Path = field(default_factory=lambda: Path(".redline") / "worker")
     loglevel: str = "warning"
@@ -119,6 +126,10 @@ class StreamSettings:
         for name in ("partitions", "replication", "batch_size", "judge_concurrency", "max_candidates"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.learn_interval_s <= 0:
+            raise ConfigError(f"learn_interval_s must be > 0, got {self.learn_interval_s}")
+        if self.learn_every < 0:
+            raise ConfigError(f"learn_every must be >= 0, got {self.learn_every}")
         if self.context_examples < 0:
             raise ConfigError(f"context_examples must be >= 0, got {self.context_examples}")
         if not 1 <= self.web_port <= 65535:

@@ -12,14 +12,15 @@ from collections import Counter
 
 import pytest
 
-from redline.agents import wiring
-from redline.schemas import DeadLetter, LabelResult, decode
+from redline.agents import collaborators, learning, wiring
+from redline.schemas import DeadLetter, Event, LabelResult, decode
 from redline.streams.app import create_app
 from redline.streams.settings import StreamSettings
 
 
 @pytest.fixture
 def app_and_agents(tmp_path, monkeypatch):
+    monkeypatch.setattr(learning, "buffer", learning.LearningBuffer())
     sent: list = []
 
     async def capture(topics, outgoing):
@@ -27,7 +28,7 @@ def app_and_agents(tmp_path, monkeypatch):
 
     monkeypatch.setattr(wiring, "send_all", capture)
     settings = StreamSettings(
-        data_dir=tmp_path / "worker", batch_size=4, batch_within_s=0.05, judge_concurrency=2
+        data_dir=tmp_path / "worker", batch_size=4, batch_within_s=0.05, judge_concurrency=2, learn_every=1
     )
     app, topics = create_app(settings, agents=False)
     agents = wiring.register_agents(app, topics, settings)
@@ -49,7 +50,7 @@ async def _drain(agent_ctx, items, sent, expect):
 
 
 async def test_texts_flow_through_all_agents(world, app_and_agents) -> None:
-    _, agents, sent = app_and_agents
+    app, agents, sent = app_and_agents
     valid = {f"id{i}": t for i, t in enumerate(world.truth)}
     items = [(k.encode(), json.dumps({"id": k, "text": t}).encode()) for k, t in valid.items()]
     items += [(b"bad1", b"{oops"), (b"bad2", json.dumps({"id": "bad2", "text": ""}).encode())]
@@ -82,3 +83,14 @@ async def test_texts_flow_through_all_agents(world, app_and_agents) -> None:
             assert r.label == label and r.status in ("validated", "corrected")
         else:
             assert r.status == "accepted"
+    # learn_every=1: judge-confirmed results are learned in the background (one update at a time;
+    # what arrives meanwhile waits for the next), and each update is announced on redline.events
+    learner = app.redline_learner
+    while learner.busy or learning.buffer.texts:
+        if not learner.busy:
+            learner.start()
+        await learner.task
+    events = [decode(Event, o.value) for o in sent if o.topic == "events"]
+    confirmed = [r for r in results if r.status in ("validated", "corrected")]
+    assert confirmed and events and {e.kind for e in events} == {"applied"}
+    assert events[-1].model_version == f"test-model+{len(confirmed)}" == collaborators.model_version

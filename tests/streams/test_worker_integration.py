@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from redline.broker.ports import find_free_port
-from redline.schemas import DeadLetter, LabelResult, TextIn, decode
+from redline.schemas import DeadLetter, Event, LabelResult, TextIn, decode
 from redline.streams.clients import Collected, collect, produce, text_messages
 from redline.streams.settings import TopicNames
 
@@ -60,7 +60,9 @@ def fitted(tmp_path_factory: pytest.TempPathFactory) -> Fitted:
     return Fitted(tmp / "model", tmp / "truth.jsonl", list(split.test))
 
 
-def _start_worker(fitted: Fitted, bootstrap: str, prefix: str, app_id: str, tmp: Path, log_name: str):
+def _start_worker(
+    fitted: Fitted, bootstrap: str, prefix: str, app_id: str, tmp: Path, log_name: str, *extra: str
+):
     log = (tmp / log_name).open("ab")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.Popen(
@@ -68,7 +70,7 @@ def _start_worker(fitted: Fitted, bootstrap: str, prefix: str, app_id: str, tmp:
          "--bootstrap", bootstrap, "--web-port", str(find_free_port()), "--topic-prefix", prefix,
          "--app-id", app_id,
          "--judge", "simulated:0.95", "--judge-truth", str(fitted.truth_file), "--threshold", "0.3",
-         "--batch-size", "16", "--batch-within", "0.2", "--data-dir", str(tmp / f"data-{log_name}")],
+         "--batch-size", "16", "--batch-within", "0.2", "--data-dir", str(tmp / f"data-{log_name}"), *extra],
         stdout=log, stderr=subprocess.STDOUT, env=env,
     )  # fmt: skip
     log.close()
@@ -127,7 +129,9 @@ def test_worker_one_result_per_valid_id_and_dead_letters(kafka_bootstrap, fitted
     messages += [(key, value) for key, value, _ in MALFORMED]
     messages += text_messages(texts[24:])
 
-    worker = _start_worker(fitted, kafka_bootstrap, prefix, f"redline-it-{run}", tmp_path, "worker.log")
+    worker = _start_worker(
+        fitted, kafka_bootstrap, prefix, f"redline-it-{run}", tmp_path, "worker.log", "--learn-every", "4"
+    )
     try:
         asyncio.run(_wait_for_topics(kafka_bootstrap, topics.texts, worker, tmp_path / "worker.log"))
         assert asyncio.run(produce(kafka_bootstrap, topics.texts, messages)) == len(messages)
@@ -141,7 +145,12 @@ def test_worker_one_result_per_valid_id_and_dead_letters(kafka_bootstrap, fitted
         asyncio.run(collect(kafka_bootstrap, [topics.labels, topics.deadletter], done, timeout_s=600))
         # read everything again after a pause, so late duplicates would show up
         got = asyncio.run(
-            collect(kafka_bootstrap, [topics.labels, topics.deadletter], lambda _: False, timeout_s=3)
+            collect(
+                kafka_bootstrap,
+                [topics.labels, topics.deadletter, topics.events],
+                lambda _: False,
+                timeout_s=3,
+            )
         )
     finally:
         code = _stop(worker)
@@ -164,6 +173,13 @@ def test_worker_one_result_per_valid_id_and_dead_letters(kafka_bootstrap, fitted
     labelled = [r for r in results if r.label is not None]
     accuracy = sum(r.label == truth[r.id] for r in labelled) / len(labelled)
     assert accuracy > 0.8, (accuracy, statuses)
+    # --learn-every 4: judge-confirmed texts were learned in batches, announced on <prefix>events,
+    # and later results name the updated model
+    events = [decode(Event, r.value) for r in got.records[topics.events]]
+    confirmed = statuses["validated"] + statuses["corrected"]
+    learned = [e for e in events if e.subject == "learn" and e.kind == "applied"]
+    assert len(learned) >= confirmed // 4 - 1 and learned, (events, statuses)
+    assert {r.model_version for r in results} & {e.model_version for e in learned}
     assert code == 0, output[-3000:]  # SIGTERM is a clean shutdown
     assert "Traceback" not in output, output[-3000:]
 
@@ -180,7 +196,8 @@ def test_no_id_is_lost_when_a_worker_is_killed(kafka_bootstrap, fitted, tmp_path
     topics = TopicNames.with_prefix(prefix)
     texts, truth = _texts(run, fitted.test, 240)
     app_id = f"redline-kill-{run}"
-    first = _start_worker(fitted, kafka_bootstrap, prefix, app_id, tmp_path, "first.log")
+    no_learning = ("--learn-every", "0")  # so that a re-processed text meets the same model
+    first = _start_worker(fitted, kafka_bootstrap, prefix, app_id, tmp_path, "first.log", *no_learning)
     try:
         asyncio.run(_wait_for_topics(kafka_bootstrap, topics.texts, first, tmp_path / "first.log"))
         asyncio.run(produce(kafka_bootstrap, topics.texts, text_messages(texts)))
@@ -193,7 +210,7 @@ def test_no_id_is_lost_when_a_worker_is_killed(kafka_bootstrap, fitted, tmp_path
     finally:
         _stop(first, signal.SIGKILL)
     killed_at = partial.count(topics.labels)
-    second = _start_worker(fitted, kafka_bootstrap, prefix, app_id, tmp_path, "second.log")
+    second = _start_worker(fitted, kafka_bootstrap, prefix, app_id, tmp_path, "second.log", *no_learning)
     try:
 
         def done(got: Collected) -> bool:

@@ -1,0 +1,107 @@
+"""The learn step: judge-validated texts become training data, learned in batches (R.E.D. step 5).
+
+Results with status *validated* or *corrected* carry a label the judge confirmed; they are buffered
+here and, every ``learn_every`` of them, embedded and passed to the model's own ``learn`` (which
+retrains only what the new examples touch, see ``RedClassifier.learn``). The model's version gains a
+``+<n>`` suffix (n = texts learned so far), so every result names the model that produced it.
+
+Learning never blocks scoring: it trains a copy of the model on its own thread and then swaps the
+copy in (one reference assignment), so batches keep being scored by the current model meanwhile.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from redline.agents import collaborators as co
+from redline.agents.deadletters import Outgoing
+from redline.errors import RecordError
+from redline.schemas import Event, LabelResult, decode
+
+log = logging.getLogger(__name__)
+
+LEARNABLE = frozenset({"validated", "corrected"})
+
+
+@dataclass
+class LearningBuffer:
+    """Judge-confirmed (text, label) pairs waiting to be learned, and what was learned so far."""
+
+    texts: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    learned: int = 0
+    updates: int = 0
+    base_version: str | None = None
+
+
+#: this worker's buffer (tests replace it)
+buffer = LearningBuffer()
+
+
+def note(outgoing: list[Outgoing]) -> int:
+    """Buffer the judge-confirmed results among ``outgoing``; returns how many were added."""
+    added = 0
+    for item in outgoing:
+        if item.topic != "labels":
+            continue
+        try:
+            result = decode(LabelResult, item.value)
+        except RecordError:  # pragma: no cover - we encoded it ourselves
+            continue
+        if result.status in LEARNABLE and result.label is not None:
+            buffer.texts.append(result.text)
+            buffer.labels.append(result.label)
+            added += 1
+    return added
+
+
+def due(learn_every: int) -> bool:
+    """True when learning is on and enough confirmed texts are waiting."""
+    return learn_every > 0 and len(buffer.texts) >= learn_every
+
+
+def learn_pending() -> Event | None:
+    """Embed the buffered texts and let the model learn them; an ``Event`` says what changed.
+
+    Runs on the model thread. On failure the buffer is kept (the next batch retries) and the event
+    says why; results already emitted are unaffected.
+    """
+    if not buffer.texts or co.model is None or co.embedder is None:
+        return None
+    texts, labels = list(buffer.texts), list(buffer.labels)
+    started = time.perf_counter()
+    current: Any = co.model
+    try:
+        X = np.asarray(co.embedder.encode(texts), dtype=np.float32)
+        updated = copy.deepcopy(current)  # scoring goes on with the current model meanwhile
+        updated.learn(X, texts, labels)
+    except Exception as exc:
+        log.warning("learning %d validated texts failed: %r", len(texts), exc)
+        return Event(
+            id=uuid.uuid4().hex, kind="rejected", subject="learn", reason=f"{exc!r}"[:500],
+            model_version=co.model_version, at=time.time(),
+        )  # fmt: skip
+    del buffer.texts[: len(texts)], buffer.labels[: len(labels)]
+    if buffer.base_version is None:
+        buffer.base_version = co.model_version
+    buffer.learned += len(texts)
+    buffer.updates += 1
+    if co.examples is current:
+        co.examples = updated
+    co.model, co.model_version = updated, f"{buffer.base_version}+{buffer.learned}"
+    seconds = time.perf_counter() - started
+    return Event(
+        id=uuid.uuid4().hex,
+        kind="applied",
+        subject="learn",
+        reason=f"learned {len(texts)} judge-validated texts ({buffer.learned} in all) in {seconds:.2f} s",
+        model_version=co.model_version,
+        at=time.time(),
+    )
