@@ -32,7 +32,9 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -97,10 +99,14 @@ def _run(cmd: Sequence[str], what: str, env: dict[str, str] | None = None) -> No
 
 
 def cached_wheel(cache: Path | None = None) -> Path | None:
-    """Return the cached llama-cpp-python wheel for this Python, or None when not built yet."""
+    """Return the cached llama-cpp-python wheel, or None when not built yet.
+
+    The wheel is tagged ``py3-none-<platform>`` (it loads its native library with ctypes), so any
+    Python 3 on this platform can install it.
+    """
     wheels = (cache or cache_dir()) / "wheels"
-    tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
-    found = sorted(glob.glob(str(wheels / f"llama_cpp_python-{LLAMA_CPP_VERSION}-{tag}-*.whl")))
+    platform = sysconfig.get_platform().replace("-", "_").replace(".", "_")
+    found = sorted(glob.glob(str(wheels / f"llama_cpp_python-{LLAMA_CPP_VERSION}-*-{platform}.whl")))
     return Path(found[-1]) if found else None
 
 
@@ -120,8 +126,9 @@ def build_llama_cpp_wheel(cache: Path | None = None, python: str = sys.executabl
         env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(max(1, min(4, os.cpu_count() or 1))))
         with tempfile.TemporaryDirectory(dir=cache, prefix="wheel-build-") as tmp:
             _run(
-                [python, "-m", "pip", "wheel", "--no-deps", "--no-binary", "llama-cpp-python",
-                 "-w", tmp, f"llama-cpp-python=={LLAMA_CPP_VERSION}"],
+                # --no-cache-dir: pip's wheel cache ignores CMAKE_ARGS and could hand back a native build
+                [python, "-m", "pip", "wheel", "--no-cache-dir", "--no-deps", "--no-binary",
+                 "llama-cpp-python", "-w", tmp, f"llama-cpp-python=={LLAMA_CPP_VERSION}"],
                 "building llama-cpp-python (several minutes, once)",
                 env=env,
             )
@@ -235,7 +242,8 @@ class LlamaServer:
         More command-line arguments for ``llama_cpp.server``.
     die_with_parent : bool
         On Linux, have the kernel stop the server when the process that started it dies (so a
-        killed test run leaves no server behind).
+        killed test run leaves no server behind). Linux ties this to the starting *thread*, so it
+        applies only to starts from the main thread (a worker thread's exit would kill the server).
     """
 
     def __init__(
@@ -308,11 +316,12 @@ class LlamaServer:
             handle, name = tempfile.mkstemp(prefix=f"llm-server-{self.port}-", suffix=".log")
             os.close(handle)
             self.log_path = Path(name)
+        on_main_thread = threading.current_thread() is threading.main_thread()
         with open(self.log_path, "ab") as log:
             self._proc = subprocess.Popen(
                 self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                preexec_fn=_die_with_parent if self.die_with_parent else None,
+                preexec_fn=_die_with_parent if self.die_with_parent and on_main_thread else None,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

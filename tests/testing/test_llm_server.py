@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -52,15 +53,15 @@ def test_is_gguf_checks_the_magic_header(tmp_path: Path) -> None:
     assert not is_gguf(tmp_path)
 
 
-def test_cached_wheel_matches_version_and_python(tmp_path: Path) -> None:
+def test_cached_wheel_matches_version_and_platform(tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"
     wheels.mkdir()
     assert cached_wheel(tmp_path) is None
-    tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
-    (wheels / f"llama_cpp_python-0.3.1-{tag}-{tag}-linux_x86_64.whl").write_bytes(b"")
-    (wheels / f"llama_cpp_python-{LLAMA_CPP_VERSION}-cp39-cp39-linux_x86_64.whl").write_bytes(b"")
+    platform = sysconfig.get_platform().replace("-", "_").replace(".", "_")
+    (wheels / f"llama_cpp_python-0.3.1-py3-none-{platform}.whl").write_bytes(b"")
+    (wheels / f"llama_cpp_python-{LLAMA_CPP_VERSION}-py3-none-win_amd64.whl").write_bytes(b"")
     assert cached_wheel(tmp_path) is None
-    mine = wheels / f"llama_cpp_python-{LLAMA_CPP_VERSION}-{tag}-{tag}-linux_x86_64.whl"
+    mine = wheels / f"llama_cpp_python-{LLAMA_CPP_VERSION}-py3-none-{platform}.whl"
     mine.write_bytes(b"")
     assert cached_wheel(tmp_path) == mine
 
