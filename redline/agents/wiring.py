@@ -43,6 +43,20 @@ async def send_all(topics: Topics, outgoing: Sequence[Outgoing]) -> None:
         await getattr(topics, item.topic).send(key=item.key, value=item.value)
 
 
+def worker_stats() -> dict[str, Any]:
+    """What the worker's ``/redline/stats/`` page shows."""
+    from redline.agents import collaborators
+
+    return {
+        "sent": dict(STATS),
+        "model_version": collaborators.model_version,
+        "judge": collaborators.judge_name,
+        "learned": learning.buffer.learned,
+        "model_updates": learning.buffer.updates,
+        "waiting_to_learn": len(learning.buffer.texts),
+    }
+
+
 class LearningRunner:
     """Runs :func:`learning.learn_pending` in the background, one update at a time."""
 
@@ -103,6 +117,11 @@ def register_agents(app: Any, topics: Topics, settings: StreamSettings) -> dict[
         async def learn_leftovers() -> None:
             if learning.buffer.texts:
                 learner.start()
+
+    @app.page("/redline/stats/")  # type: ignore[untyped-decorator]
+    async def stats(view: Any, request: Any) -> Any:
+        """Counters of this worker: messages sent per topic, model version, learning progress."""
+        return view.json(worker_stats())
 
     agents = {
         "classify": app.agent(topics.texts, name="redline.classify")(classify),

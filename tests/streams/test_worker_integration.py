@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import signal
 import subprocess
 import sys
+import urllib.request
 import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from redline.broker.ports import find_free_port
-from redline.schemas import DeadLetter, Event, LabelResult, TextIn, decode
+from redline.schemas import SCHEMA_DIR, DeadLetter, Event, LabelResult, TextIn, decode
 from redline.streams.clients import Collected, collect, produce, text_messages
 from redline.streams.settings import TopicNames
 
@@ -65,15 +68,17 @@ def _start_worker(
 ):
     log = (tmp / log_name).open("ab")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    port = find_free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "redline", "worker", "--model", str(fitted.model_dir),
-         "--bootstrap", bootstrap, "--web-port", str(find_free_port()), "--topic-prefix", prefix,
+         "--bootstrap", bootstrap, "--web-port", str(port), "--topic-prefix", prefix,
          "--app-id", app_id,
          "--judge", "simulated:0.95", "--judge-truth", str(fitted.truth_file), "--threshold", "0.3",
          "--batch-size", "16", "--batch-within", "0.2", "--data-dir", str(tmp / f"data-{log_name}"), *extra],
         stdout=log, stderr=subprocess.STDOUT, env=env,
     )  # fmt: skip
     log.close()
+    proc.web_port = port  # type: ignore[attr-defined]
     return proc
 
 
@@ -153,9 +158,24 @@ def test_worker_one_result_per_valid_id_and_dead_letters(kafka_bootstrap, fitted
 
         asyncio.run(collect(kafka_bootstrap, watched, done, timeout_s=600))
         # read everything again after a pause, so late duplicates would show up
-        got = asyncio.run(collect(kafka_bootstrap, watched, lambda _: False, timeout_s=3))
+        internal = [topics.predictions, topics.judge_requests, topics.judge_verdicts]
+        got = asyncio.run(collect(kafka_bootstrap, watched + internal, lambda _: False, timeout_s=3))
+        with urllib.request.urlopen(f"http://127.0.0.1:{worker.web_port}/redline/stats/", timeout=30) as page:
+            stats = json.loads(page.read())
     finally:
         code = _stop(worker)
+    # every record the worker wrote, on every topic, is valid against the exported JSON Schema
+    for topic in watched + internal:
+        suffix = topic.removeprefix(prefix)
+        schema = json.loads((SCHEMA_DIR / f"redline.{suffix}.schema.json").read_text())
+        validator = jsonschema.Draft202012Validator(schema)
+        for record in got.records[topic]:
+            errors = [e.message for e in validator.iter_errors(json.loads(record.value))]
+            assert not errors, (topic, errors)
+    assert got.count(topics.predictions) == len(texts)
+    assert got.count(topics.judge_requests) == got.count(topics.judge_verdicts) > 0
+    assert stats["sent"]["labels"] == len(texts) and stats["sent"]["deadletter"] == len(MALFORMED)
+    assert stats["learned"] > 0 and stats["judge"] == "simulated:0.95"
     output = (tmp_path / "worker.log").read_text(errors="replace")
     results = [decode(LabelResult, r.value) for r in got.records[topics.labels]]
     assert Counter(r.id for r in results) == Counter(list(truth)), output[-3000:]  # exactly one per valid id
@@ -182,6 +202,7 @@ def test_worker_one_result_per_valid_id_and_dead_letters(kafka_bootstrap, fitted
     assert learned and {e.kind for e in events} == {"applied"}, events
     wave2_versions = {r.model_version for r in results if int(r.id.split("-")[1]) >= 40}
     assert wave2_versions <= learned, (wave2_versions, learned)
+    assert stats["model_version"] in learned
     assert code == 0, output[-3000:]  # SIGTERM is a clean shutdown
     assert "Traceback" not in output, output[-3000:]
 
