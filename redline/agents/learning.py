@@ -2,8 +2,9 @@
 
 Results with status *validated* or *corrected* carry a label the judge confirmed; they are buffered
 here and, every ``learn_every`` of them, embedded and passed to the model's own ``learn`` (which
-retrains only what the new examples touch, see ``RedClassifier.learn``). The model's version gains a
-``+<n>`` suffix (n = texts learned so far), so every result names the model that produced it.
+retrains only what the new examples touch, see ``RedClassifier.learn``). Every change of the model
+(learning here, a label added through ``redline.control``) gives it a new version ``<loaded>#<n>``,
+so every result names the model that produced it.
 
 Learning never blocks scoring: it trains a copy of the model on its own thread and then swaps the
 copy in (one reference assignment), so batches keep being scored by the current model meanwhile.
@@ -40,9 +41,26 @@ class LearningBuffer:
     updates: int = 0
     base_version: str | None = None
 
+    def next_version(self) -> str:
+        """Count one more change of the model and return its new version string."""
+        if self.base_version is None:
+            self.base_version = co.model_version
+        self.updates += 1
+        return f"{self.base_version}#{self.updates}"
+
 
 #: this worker's buffer (tests replace it)
 buffer = LearningBuffer()
+
+
+def swap_model(current: Any, updated: Any, version: str) -> None:
+    """Make ``updated`` the model every agent uses from now on (it replaces ``current``)."""
+    if co.examples is current:
+        co.examples = updated
+    descriptions = getattr(updated, "descriptions_", None)
+    if isinstance(descriptions, dict):
+        co.descriptions = {**co.descriptions, **descriptions}
+    co.model, co.model_version = updated, version
 
 
 def note(outgoing: list[Outgoing]) -> int:
@@ -89,13 +107,8 @@ def learn_pending() -> Event | None:
             model_version=co.model_version, at=time.time(),
         )  # fmt: skip
     del buffer.texts[: len(texts)], buffer.labels[: len(labels)]
-    if buffer.base_version is None:
-        buffer.base_version = co.model_version
     buffer.learned += len(texts)
-    buffer.updates += 1
-    if co.examples is current:
-        co.examples = updated
-    co.model, co.model_version = updated, f"{buffer.base_version}+{buffer.learned}"
+    swap_model(current, updated, buffer.next_version())
     seconds = time.perf_counter() - started
     return Event(
         id=uuid.uuid4().hex,

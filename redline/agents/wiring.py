@@ -6,6 +6,7 @@
 - ``resolve``: ``redline.judge.verdicts`` -> ``redline.labels`` or the next judge request; every
   ``learn_every`` judge-confirmed results (or every ``learn_interval_s`` when some wait) the model
   learns them in the background and an event goes to ``redline.events``.
+- ``control``: ``redline.control`` -> label set changes (add_label) -> ``redline.events``.
 Anything undecodable goes to ``redline.deadletter``.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 
 from redline.agents import learning
 from redline.agents.classify import classify_messages
+from redline.agents.control import control_message
 from redline.agents.deadletters import Outgoing
 from redline.agents.judging import judge_message
 from redline.agents.resolve import resolve_message
@@ -103,6 +105,14 @@ def register_agents(app: Any, topics: Topics, settings: StreamSettings) -> dict[
             await send_all(topics, await judge_message(event.message))
             yield 1
 
+    async def control(stream: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        async for event in stream.events():
+            # on the learning thread: model changes happen one at a time, never two on one copy
+            outgoing = await loop.run_in_executor(learner.executor, control_message, event.message)
+            await send_all(topics, outgoing)
+            yield 1
+
     async def resolve(stream: Any) -> Any:
         async for event in stream.events():
             outgoing = resolve_message(event.message)
@@ -129,6 +139,7 @@ def register_agents(app: Any, topics: Topics, settings: StreamSettings) -> dict[
             topics.judge_requests, name="redline.judge", concurrency=settings.judge_concurrency
         )(judge),
         "resolve": app.agent(topics.judge_verdicts, name="redline.resolve")(resolve),
+        "control": app.agent(topics.control, name="redline.control")(control),
     }
     app.redline_learner = learner
     return agents

@@ -50,11 +50,12 @@ def test_learning_moves_the_model_towards_the_confirmed_label(world) -> None:
     # copy on write: the model that was scoring meanwhile is untouched, the new one was swapped in
     assert collaborators.model is not world.model and collaborators.examples is collaborators.model
     assert world.model.predict_proba(X, [text])[0, idx] == before
-    assert collaborators.model_version == "test-model+3" == event.model_version
+    assert collaborators.model_version == "test-model#1" == event.model_version
     assert learning.buffer.texts == [] and learning.buffer.learned == 3
     learning.note([_out("clear alarm", "alarm", "validated")])
     learning.learn_pending()
-    assert collaborators.model_version == "test-model+4"  # versions count from the loaded model
+    assert collaborators.model_version == "test-model#2"  # versions count changes of the loaded model
+    assert learning.buffer.learned == 4
 
 
 def test_a_failed_update_keeps_the_buffer(world, monkeypatch) -> None:

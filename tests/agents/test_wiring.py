@@ -93,4 +93,5 @@ async def test_texts_flow_through_all_agents(world, app_and_agents) -> None:
     events = [decode(Event, o.value) for o in sent if o.topic == "events"]
     confirmed = [r for r in results if r.status in ("validated", "corrected")]
     assert confirmed and events and {e.kind for e in events} == {"applied"}
-    assert events[-1].model_version == f"test-model+{len(confirmed)}" == collaborators.model_version
+    assert learning.buffer.learned == len(confirmed)
+    assert events[-1].model_version == f"test-model#{learning.buffer.updates}" == collaborators.model_version
