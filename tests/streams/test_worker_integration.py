@@ -38,11 +38,15 @@ class Fitted:
     model_dir: Path
     truth_file: Path
     test: list
+    new_label: str
+    new_examples: list[str]
+    new_test: list[str]
 
 
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory: pytest.TempPathFactory) -> Fitted:
-    """A real model fitted on a small CLINC150 seed set, and the judge's truth file."""
+    """A real model fitted on a small CLINC150 seed set of 8 labels, and the judge's truth file
+    (which also knows a 9th label, one the control test adds at run time)."""
     from redline.adapters.embedder import EmbeddingSettings
     from redline.adapters.snapshot_store import FileSnapshotStore, Snapshot
     from redline.core.classifier import RedClassifier
@@ -51,16 +55,28 @@ def fitted(tmp_path_factory: pytest.TempPathFactory) -> Fitted:
     from redline.datasets import load_dataset, split_dataset
 
     tmp = tmp_path_factory.mktemp("fitted")
-    split = split_dataset(load_dataset("clinc150"), seed_per_class=10, seed=0, max_classes=N_CLASSES)
+    split = split_dataset(load_dataset("clinc150"), seed_per_class=10, seed=0, max_classes=N_CLASSES + 1)
+    new_label = sorted(split.descriptions)[-1]
+    seed = [e for e in split.seed if e.label != new_label]
     embedder = EmbeddingSettings.from_env().build()
-    texts = [e.text for e in split.seed]
+    texts = [e.text for e in seed]
     X = embedder.encode(texts)
     model = RedClassifier(EngineConfig(seed=0)).fit(
-        X, texts, [str(e.label) for e in split.seed], split.descriptions
+        X,
+        texts,
+        [str(e.label) for e in seed],
+        {k: v for k, v in split.descriptions.items() if k != new_label},
     )
     FileSnapshotStore(tmp / "model").save("", Snapshot(model.to_state(), {"kind": "RedClassifier"}))
     write_examples(tmp / "truth.jsonl", split.test)
-    return Fitted(tmp / "model", tmp / "truth.jsonl", list(split.test))
+    return Fitted(
+        tmp / "model",
+        tmp / "truth.jsonl",
+        [e for e in split.test if e.label != new_label],
+        new_label,
+        [e.text for e in split.seed if e.label == new_label],
+        [e.text for e in split.test if e.label == new_label],
+    )
 
 
 def _start_worker(
@@ -252,3 +268,44 @@ def test_no_id_is_lost_when_a_worker_is_killed(kafka_bootstrap, fitted, tmp_path
         assert len({(r.label, r.status) for r in rs}) == 1
     assert killed_at < len(texts), "the first worker finished before it was killed; the test proved nothing"
     assert code == 0, output[-3000:]
+
+
+def test_a_label_added_through_control_is_used_at_once(kafka_bootstrap, fitted, tmp_path) -> None:
+    """``add_label`` on <prefix>control: an applied event, then texts of the new label get it."""
+    from redline.schemas import ControlCommand, encode
+
+    run = uuid.uuid4().hex[:8]
+    prefix = f"ctl{run}."
+    topics = TopicNames.with_prefix(prefix)
+    worker = _start_worker(fitted, kafka_bootstrap, prefix, f"redline-ctl-{run}", tmp_path, "ctl.log")
+    command = ControlCommand(
+        id=f"cmd-{run}", command="add_label", label=fitted.new_label, examples=fitted.new_examples
+    )
+    texts = [TextIn(id=f"{run}-{i}", text=t) for i, t in enumerate(fitted.new_test)]
+    try:
+        asyncio.run(_wait_for_topics(kafka_bootstrap, topics.control, worker, tmp_path / "ctl.log"))
+        asyncio.run(produce(kafka_bootstrap, topics.control, [(command.id.encode(), encode(command))]))
+        got = asyncio.run(
+            collect(kafka_bootstrap, [topics.events], lambda g: g.count(topics.events) > 0, timeout_s=600)
+        )
+        [event] = [decode(Event, r.value) for r in got.records[topics.events]]
+        assert event.kind == "applied" and event.command_id == command.id, event
+        asyncio.run(produce(kafka_bootstrap, topics.texts, text_messages(texts)))
+        got = asyncio.run(
+            collect(
+                kafka_bootstrap,
+                [topics.labels],
+                lambda g: (
+                    len({r.key for r in g.records[topics.labels]}) >= len(texts) or worker.poll() is not None
+                ),
+                timeout_s=600,
+            )
+        )
+    finally:
+        code = _stop(worker)
+    results = [decode(LabelResult, r.value) for r in got.records[topics.labels]]
+    assert Counter(r.id for r in results) == Counter(t.id for t in texts)
+    share = sum(r.label == fitted.new_label for r in results) / len(results)
+    assert share > 0.6, Counter(r.label for r in results)
+    assert {r.model_version for r in results} == {event.model_version}
+    assert code == 0
