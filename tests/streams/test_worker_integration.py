@@ -309,3 +309,66 @@ def test_a_label_added_through_control_is_used_at_once(kafka_bootstrap, fitted, 
     assert share > 0.6, Counter(r.label for r in results)
     assert {r.model_version for r in results} == {event.model_version}
     assert code == 0
+
+
+@pytest.fixture(scope="module")
+def llm_base_url(tmp_path_factory: pytest.TempPathFactory):
+    """A real OpenAI-compatible endpoint: llama.cpp serving SmolLM2-135M as model ``judge``."""
+    from redline.errors import LLMServerError
+    from redline.testing.llm_server import LlamaServer, ensure_deps
+
+    try:
+        model = ensure_deps(python=sys.executable)
+        server = LlamaServer(
+            model, log_path=tmp_path_factory.mktemp("llm") / "server.log", die_with_parent=True
+        )
+        server.start(timeout=180.0)
+    except LLMServerError as exc:
+        pytest.fail(f"cannot provision the local LLM server (try `make llm-server-deps`): {exc}")
+    try:
+        yield server.base_url
+    finally:
+        server.stop()
+
+
+def test_worker_with_a_real_llm_judge(kafka_bootstrap, fitted, llm_base_url, tmp_path, monkeypatch) -> None:
+    """The judge path over real HTTP: every text is judged by an LLM and still ends exactly once.
+
+    SmolLM2-135M answers "no" to almost everything, so most texts end unresolved: this checks the
+    wiring (requests, parsing, candidate walk), not judge quality.
+    """
+    run = uuid.uuid4().hex[:8]
+    prefix = f"llm{run}."
+    topics = TopicNames.with_prefix(prefix)
+    texts, _ = _texts(run, fitted.test, 6)
+    monkeypatch.setenv("OPENAI_BASE_URL", llm_base_url)
+    monkeypatch.setenv("REDLINE_JUDGE_TIMEOUT_S", "120")
+    worker = _start_worker(
+        fitted, kafka_bootstrap, prefix, f"redline-llm-{run}", tmp_path, "llm.log",
+        "--judge", "openai:judge", "--threshold", "0", "--max-candidates", "2", "--judge-concurrency", "2",
+    )  # fmt: skip
+    try:
+        asyncio.run(_wait_for_topics(kafka_bootstrap, topics.texts, worker, tmp_path / "llm.log"))
+        asyncio.run(produce(kafka_bootstrap, topics.texts, text_messages(texts)))
+        got = asyncio.run(
+            collect(
+                kafka_bootstrap,
+                [topics.labels],
+                lambda g: (
+                    len({r.key for r in g.records[topics.labels]}) >= len(texts) or worker.poll() is not None
+                ),
+                timeout_s=600,
+            )
+        )
+    finally:
+        code = _stop(worker)
+    output = (tmp_path / "llm.log").read_text(errors="replace")
+    results = [decode(LabelResult, r.value) for r in got.records[topics.labels]]
+    assert Counter(r.id for r in results) == Counter(t.id for t in texts), output[-3000:]
+    attempts = [a for r in results for a in (r.judge.attempts if r.judge else [])]
+    assert all(r.judge is not None and r.judge.judge == "openai:judge" for r in results)
+    assert len(attempts) >= len(texts)
+    answered = [a for a in attempts if a.valid is not None]
+    assert len(answered) >= 0.8 * len(attempts), [a.reason for a in attempts]
+    assert all(a.latency_ms > 0 for a in answered)
+    assert code == 0, output[-3000:]
