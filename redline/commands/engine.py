@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -38,9 +39,11 @@ from redline.data import (
     read_labels,
     write_jsonl,
 )
-from redline.errors import ModelError
+from redline.errors import ConfigError, ModelError
 
 MODEL_KIND = "redline.RedClassifier"
+#: image formats ``--plot`` writes (chosen by the file suffix)
+PLOT_FORMATS = ("png", "svg", "pdf", "jpg", "jpeg")
 
 
 def make_embedder(settings: EmbeddingSettings) -> Embedder:
@@ -259,6 +262,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     # reject a bad --judge before any work (the vectors only satisfy the confusion-aware mode's check)
     SimulatedExpert.from_spec(args.judge, {}, {"_": np.ones(1)})
+    if args.plot is not None:
+        _check_plot_path(args.plot)
     train, descriptions = _read_training(args.train, args.labels)
     known = {str(e.label) for e in train}
     pool = read_examples(args.pool)
@@ -294,15 +299,39 @@ def run_evaluate(args: argparse.Namespace) -> int:
     out["preset"] = args.config
     out["judge_spec"] = args.judge
     out["embedding"] = {"texts": len(texts), "seconds": round(seconds, 3)}
+    plot_error: ConfigError | None = None
     if args.plot is not None:
         from redline.round_curves import plot_rounds
 
         title = f"redline evaluate: {args.config}, judge {args.judge}, budget {loop.budget:.0%}"
-        plot_rounds(out["rounds_detail"], args.plot, title, out.get("baseline_accuracy"))
-        out["plot"] = str(args.plot)
-    if args.json:
+        try:
+            plot_rounds(out["rounds_detail"], args.plot, title, out.get("baseline_accuracy"))
+            out["plot"] = str(args.plot)
+        except ConfigError as exc:  # print the results first: a failed plot must not lose them
+            plot_error = exc
+    _print_result(out, args.json)
+    if plot_error is not None:
+        raise plot_error
+    return 0
+
+
+def _check_plot_path(path: Path) -> None:
+    """Fail before the work, not after it, on a plot path that cannot be written."""
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory, expected an image file to write")
+    if path.suffix.lower().lstrip(".") not in PLOT_FORMATS:
+        raise ConfigError(f"{path}: unsupported plot format; use one of .{', .'.join(PLOT_FORMATS)}")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise ConfigError(f"{path}: cannot write here ({parent} is not a writable folder)")
+
+
+def _print_result(out: dict[str, Any], as_json: bool) -> None:
+    if as_json:
         print(json.dumps(out, allow_nan=False))
-        return 0
+        return
     rows = [
         (
             "test accuracy",
@@ -319,7 +348,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
     ]
     for name, value in rows:
         print(f"{name:>20}: {value}")
-    if args.plot is not None:
-        print(f"{'plot':>20}: {args.plot}")
+    if "plot" in out:
+        print(f"{'plot':>20}: {out['plot']}")
     sys.stdout.flush()
-    return 0

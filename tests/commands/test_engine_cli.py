@@ -353,3 +353,47 @@ def test_predict_reads_stdin_and_writes_stdout(
     assert [r["prediction"] for r in rows] == ["weather", "travel"]
     assert all(len(r["candidates"]) == 1 for r in rows)
     assert "labelled 2 texts" in captured.err
+
+
+@pytest.mark.parametrize(
+    ("plot", "message"),
+    [("curve.txt", "unsupported plot format"), (".", "is a directory, expected an image file")],
+)
+def test_evaluate_bad_plot_path_fails_before_any_work(
+    embedder: WordHashEmbedder,
+    files: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    plot: str,
+    message: str,
+) -> None:
+    argv = [
+        "evaluate",
+        "--train",
+        str(files["train"]),
+        "--pool",
+        str(files["pool"]),
+        "--test",
+        str(files["test"]),
+    ]
+    assert main([*argv, "--plot", str(tmp_path / plot)]) == 1
+    assert message in _one_error_line(capsys)
+    assert embedder.calls == 0
+
+
+def test_evaluate_plot_into_new_folder(
+    embedder: WordHashEmbedder, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [
+        "evaluate",
+        "--train",
+        str(files["train"]),
+        "--pool",
+        str(files["pool"]),
+        "--test",
+        str(files["test"]),
+    ]
+    plot = tmp_path / "new" / "deeper" / "curve.svg"
+    assert main([*argv, "--plot", str(plot), "--no-progress"]) == 0
+    assert plot.read_text().lstrip().startswith("<?xml")
+    assert f"plot: {plot}" in capsys.readouterr().out
