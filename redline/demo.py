@@ -68,7 +68,7 @@ def _start_broker(work: Path, port: int) -> tuple[Any, str]:
     return broker, broker.start()
 
 
-def _wait_until_ready(worker: subprocess.Popen[bytes], log: Path, timeout_s: float = 600.0) -> float:
+def wait_until_ready(worker: subprocess.Popen[bytes], log: Path, timeout_s: float = 600.0) -> float:
     """Wait until the worker reports its partitions assigned (it has joined the group); return seconds."""
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
@@ -82,7 +82,7 @@ def _wait_until_ready(worker: subprocess.Popen[bytes], log: Path, timeout_s: flo
     raise RedlineError(f"the worker did not join its consumer group within {timeout_s:.0f} s (log: {log})")
 
 
-def _stop_worker(worker: subprocess.Popen[bytes] | None) -> None:
+def stop_worker(worker: subprocess.Popen[bytes] | None) -> None:
     if worker is None or worker.poll() is not None:
         return
     worker.send_signal(signal.SIGTERM)
@@ -252,7 +252,7 @@ def run(args: argparse.Namespace) -> int:
             worker_cmd, env=env, stdout=worker_log, stderr=subprocess.STDOUT, start_new_session=True
         )
         worker_log.close()  # the child keeps its own descriptor
-        seconds = _wait_until_ready(worker, work / "worker.log")
+        seconds = wait_until_ready(worker, work / "worker.log")
         _say(f"    worker ready in {seconds:.0f} s (model loaded, group joined; log {work / 'worker.log'})")
         topics = TopicNames.with_prefix("redline.")
         _say(
@@ -299,7 +299,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     finally:
         _say("stopping the worker and Kafka")
-        _stop_worker(worker)
+        stop_worker(worker)
         if broker is not None:
             broker.stop()
 
