@@ -112,6 +112,12 @@ class RedClassifier:
 
         cfg = self._cfg
         model = LogisticRegression(C=cfg.C, max_iter=cfg.max_iter)
+        prev = getattr(self, "flat_coef_", None)
+        if prev is not None and prev.shape == (self.classes_.size, self._F.shape[1]):
+            # warm start from the last fit (same classes, same features): refits after learn() converge fast
+            model.set_params(warm_start=True)
+            model.coef_ = np.asarray(prev, dtype=np.float64)
+            model.intercept_ = np.asarray(self.flat_intercept_, dtype=np.float64)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model.fit(self._F, self.y_)

@@ -77,7 +77,7 @@ class EngineConfig:
     noise_factor: float = 2.0
     noise_per_label: int = 10
     combine: str = "noise-odds"
-    features: str = "embedding"
+    features: str = "embedding+ngrams"
     ngram_weight: float = 0.5
     C: float = 10.0
     uncertainty: str = "margin"
@@ -159,8 +159,8 @@ _PRESETS: dict[str, EngineConfig] = {
     "noise-odds": replace(_WRITTEN, noise="all", combine="noise-odds"),
     "subsets-margin": replace(_WRITTEN, noise="all", combine="noise-odds", uncertainty="margin"),
     "hybrid": replace(_WRITTEN, scorer="hybrid", noise="all", combine="noise-odds", uncertainty="margin"),
-    "flat-entropy": EngineConfig(scorer="flat", uncertainty="entropy"),
-    "flat": EngineConfig(scorer="flat", uncertainty="margin"),
+    "flat-entropy": EngineConfig(scorer="flat", uncertainty="entropy", features="embedding"),
+    "flat": EngineConfig(scorer="flat", uncertainty="margin", features="embedding"),
     "flat-ngrams": EngineConfig(scorer="flat", uncertainty="margin", features="embedding+ngrams"),
     "default": EngineConfig(),
 }
@@ -183,10 +183,12 @@ class LoopConfig:
     rounds_planned : int
         The budget is spread evenly over this many rounds.
     min_change : float
-        Stop when fewer than this share of the remaining pool changed prediction since the last round.
+        Stop when fewer than this share of the remaining pool changed prediction since the last round
+        (0 = off: measured on CLINC150, predictions barely move while test accuracy still rises).
     stop_yes_rate : float
         Stop when the judge confirmed the first candidate of at least this share of a round's texts
         (the model is already right on its most uncertain texts; judging more mostly buys false "no"s).
+        Unlike an "uncertain share" plateau this works with overconfident models.
     accept_below : float
         Routing: predictions whose uncertainty is below this are accepted without the judge.
     """
@@ -196,8 +198,8 @@ class LoopConfig:
     context_examples: int = 5
     max_rounds: int = 10
     rounds_planned: int = 5
-    min_change: float = 0.001
-    stop_yes_rate: float = 0.98
+    min_change: float = 0.0
+    stop_yes_rate: float = 0.9
     accept_below: float = 0.2
 
     def __post_init__(self) -> None:

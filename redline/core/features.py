@@ -26,7 +26,7 @@ class FeatureBuilder:
         Vocabulary cap of each TF-IDF block.
     """
 
-    def __init__(self, kind: str = "embedding", ngram_weight: float = 0.5, max_features: int = 30000) -> None:
+    def __init__(self, kind: str = "embedding", ngram_weight: float = 0.5, max_features: int = 10000) -> None:
         self.kind = kind
         self.ngram_weight = ngram_weight
         self.max_features = max_features

@@ -13,7 +13,7 @@ SEED, POOL, TEST = split(DATA, n_seed=15, n_test=15)
 
 
 def _cfg(**kw: object) -> EngineConfig:
-    base: dict[str, object] = {"reducer": "cosine", "max_subset_size": 6}
+    base: dict[str, object] = {"reducer": "cosine", "max_subset_size": 6, "features": "embedding"}
     base.update(kw)
     return EngineConfig(**base)  # type: ignore[arg-type]
 

@@ -14,7 +14,7 @@ from redline.errors import InputDataError
 
 DATA = make_set(20, 80, spread=1.6, seed=11)
 SEED, POOL, TEST = split(DATA, n_seed=8, n_test=20)
-ENGINE = EngineConfig(scorer="flat", reducer="cosine")
+ENGINE = EngineConfig(scorer="flat", reducer="cosine", features="embedding")
 
 KEYS = {
     "accuracy",
