@@ -54,6 +54,9 @@ class RedClassifier:
         How to score (see :class:`redline.core.config.EngineConfig`).
     """
 
+    flat_coef_: NDArray[np.float32]
+    flat_intercept_: NDArray[np.float64]
+
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.config = config
 
