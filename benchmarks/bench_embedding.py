@@ -1,5 +1,6 @@
 """Embedding throughput: the MiniLM embedder alone, and through the on-disk cache (cold and warm).
 
+Also times the same texts with one torch thread, since on a busy machine oversubscribed cores are slower.
 Prints one JSON object and writes it to ``benchmarks/results/embedding.json``. Timings are measured in
 one run on this machine; the load average at the start says how busy the machine was.
 
@@ -56,6 +57,16 @@ def main() -> None:
         warm_s = time.perf_counter() - t0
         cache_bytes = sum(p.stat().st_size for p in Path(cache_dir).iterdir())
 
+    # torch threads: the default (one per core) against one thread, same texts, same process
+    import torch
+
+    default_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    one_thread = model.encode(texts)
+    one_thread_s = time.perf_counter() - t0
+    torch.set_num_threads(default_threads)
+
     assert np.array_equal(warm, cold), "a cache hit must return the stored vectors"
     result = {
         "benchmark": "embedding",
@@ -66,7 +77,10 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "load_average_at_start": [round(x, 2) for x in load_before],
         "model_load_seconds": round(load_seconds, 2),
+        "torch_threads_default": default_threads,
         "direct_texts_per_s": round(len(texts) / direct_s, 1),
+        "direct_1_thread_texts_per_s": round(len(texts) / one_thread_s, 1),
+        "max_abs_diff_1_thread": float(np.abs(one_thread - direct).max()),
         "cache_cold_texts_per_s": round(len(texts) / cold_s, 1),
         "cache_warm_texts_per_s": round(len(texts) / warm_s, 1),
         "warm_speedup_vs_direct": round(direct_s / warm_s, 1),

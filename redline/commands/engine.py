@@ -80,6 +80,12 @@ def _add_common(p: argparse.ArgumentParser, engine: bool = True) -> None:
         )
         p.add_argument("--seed", type=int, default=0, help="random seed (0)")
     p.add_argument("--batch-size", type=_positive, default=64, help="texts per embedding batch (64)")
+    p.add_argument(
+        "--threads",
+        type=_positive,
+        default=None,
+        help="CPU threads for embedding (default: $REDLINE_EMBED_THREADS, else one per core)",
+    )
     p.add_argument("--no-cache", action="store_true", help="do not use the on-disk embedding cache")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
@@ -135,7 +141,10 @@ def register(subparsers: Any) -> None:
 
 def _settings(args: argparse.Namespace) -> EmbeddingSettings:
     return EmbeddingSettings.from_env(
-        batch_size=args.batch_size, progress=not args.no_progress, cache=not args.no_cache
+        batch_size=args.batch_size,
+        progress=not args.no_progress,
+        cache=not args.no_cache,
+        threads=args.threads,
     )
 
 

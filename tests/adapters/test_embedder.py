@@ -199,3 +199,29 @@ def test_cache_is_shared_by_concurrent_processes(tmp_path: Path) -> None:
     assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
     with sqlite3.connect(tmp_path / "vectors.sqlite") as conn:
         assert conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0] == 3 * 20 * 50
+
+
+def test_threads_setting_from_environment_and_overrides() -> None:
+    assert EmbeddingSettings.from_env({"REDLINE_EMBED_THREADS": "1"}).threads == 1
+    assert EmbeddingSettings.from_env({"REDLINE_EMBED_THREADS": "1"}, threads=2).threads == 2
+    assert EmbeddingSettings.from_env({"REDLINE_EMBED_THREADS": "1"}, threads=None).threads == 1
+    assert EmbeddingSettings.from_env({}).threads is None
+    built = EmbeddingSettings.from_env({}, threads=1, cache=False).build()
+    assert isinstance(built, SentenceTransformerEmbedder) and built.threads == 1
+    with pytest.raises(ConfigError, match="REDLINE_EMBED_THREADS='many' is not an integer"):
+        EmbeddingSettings.from_env({"REDLINE_EMBED_THREADS": "many"})
+    with pytest.raises(ConfigError, match="threads must be at least 1"):
+        EmbeddingSettings.from_env({}, threads=0)
+
+
+@pytest.mark.slow
+def test_threads_are_applied_when_the_model_loads() -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        vectors = SentenceTransformerEmbedder(threads=1).encode(["one thread"])
+        assert torch.get_num_threads() == 1
+        assert vectors.shape == (1, 384)
+    finally:
+        torch.set_num_threads(before)
