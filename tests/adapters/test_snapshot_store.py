@@ -142,3 +142,27 @@ def test_a_file_where_the_folder_should_be(tmp_path: Path) -> None:
         FileSnapshotStore(tmp_path / "model").save("", Snapshot({"v": 1}))
     with pytest.raises(ModelError, match="cannot create the model folder"):
         FileSnapshotStore(tmp_path / "model" / "inner").save("", Snapshot({"v": 1}))
+
+
+@pytest.mark.parametrize("preset", ["default", "as-written", "hybrid", "flat-ngrams"])
+def test_red_classifier_survives_the_store_exactly(tmp_path: Path, preset: str) -> None:
+    from redline.core.classifier import RedClassifier
+    from redline.core.config import EngineConfig
+
+    rng = np.random.default_rng(0)
+    n_labels, per_label, dim = 12, 10, 32
+    centres = rng.normal(size=(n_labels, dim))
+    X = np.repeat(centres, per_label, axis=0) + 0.6 * rng.normal(size=(n_labels * per_label, dim))
+    X = (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32)
+    y = [f"label_{i // per_label}" for i in range(len(X))]
+    texts = [f"word{i % 7} token{i // per_label} text {i}" for i in range(len(X))]
+    model = RedClassifier(EngineConfig.named(preset, seed=3)).fit(X, texts, y)
+
+    store = FileSnapshotStore(tmp_path)
+    store.save("m", Snapshot(model.to_state(), {"kind": "redline.RedClassifier"}))
+    loaded = RedClassifier.from_state(store.load("m").state)
+
+    Xq = (X + 0.3 * rng.normal(size=X.shape)).astype(np.float32)
+    Xq /= np.linalg.norm(Xq, axis=1, keepdims=True)
+    assert loaded.classes_.tolist() == model.classes_.tolist()
+    np.testing.assert_allclose(loaded.predict_proba(Xq, texts), model.predict_proba(Xq, texts), atol=1e-9)
