@@ -53,6 +53,30 @@ class LearningBuffer:
 buffer = LearningBuffer()
 
 
+def current_snapshot() -> bytes | None:
+    """The installed model as one snapshot blob for ``redline.models`` (None when none is loaded)."""
+    from redline.streams.model_topic import ModelLineage, snapshot_bytes
+
+    model = co.model
+    if model is None:
+        return None
+    lineage = ModelLineage(
+        version=co.model_version,
+        base_version=buffer.base_version or co.model_version,
+        updates=buffer.updates,
+        learned=buffer.learned,
+    )
+    embedder = getattr(co.embedder, "model_id", None)
+    return snapshot_bytes(model, lineage, {"embedder": embedder} if embedder else None)
+
+
+def restore(model: Any, version: str, base_version: str, updates: int, learned: int) -> None:
+    """Continue from a published model: install it and resume its version count."""
+    current = co.model
+    buffer.base_version, buffer.updates, buffer.learned = base_version, updates, learned
+    swap_model(current, model, version)
+
+
 def swap_model(current: Any, updated: Any, version: str) -> None:
     """Make ``updated`` the model every agent uses from now on (it replaces ``current``)."""
     if co.examples is current:

@@ -24,7 +24,7 @@ from redline.agents.control import control_message
 from redline.agents.deadletters import Outgoing
 from redline.agents.judging import judge_message
 from redline.agents.resolve import resolve_message
-from redline.schemas import encode
+from redline.schemas import Event, decode, encode
 from redline.streams.settings import StreamSettings
 from redline.streams.topics import Topics
 
@@ -84,6 +84,21 @@ class LearningRunner:
         changed = await loop.run_in_executor(self.executor, learning.learn_pending)
         if changed is not None:
             await send_all(self.topics, [Outgoing("events", None, encode(changed))])
+            if changed.kind == "applied":
+                await self.publish()
+
+    async def publish(self) -> None:
+        """Put the current model on ``redline.models`` (a failure is logged; the stream goes on)."""
+        from redline.streams.model_topic import MODEL_KEY
+
+        loop = asyncio.get_running_loop()
+        try:
+            blob = await loop.run_in_executor(self.executor, learning.current_snapshot)
+        except Exception as exc:
+            log.warning("cannot snapshot the model: %r", exc)
+            return
+        if blob is not None:
+            await send_all(self.topics, [Outgoing("models", MODEL_KEY, blob)])
 
 
 def register_agents(app: Any, topics: Topics, settings: StreamSettings) -> dict[str, Any]:
@@ -111,6 +126,8 @@ def register_agents(app: Any, topics: Topics, settings: StreamSettings) -> dict[
             # on the learning thread: model changes happen one at a time, never two on one copy
             outgoing = await loop.run_in_executor(learner.executor, control_message, event.message)
             await send_all(topics, outgoing)
+            if any(o.topic == "events" and decode(Event, o.value).kind == "applied" for o in outgoing):
+                await learner.publish()
             yield 1
 
     async def resolve(stream: Any) -> Any:

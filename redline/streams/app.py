@@ -17,6 +17,8 @@ def create_app(settings: StreamSettings, *, agents: bool = True) -> tuple[Any, T
     """
     import faust
 
+    from redline.streams.model_topic import MAX_SNAPSHOT_BYTES
+
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.app_id,
@@ -39,6 +41,7 @@ def create_app(settings: StreamSettings, *, agents: bool = True) -> tuple[Any, T
         broker_heartbeat_interval=3.0,
         broker_commit_every=100,
         broker_commit_interval=1.0,
+        producer_max_request_size=MAX_SNAPSHOT_BYTES,
         loghandlers=[],
     )
     topics = declare_topics(app, settings)

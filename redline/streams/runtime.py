@@ -111,6 +111,31 @@ def install_collaborators(
     )
 
 
+def resume_from_models_topic(settings: StreamSettings, loaded: LoadedModel) -> str:
+    """Continue from the newest model on ``<prefix>models`` when it descends from ``loaded``.
+
+    Returns a note for the start-up line ("" when the folder's model is used as it is).
+    """
+    from redline.agents import learning
+    from redline.streams.model_topic import read_latest
+
+    try:
+        latest = asyncio.run(read_latest(settings))
+    except Exception as exc:
+        print(
+            f"redline worker: cannot read {settings.topics.models} ({exc!r}); using {loaded.version}",
+            file=sys.stderr,
+        )
+        return ""
+    if latest is None:
+        return ""
+    model, lineage = latest
+    if lineage.base_version != loaded.version:
+        return f"; ignored {settings.topics.models} (its model descends from {lineage.base_version})"
+    learning.restore(model, lineage.version, lineage.base_version, lineage.updates, lineage.learned)
+    return f"; resumed {lineage.version} from {settings.topics.models} ({lineage.learned} texts learned)"
+
+
 def run_worker(settings: StreamSettings, *, judge_truth: Path | None = None) -> int:
     """Load everything, create the topics, and run the Faust worker until SIGINT/SIGTERM."""
     import faust
@@ -126,6 +151,7 @@ def run_worker(settings: StreamSettings, *, judge_truth: Path | None = None) -> 
 
     collaborators.embedder.encode(["warm up"])  # type: ignore[union-attr]  # load weights before joining
     created = asyncio.run(ensure_topics(settings))
+    resumed = resume_from_models_topic(settings, loaded)
     app, _topics = create_app(settings)
 
     @app.on_partitions_assigned.connect  # type: ignore[untyped-decorator]
@@ -137,7 +163,7 @@ def run_worker(settings: StreamSettings, *, judge_truth: Path | None = None) -> 
         f"redline worker: model {loaded.version} ({len(loaded.model.classes_)} labels), "
         f"judge {settings.judge}, "
         f"accept below uncertainty {collaborators.policy.accept_below}, topics created: {len(created)}, "
-        f"web port {settings.web_port}",
+        f"web port {settings.web_port}{resumed}",
         file=sys.stderr,
         flush=True,
     )

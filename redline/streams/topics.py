@@ -32,6 +32,14 @@ class Topics:
     deadletter: Any
 
 
+def _topic_config(field_name: str) -> dict[str, str]:
+    if field_name != "models":
+        return {}
+    from redline.streams.model_topic import MAX_SNAPSHOT_BYTES
+
+    return {"cleanup.policy": "compact", "max.message.bytes": str(MAX_SNAPSHOT_BYTES)}
+
+
 def declare_topics(app: Any, settings: StreamSettings) -> Topics:
     """Declare every redline topic on a Faust ``app`` (raw bytes keys and values)."""
     names = settings.topics
@@ -46,6 +54,7 @@ def declare_topics(app: Any, settings: StreamSettings) -> Topics:
             partitions=settings.partitions,
             replicas=settings.replication,
             compacting=field_name in COMPACTED or None,
+            config=_topic_config(field_name) or None,
         )
     return Topics(**made)
 
@@ -69,7 +78,7 @@ async def ensure_topics(settings: StreamSettings, *, timeout_s: float = 60.0) ->
             name = getattr(names, field_name)
             if name in existing:
                 continue
-            config = {"cleanup.policy": "compact"} if field_name in COMPACTED else {}
+            config = _topic_config(field_name)
             wanted.append(NewTopic(name, settings.partitions, settings.replication, topic_configs=config))
         if wanted:
             response = await admin.create_topics(wanted, timeout_ms=int(timeout_s * 1000))

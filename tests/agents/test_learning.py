@@ -72,3 +72,29 @@ def test_a_failed_update_keeps_the_buffer(world, monkeypatch) -> None:
 def test_nothing_to_learn_is_no_event(world) -> None:
     assert learning.learn_pending() is None
     assert np.isfinite(world.model.predict_proba(world.embedder.encode(["x"]), ["x"])).all()
+
+
+def test_a_published_snapshot_restores_model_and_version(world) -> None:
+    from redline.adapters.snapshot_store import snapshot_from_bytes
+    from redline.core.classifier import RedClassifier
+
+    learning.note([_out("between balance transfer", "transfer", "corrected")] * 2)
+    learning.learn_pending()
+    blob = learning.current_snapshot()
+    snapshot = snapshot_from_bytes(blob)
+    meta = snapshot.metadata
+    assert meta["version"] == "test-model#1" and meta["base_version"] == "test-model"
+    assert (snapshot.metadata["updates"], snapshot.metadata["learned"]) == (1, 2)
+    restored = RedClassifier.from_state(snapshot.state)
+    X = world.embedder.encode(["between balance transfer", "clear alarm"])
+    texts = ["between balance transfer", "clear alarm"]
+    np.testing.assert_allclose(restored.predict_proba(X, texts), collaborators.model.predict_proba(X, texts))
+
+    learning.buffer = learning.LearningBuffer()  # a new worker process...
+    collaborators.model, collaborators.model_version = world.model, "test-model"
+    collaborators.examples = world.model
+    learning.restore(restored, "test-model#1", "test-model", 1, 2)  # ...resumes from the snapshot
+    assert collaborators.model is restored and collaborators.examples is restored
+    learning.note([_out("clear alarm", "alarm", "validated")])
+    learning.learn_pending()
+    assert collaborators.model_version == "test-model#2" and learning.buffer.learned == 3

@@ -11,6 +11,7 @@ import asyncio
 import base64
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -221,6 +222,33 @@ def test_worker_one_result_per_valid_id_and_dead_letters(kafka_bootstrap, fitted
     assert stats["model_version"] in learned
     assert code == 0, output[-3000:]  # SIGTERM is a clean shutdown
     assert "Traceback" not in output, output[-3000:]
+
+    # the learned model was published to <prefix>models: a restarted worker resumes from it
+    more, _ = _texts(f"{run}b", fitted.test[64:], 4)
+    again = _start_worker(
+        fitted, kafka_bootstrap, prefix, f"redline-it-{run}", tmp_path, "again.log", "--learn-every", "0"
+    )
+    try:
+        asyncio.run(produce(kafka_bootstrap, topics.texts, text_messages(more)))
+        ids = {t.id.encode() for t in more}
+        final = asyncio.run(
+            collect(
+                kafka_bootstrap,
+                [topics.labels],
+                lambda g: ids <= {r.key for r in g.records[topics.labels]} or again.poll() is not None,
+                timeout_s=600,
+            )
+        )
+    finally:
+        _stop(again)
+    log = (tmp_path / "again.log").read_text(errors="replace")
+    found = re.search(r"resumed (\S+) from", log)
+    assert found, log[-3000:]
+    version = found.group(1)  # the newest published model: at least as new as the first worker's last
+    base, _, count = version.rpartition("#")
+    assert base == stats["model_version"].rpartition("#")[0] and int(count) >= stats["model_updates"]
+    resumed = [decode(LabelResult, r.value) for r in final.records[topics.labels] if r.key in ids]
+    assert len(resumed) == len(more) and {r.model_version for r in resumed} == {version}
 
 
 def test_no_id_is_lost_when_a_worker_is_killed(kafka_bootstrap, fitted, tmp_path) -> None:
