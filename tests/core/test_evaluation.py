@@ -100,3 +100,15 @@ def test_unknown_test_labels_are_rejected() -> None:
         evaluate(SEED, POOL, bad, engine=ENGINE, loop=LoopConfig(), judge="simulated:0.95")
     with pytest.raises(InputDataError):
         LabelledSet(("x", "y"), ("a",), TEST.X[:2])
+
+
+def test_loop_stops_when_the_judge_confirms_nearly_every_first_candidate() -> None:
+    easy = make_set(10, 60, spread=0.3, seed=4)  # the model is right almost everywhere
+    seed, pool, _ = split(easy, n_seed=10, n_test=5)
+    model = RedClassifier(ENGINE).fit(seed.X, seed.texts, seed.labels)
+    expert = SimulatedExpert(dict(zip(pool.texts, pool.labels, strict=True)), 1.0)
+    loop = LoopConfig(budget=1.0, rounds_planned=10, stop_yes_rate=0.9)
+    state = RecursiveLoop(model, expert, loop).run(pool.X, pool.texts)
+    assert state.stop_reason == "judge confirmed nearly every first candidate"
+    assert state.judge_calls < len(pool)  # budget left unspent
+    assert state.rounds[0]["yes_rate_first"] >= 0.9  # round 0 judged, round 1 stopped
