@@ -24,7 +24,9 @@ def test_version_flag() -> None:
     assert out.stdout.strip() == f"redline {__version__}"
 
 
-@pytest.mark.parametrize(("error", "code"), [(InputDataError("bad.jsonl:3: invalid JSON"), 1), (JudgeError("down"), 2)])
+@pytest.mark.parametrize(
+    ("error", "code"), [(InputDataError("bad.jsonl:3: invalid JSON"), 1), (JudgeError("down"), 2)]
+)
 def test_redline_error_becomes_one_line_and_exit_code(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], error: Exception, code: int
 ) -> None:
