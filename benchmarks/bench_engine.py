@@ -237,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--rows", default=",".join(ROWS))
     parser.add_argument("--force", action="store_true", help="rerun cached runs")
+    parser.add_argument("--aggregate-only", action="store_true", help="rebuild the table from cached runs")
     args = parser.parse_args(argv)
     datasets = args.datasets.split(",")
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -245,8 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown rows: {sorted(unknown)}")
     RUNS.mkdir(parents=True, exist_ok=True)
-    data = {ds: load(ds) for ds in datasets}
-    jobs = [(ds, row, s) for s in seeds for row in rows for ds in datasets]
+    data = {} if args.aggregate_only else {ds: load(ds) for ds in datasets}
+    jobs = [] if args.aggregate_only else [(ds, row, s) for s in seeds for row in rows for ds in datasets]
     from tqdm import tqdm
 
     for ds, row, s in tqdm(jobs, desc="bench-engine", unit="run"):

@@ -67,12 +67,17 @@ def timed(fn: Any) -> tuple[Any, float]:
 
 CONFIGS = {
     "subsets (noise stratified 5/label, noise-odds, margin)": EngineConfig(
-        scorer="subsets", noise="stratified", noise_per_label=5, uncertainty="margin", max_iter=100
+        scorer="subsets",
+        noise="stratified",
+        noise_per_label=5,
+        uncertainty="margin",
+        max_iter=100,
+        features="embedding",
     ),
     "subsets (noise all, noise-odds, margin)": EngineConfig(
-        scorer="subsets", noise="all", uncertainty="margin", max_iter=100
+        scorer="subsets", noise="all", uncertainty="margin", max_iter=100, features="embedding"
     ),
-    "flat LR": EngineConfig(scorer="flat", uncertainty="margin", max_iter=100),
+    "flat LR": EngineConfig(scorer="flat", features="embedding", uncertainty="margin", max_iter=100),
 }
 
 
@@ -88,8 +93,8 @@ def measure(n_classes: int, embed_s: float, configs: list[str]) -> dict[str, Any
     out: dict[str, Any] = {"n_classes": n_classes, "n_train": len(y)}
     _, out["partition_umap_s"] = timed(lambda: LabelPartition(8, "umap").fit(E, labels))
     _, out["partition_cosine_s"] = timed(lambda: LabelPartition(8, "cosine").fit(E, labels))
-    new_X, _ = synthetic(n_classes + 1, 30, seed=1)
-    new_X = new_X[-30:]  # a class from a different draw of centres: not one of the fitted classes
+    new_all, _ = synthetic(n_classes + 1, 60, seed=1)
+    new_X, new_test = new_all[-60:-30], new_all[-30:]  # a class from another draw of centres
     for name in configs:
         cfg = CONFIGS[name]
         if n_classes >= 1000 and cfg.noise == "all" and cfg.scorer == "subsets":
@@ -105,6 +110,8 @@ def measure(n_classes: int, embed_s: float, configs: list[str]) -> dict[str, Any
             "predict_vs_embedding": pred_s * 1000 / len(Xt2) / embed_s,
             "add_class_s": add_s,
             "test_accuracy": acc,
+            "after_add_test_accuracy": float(np.mean(model.predict(Xt, ["x"] * len(Xt)) == np.asarray(yt))),
+            "after_add_new_class_recall": float(np.mean(model.predict(new_test, ["x"] * 30) == "class_new")),
         }
     flat = out.get("flat LR")
     for name in configs:
@@ -131,8 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         f"UMAP one-off compile {summary['umap_warm_up_s']:.1f} s.",
         "",
         "| classes | configuration | partition (UMAP / cosine) s | fit s | predict s / 1000 |"
-        " predict / embed | add one class s | add / flat refit | test acc |",
-        "|---|---|---|---|---|---|---|---|---|",
+        " predict / embed | add one class s | add / flat refit | test acc | after add: old / new class |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for size in summary["sizes"]:
         for name in configs:
@@ -149,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
                 f" {r['predict_s_per_1000']:.3f} |"
                 f" {100 * r['predict_vs_embedding']:.1f} % | {r['add_class_s']:.2f} |"
                 f" {100 * r.get('add_class_vs_flat_refit', float('nan')):.1f} % | {r['test_accuracy']:.3f} |"
+                f" {r['after_add_test_accuracy']:.3f} / {r['after_add_new_class_recall']:.2f} |"
             )
     (RESULTS / "structure.md").write_text("\n".join(lines) + "\n")
     print(json.dumps(summary, indent=1))

@@ -214,14 +214,26 @@ class RedClassifier:
         return self
 
     def add_label(
-        self, label: str, X: FloatArray, texts: Sequence[str], description: str = ""
+        self,
+        label: str,
+        X: FloatArray,
+        texts: Sequence[str],
+        description: str = "",
+        refit_flat: bool = False,
     ) -> RedClassifier:
-        """Add a new class at run time; retrain only the subset it joins (and the flat model, if used)."""
+        """Add a new class at run time.
+
+        Subset scorer: the label joins one subset (see :meth:`LabelPartition.add_label`) and only that
+        subset retrains. Flat scorer: only the new class's weights are fitted, the others frozen (a binary
+        logistic regression against the old softmax, about 1/K of a full refit) unless ``refit_flat``;
+        :meth:`refit` later refits everything.
+        """
         self._check()
         X, texts, _ = _validate(X, texts, [label] * len(texts))
         if label in set(self.classes_.tolist()):
             raise InputDataError(f"label {label!r} already exists")
         self._append(X, texts, np.full(len(texts), label))
+        old_classes = self.classes_
         self.classes_ = np.asarray(sorted([*self.classes_.tolist(), label]))
         if description:
             self.descriptions_[label] = description
@@ -235,8 +247,44 @@ class RedClassifier:
             self.last_retrained_ = [s]
             self._stack()
         if self._cfg.scorer in ("flat", "hybrid"):
-            self._fit_flat()
+            if refit_flat:
+                self._fit_flat()
+            else:
+                self._add_flat_class(label, old_classes)
         return self
+
+    def _add_flat_class(self, label: str, old_classes: NDArray[np.str_]) -> None:
+        """Fit one new row of the flat softmax with the old rows frozen.
+
+        With old logits Z fixed, the new class's logit s = F w + c enters the softmax loss only through
+        log(exp(M) + exp(s)), M = logsumexp(Z): a binary logistic regression with offset -M, solved with
+        L-BFGS under the same penalty as the full fit (C * loss + ||w||^2 / 2).
+        """
+        from scipy.optimize import minimize
+
+        C = self._cfg.C
+        F = self._F
+        Z = np.asarray(F @ self.flat_coef_.T, dtype=np.float64) + self.flat_intercept_
+        zmax = Z.max(axis=1)
+        M = zmax + np.log(np.exp(Z - zmax[:, None]).sum(axis=1))
+        t = (self.y_ == label).astype(np.float64)
+        dim = F.shape[1]
+
+        def objective(theta: FloatArray) -> tuple[float, FloatArray]:
+            w, c = theta[:dim], theta[dim]
+            u = np.asarray(F @ w).ravel() + c - M
+            loss = float(C * np.sum(np.logaddexp(0.0, u) - t * u) + 0.5 * w @ w)
+            g = C * (1.0 / (1.0 + np.exp(-u)) - t)
+            grad = np.concatenate([np.asarray(F.T @ g).ravel() + w, [g.sum()]])
+            return loss, grad
+
+        theta0 = np.zeros(dim + 1)
+        theta0[dim] = float(np.median(M))
+        opts = {"maxiter": self._cfg.max_iter}
+        res = minimize(objective, theta0, jac=True, method="L-BFGS-B", options=opts)
+        pos = int(np.searchsorted(old_classes, label))
+        self.flat_coef_ = np.insert(self.flat_coef_, pos, res.x[:dim].astype(np.float32), axis=0)
+        self.flat_intercept_ = np.insert(self.flat_intercept_, pos, res.x[dim])
 
     def _append(self, X: FloatArray, texts: Sequence[str], y: NDArray[np.str_]) -> None:
         from scipy import sparse

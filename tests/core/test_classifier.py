@@ -93,6 +93,26 @@ def test_add_label_retrains_only_its_subset_and_predicts_it() -> None:
         model.add_label("label_024", extra.X[new[:2]], ["a", "b"])
 
 
+@pytest.mark.parametrize("refit_flat", [False, True])
+def test_flat_add_label_fits_the_new_class_without_forgetting_the_old(refit_flat: bool) -> None:
+    extra = make_set(25, 50, seed=5)
+    y = np.asarray(extra.labels)
+    new = np.flatnonzero(y == "label_024")
+    model = RedClassifier(_cfg(scorer="flat")).fit(SEED.X, SEED.texts, SEED.labels)
+    before = np.mean(model.predict(TEST.X, TEST.texts) == np.asarray(TEST.labels))
+    old_rows = model.flat_coef_.copy()
+    model.add_label("label_024", extra.X[new[:15]], [extra.texts[i] for i in new[:15]], refit_flat=refit_flat)
+    assert model.classes_.tolist() == sorted({*SEED.labels, "label_024"})
+    assert model.flat_coef_.shape[0] == 25
+    if not refit_flat:  # the old classes' weights are untouched
+        keep = [i for i, c in enumerate(model.classes_) if c != "label_024"]
+        np.testing.assert_array_equal(model.flat_coef_[keep], old_rows)
+    pred_new = model.predict(extra.X[new[15:]], [extra.texts[i] for i in new[15:]])
+    assert np.mean(pred_new == "label_024") > 0.8
+    after = np.mean(model.predict(TEST.X, TEST.texts) == np.asarray(TEST.labels))
+    assert after >= before - 0.03
+
+
 @pytest.mark.parametrize("scorer", ["subsets", "flat", "hybrid"])
 def test_state_round_trip_predicts_identically(scorer: str) -> None:
     features = "embedding+ngrams" if scorer == "flat" else "embedding"
