@@ -1,0 +1,136 @@
+"""``redline stream send|results``: put texts from a JSONL file on the stream, read the results back."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from redline.errors import InputDataError, RecordError
+
+
+def read_texts(path: Path) -> list[Any]:
+    """Read ``{"text", "id"?, "metadata"?}`` lines as ``TextIn`` records, all validated before any is sent.
+
+    A line without ``id`` gets ``<file stem>-<line number>``. Any bad line raises ``InputDataError``
+    naming the file and line.
+    """
+    from redline.schemas import TextIn, from_dict
+
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputDataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        lines = raw.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as exc:
+        raise InputDataError(f"{path}: not UTF-8 (byte {exc.start})") from None
+    texts = []
+    seen: dict[str, int] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputDataError(f"{path}:{number}: invalid JSON: {exc.msg}") from None
+        if isinstance(obj, dict) and "id" not in obj:
+            obj = {**obj, "id": f"{path.stem}-{number}"}
+        try:
+            record = from_dict(TextIn, obj)
+        except RecordError as exc:
+            raise InputDataError(f"{path}:{number}: {exc}") from None
+        if record.id in seen:
+            raise InputDataError(f"{path}:{number}: id {record.id!r} repeats line {seen[record.id]}")
+        seen[record.id] = number
+        texts.append(record)
+    if not texts:
+        raise InputDataError(f"{path}: no texts")
+    return texts
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from redline.streams.settings import StreamSettings
+
+    return StreamSettings.from_env(bootstrap=args.bootstrap, topic_prefix=args.topic_prefix)
+
+
+def _send(args: argparse.Namespace) -> int:
+    from redline.streams.clients import produce, text_messages
+
+    texts = read_texts(Path(args.input))
+    settings = _settings(args)
+    sent = asyncio.run(produce(settings.bootstrap, settings.topics.texts, text_messages(texts)))
+    print(f"sent {sent} texts to {settings.topics.texts} on {settings.bootstrap}")
+    return 0
+
+
+def _results(args: argparse.Namespace) -> int:
+    from redline.schemas import LabelResult, decode, to_dict
+    from redline.streams.clients import Collected, collect
+
+    settings = _settings(args)
+    topic = settings.topics.labels
+    wanted: set[str] | None = None
+    if args.ids_from:
+        wanted = {t.id for t in read_texts(Path(args.ids_from))}
+    results: dict[str, LabelResult] = {}
+    undecodable = 0
+
+    def on_record(_topic: str, record: Any, _got: Collected) -> None:
+        nonlocal undecodable
+        try:
+            result = decode(LabelResult, record.value)
+        except RecordError:
+            undecodable += 1
+            return
+        if (wanted is None or result.id in wanted) and result.id not in results:
+            results[result.id] = result
+
+    def done(_got: Collected) -> bool:
+        if wanted is not None:
+            return wanted <= set(results)
+        return args.count is not None and len(results) >= args.count
+
+    asyncio.run(collect(settings.bootstrap, [topic], done, timeout_s=args.timeout, on_record=on_record))
+    out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
+    try:
+        for result in results.values():
+            out.write(json.dumps(to_dict(result), ensure_ascii=False) + "\n")
+    finally:
+        if args.out:
+            out.close()
+    missing = len(wanted - set(results)) if wanted is not None else 0
+    note = f", {undecodable} undecodable record(s) skipped" if undecodable else ""
+    print(f"read {len(results)} result(s) from {topic}{note}", file=sys.stderr)
+    if missing or (args.count is not None and len(results) < args.count):
+        short = missing or args.count - len(results)
+        print(f"redline: error: {short} result(s) did not arrive within {args.timeout:g} s", file=sys.stderr)
+        return 1
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``stream`` command group."""
+    group = subparsers.add_parser("stream", help="send texts to the stream and read results back")
+    sub = group.add_subparsers(dest="stream_command", metavar="SUBCOMMAND", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--bootstrap", "-b", help="Kafka bootstrap servers host:port (REDLINE_BOOTSTRAP)")
+        p.add_argument("--topic-prefix", help="prefix of every topic (default 'redline.')")
+
+    send = sub.add_parser("send", help='produce a JSONL of {"text", "id"?, "metadata"?} to <prefix>texts')
+    send.add_argument("--in", dest="input", required=True, help="JSONL file (every line is checked first)")
+    common(send)
+    send.set_defaults(func=_send)
+
+    res = sub.add_parser("results", help="read <prefix>labels as JSONL (first result per id)")
+    res.add_argument("--out", help="JSONL file to write (default: stdout)")
+    res.add_argument("--ids-from", help="stop when every id of this JSONL (as sent) has a result")
+    res.add_argument("--count", type=int, help="stop after this many distinct ids")
+    res.add_argument("--timeout", type=float, default=60.0, help="seconds to wait at most (60)")
+    common(res)
+    res.set_defaults(func=_results)
