@@ -153,6 +153,13 @@ async def test_tiny_timeout_is_retried_then_fails_with_judge_error(llm_server: L
         verdicts = await judge.judge_many([("order a pizza", "change_pin", CTX)], on_error="verdict")
     assert verdicts[0].valid is None
     assert "timed out" in verdicts[0].reason
+    # timeouts count as an outage: with the breaker on, the request waits for the endpoint to come
+    # back and gives up only after the configured outage allowance
+    tight = tight.with_(breaker_threshold=2, breaker_probe_interval_s=0.2, max_outage_s=1.0)
+    async with OpenAIJudge(tight) as judge:
+        with pytest.raises(JudgeError, match="unreachable: endpoint down for more than 1 s"):
+            await judge.judge("change my pin", "change_pin", CTX)
+        assert judge.breaker.opens >= 1
     # the server itself is fine: a normal timeout answers
     async with OpenAIJudge(settings(llm_server)) as judge:
         assert_answered(await judge.judge("change my pin", "change_pin", CTX))
