@@ -77,7 +77,13 @@ class LearningRunner:
         if self.busy:
             return None
         self.task = asyncio.ensure_future(self._run())
+        self.task.add_done_callback(self._report)
         return self.task
+
+    @staticmethod
+    def _report(task: asyncio.Future[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("model update failed: %r", task.exception())
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -110,7 +110,7 @@ class StreamSettings:
     max_candidates: int = 5
     context_examples: int = 5
     learn_every: int = 64
-    learn_interval_s: float = 30.0
+    learn_interval_s: float = 300.0
     model_dir: Path | None = None
     data_dir: Path = field(default_factory=lambda: Path(".redline") / "worker")
     loglevel: str = "warning"
