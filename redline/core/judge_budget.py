@@ -1,0 +1,232 @@
+"""A judge budget for streams: route a target share of texts to the judge, whatever the uncertainties.
+
+Offline, the judge loop spends a budget (a share of the pool) on the most uncertain texts. A stream
+has no pool to rank, so :class:`BudgetedRouter` turns the target share into an uncertainty threshold
+that adapts online: the ``1 - share`` quantile of a bounded sliding window of recent uncertainties,
+nudged by the judge calls owed so far (``share * seen - asked``) so that the realised share converges
+to the target even while the uncertainty distribution shifts. Before the window is full it is padded
+with the distribution measured at fit time (:func:`held_out_uncertainty`, stored as quantiles in the
+model's metadata), so the first texts are routed sensibly. An explicit fixed threshold still wins.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from redline.core.uncertainty import Action, Route, ranked_candidates
+from redline.errors import ConfigError
+
+FloatArray = NDArray[np.floating]
+
+#: quantile levels at which a fit-time uncertainty distribution is summarised (0, 0.01, ..., 1)
+QUANTILE_LEVELS = np.linspace(0.0, 1.0, 101)
+
+
+class _Scored(Protocol):
+    def uncertainty(self, kind: str) -> FloatArray: ...
+
+
+class _Model(Protocol):
+    def fit(self, X: FloatArray, texts: Sequence[str], y: Sequence[str]) -> Any: ...
+
+    def score(self, X: FloatArray, texts: Sequence[str]) -> _Scored: ...
+
+
+def uncertainty_quantiles(values: FloatArray) -> list[float]:
+    """Summarise uncertainties as their quantiles at :data:`QUANTILE_LEVELS` (101 floats in [0, 1])."""
+    u = np.asarray(values, dtype=np.float64).ravel()
+    if u.size == 0 or not np.all(np.isfinite(u)):
+        raise ConfigError("uncertainty quantiles need at least one finite value")
+    return [round(float(q), 6) for q in np.clip(np.quantile(u, QUANTILE_LEVELS), 0.0, 1.0)]
+
+
+def held_out_uncertainty(
+    make_model: Callable[[], _Model],
+    X: FloatArray,
+    texts: Sequence[str],
+    y: Sequence[str],
+    kind: str,
+    *,
+    folds: int = 3,
+    seed: int = 0,
+) -> FloatArray:
+    """Uncertainty of every training text scored by a model fitted without it (k-fold cross-fitting).
+
+    In-sample uncertainties are far too low (the model has seen the texts); cross-fitted ones
+    resemble those of new texts. Folds are stratified by label with a seeded shuffle; a label with
+    fewer than ``folds`` examples stays in every training part (it is scored in-sample).
+    """
+    if folds < 2:
+        raise ConfigError(f"folds must be >= 2, got {folds}")
+    labels = np.asarray([str(v) for v in y])
+    n = labels.size
+    if np.asarray(X).shape[0] != n or len(texts) != n:
+        raise ConfigError("X, texts and y must have the same length")
+    rng = np.random.default_rng(seed)
+    fold_of = np.full(n, -1)
+    for label in np.unique(labels):
+        idx = np.flatnonzero(labels == label)
+        if idx.size >= folds:
+            fold_of[rng.permutation(idx)] = np.arange(idx.size) % folds
+    out = np.zeros(n, dtype=np.float64)
+    scored = np.zeros(n, dtype=bool)
+    for f in range(folds):
+        test = np.flatnonzero(fold_of == f)
+        train = np.flatnonzero(fold_of != f)
+        if test.size == 0:
+            continue
+        model = make_model()
+        model.fit(X[train], [texts[i] for i in train.tolist()], labels[train].tolist())
+        out[test] = model.score(X[test], [texts[i] for i in test.tolist()]).uncertainty(kind)
+        scored[test] = True
+    if not scored.all():  # rare labels: score them with a model fitted on everything
+        rest = np.flatnonzero(~scored)
+        model = make_model()
+        model.fit(X, list(texts), labels.tolist())
+        out[rest] = model.score(X[rest], [texts[i] for i in rest.tolist()]).uncertainty(kind)
+    return np.clip(out, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class BudgetState:
+    """What a :class:`BudgetedRouter` has done so far (for a stats page)."""
+
+    target_share: float | None
+    threshold: float
+    seen: int
+    asked: int
+    window: int
+    prior: bool
+
+    @property
+    def share(self) -> float:
+        """Realised share of texts sent to the judge (0 before any text)."""
+        return self.asked / self.seen if self.seen else 0.0
+
+
+class BudgetedRouter:
+    """Send about ``share`` of the texts, the most uncertain, to the judge; accept the rest.
+
+    Parameters
+    ----------
+    share : float
+        Target share of texts routed to the judge, in [0, 1].
+    max_candidates : int
+        Labels offered to the judge, best first.
+    window : int
+        Recent uncertainties the threshold is the quantile of (bounded memory; smaller adapts faster).
+    prior : sequence of float or None
+        Fit-time uncertainty quantiles (:func:`uncertainty_quantiles`) padding the window until it is
+        full; None: the first batch is routed by its own quantile.
+    fixed_threshold : float or None
+        When set, texts with uncertainty at or above it are asked and ``share`` is ignored.
+    correction : float
+        Weight of the judge calls owed (``share * seen - asked``, divided by ``window``) added to the
+        quantile's share; 0 disables the feedback.
+    """
+
+    def __init__(
+        self,
+        share: float = 0.2,
+        max_candidates: int = 5,
+        window: int = 2000,
+        prior: Sequence[float] | None = None,
+        fixed_threshold: float | None = None,
+        correction: float = 1.0,
+    ) -> None:
+        self.share = share
+        self.max_candidates = max_candidates
+        self.window = window
+        self.prior = prior
+        self.fixed_threshold = fixed_threshold
+        self.correction = correction
+        self._check()
+        self.recent_: deque[float] = deque(maxlen=window)
+        self.seen_ = 0
+        self.asked_ = 0
+        self.threshold_ = self._initial_threshold()
+
+    def _check(self) -> None:
+        if not 0.0 <= self.share <= 1.0:
+            raise ConfigError(f"judge share must lie in [0, 1], got {self.share}")
+        if self.max_candidates < 1:
+            raise ConfigError(f"max_candidates must be >= 1, got {self.max_candidates}")
+        if self.window < 1:
+            raise ConfigError(f"window must be >= 1, got {self.window}")
+        if self.fixed_threshold is not None and not 0.0 <= self.fixed_threshold <= 1.0:
+            raise ConfigError(f"threshold must lie in [0, 1], got {self.fixed_threshold}")
+        if self.correction < 0:
+            raise ConfigError(f"correction must be >= 0, got {self.correction}")
+        if self.prior is not None:
+            q = np.asarray(self.prior, dtype=np.float64)
+            if q.ndim != 1 or q.size < 2 or not np.all(np.isfinite(q)) or np.any(np.diff(q) < 0):
+                raise ConfigError("prior must be at least 2 finite, non-decreasing uncertainty quantiles")
+
+    def _initial_threshold(self) -> float:
+        if self.fixed_threshold is not None:
+            return float(self.fixed_threshold)
+        if self.prior is None:
+            return 1.0
+        return self._quantile(np.asarray([], dtype=np.float64), self.share)
+
+    def _quantile(self, live: FloatArray, share: float) -> float:
+        """The ``1 - share`` quantile of the live window padded with the prior to ``window`` values."""
+        pool = live
+        missing = self.window - live.size
+        if self.prior is not None and missing > 0:
+            prior = np.asarray(self.prior, dtype=np.float64)
+            levels = np.linspace(0.0, 1.0, prior.size)
+            pad = np.interp((np.arange(missing) + 0.5) / missing, levels, prior)
+            pool = np.concatenate([live, pad])
+        return float(np.quantile(pool, 1.0 - share, method="linear"))
+
+    def _budget_share(self) -> float:
+        """The target share plus the correction for judge calls owed (or overspent) so far."""
+        owed = self.share * self.seen_ - self.asked_
+        return float(np.clip(self.share + self.correction * owed / self.window, 0.0, 1.0))
+
+    def route(self, proba: FloatArray, classes: Sequence[str], unc: FloatArray) -> list[Route]:
+        """Route each row of ``proba`` given its uncertainty ``unc`` (updates the threshold first)."""
+        u = np.asarray(unc, dtype=np.float64).ravel()
+        cands = ranked_candidates(proba, classes, self.max_candidates)
+        if self.fixed_threshold is None and u.size:
+            self.recent_.extend(u.tolist())
+            share = self._budget_share()
+            if share <= 0.0:
+                self.threshold_ = float("inf")
+            elif share >= 1.0:
+                self.threshold_ = float("-inf")
+            else:
+                self.threshold_ = self._quantile(np.asarray(self.recent_, dtype=np.float64), share)
+        ask = u >= self.threshold_ if self.fixed_threshold is not None else u > self.threshold_
+        out = []
+        for c, ui, a in zip(cands, u.tolist(), ask.tolist(), strict=True):
+            if a:
+                out.append(Route(Action.ASK, None, tuple(c), float(ui)))
+            else:
+                out.append(Route(Action.ACCEPT, c[0], tuple(c), float(ui)))
+        self.seen_ += u.size
+        self.asked_ += int(np.count_nonzero(ask))
+        return out
+
+    @property
+    def accept_below(self) -> float:
+        """The current threshold (named like :attr:`RoutingPolicy.accept_below`)."""
+        return self.threshold_
+
+    def state(self) -> BudgetState:
+        """Counters and the current threshold."""
+        return BudgetState(
+            target_share=None if self.fixed_threshold is not None else self.share,
+            threshold=self.threshold_,
+            seen=self.seen_,
+            asked=self.asked_,
+            window=len(self.recent_),
+            prior=self.prior is not None,
+        )

@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from redline.core.judge_budget import (
+    BudgetedRouter,
+    held_out_uncertainty,
+    uncertainty_quantiles,
+)
+from redline.core.uncertainty import Action, margin_uncertainty
+from redline.errors import ConfigError
+
+CLASSES = ["a", "b", "c"]
+
+
+def _proba(n: int) -> np.ndarray:
+    return np.tile(np.array([[0.6, 0.3, 0.1]]), (n, 1))
+
+
+def _stream(router: BudgetedRouter, unc: np.ndarray, batch: int = 64) -> np.ndarray:
+    """Route ``unc`` in batches; returns 1 where a text was asked."""
+    asked = []
+    for start in range(0, unc.size, batch):
+        u = unc[start : start + batch]
+        routes = router.route(_proba(u.size), CLASSES, u)
+        asked += [r.action is Action.ASK for r in routes]
+    return np.asarray(asked)
+
+
+def _shifting(n: int, seed: int = 0) -> np.ndarray:
+    """Uncertainties whose distribution shifts twice: low, then high, then a narrow band."""
+    rng = np.random.default_rng(seed)
+    third = n // 3
+    return np.concatenate(
+        [
+            rng.beta(1, 6, third),  # mostly confident
+            rng.beta(5, 2, third),  # mostly uncertain (e.g. a new topic appeared)
+            0.4 + 0.05 * rng.random(n - 2 * third),  # all alike
+        ]
+    )
+
+
+@pytest.mark.parametrize("share", [0.1, 0.2, 0.35])
+def test_share_converges_to_target_on_a_shifting_stream(share: float) -> None:
+    unc = _shifting(30_000)
+    router = BudgetedRouter(share=share, window=1000)
+    asked = _stream(router, unc)
+    assert abs(asked.mean() - share) < 0.01
+    assert router.state().share == pytest.approx(asked.mean())
+    # within each regime (after the window has caught up), the share is near the target too
+    for part in np.array_split(asked, 3):
+        assert abs(part[2000:].mean() - share) < 0.03
+    # a fixed threshold would have drifted far from the budget
+    fixed = np.mean(unc >= np.quantile(unc[:10_000], 1 - share))
+    assert abs(fixed - share) > 0.2
+
+
+def test_the_most_uncertain_texts_are_asked() -> None:
+    rng = np.random.default_rng(1)
+    unc = rng.random(5000)
+    asked = _stream(BudgetedRouter(share=0.2, window=500), unc)
+    assert unc[asked].min() > np.quantile(unc, 0.7)
+    assert unc[~asked].max() < np.quantile(unc, 0.9)
+
+
+def test_prior_routes_the_first_texts_sensibly() -> None:
+    rng = np.random.default_rng(2)
+    fit_time = rng.beta(1, 4, 3000)
+    prior = uncertainty_quantiles(fit_time)
+    router = BudgetedRouter(share=0.2, window=2000, prior=prior)
+    assert router.accept_below == pytest.approx(np.quantile(fit_time, 0.8), abs=0.01)
+    first = rng.beta(1, 4, 8)  # one small batch: its own quantile would be noise
+    asked = _stream(router, first, batch=8)
+    assert router.accept_below == pytest.approx(np.quantile(fit_time, 0.8), abs=0.02)
+    assert list(asked) == list(first > router.accept_below)
+    # without a prior, the first batch is routed by its own quantile
+    alone = BudgetedRouter(share=0.2, window=2000)
+    assert alone.accept_below == 1.0
+    _stream(alone, first, batch=8)
+    assert alone.accept_below == pytest.approx(np.quantile(first, 0.8))
+
+
+def test_fixed_threshold_wins_and_counts() -> None:
+    unc = np.array([0.1, 0.2, 0.3, 0.9])
+    router = BudgetedRouter(share=0.9, fixed_threshold=0.3)
+    routes = router.route(_proba(4), CLASSES, unc)
+    assert [r.action for r in routes] == [Action.ACCEPT, Action.ACCEPT, Action.ASK, Action.ASK]
+    assert [r.label for r in routes] == ["a", "a", None, None]
+    state = router.state()
+    assert state.target_share is None and state.threshold == 0.3 and state.share == 0.5
+
+
+@pytest.mark.parametrize("share,expected", [(0.0, 0), (1.0, 100)])
+def test_extreme_shares(share: float, expected: int) -> None:
+    asked = _stream(BudgetedRouter(share=share, window=50), np.random.default_rng(3).random(100))
+    assert asked.sum() == expected
+
+
+def test_candidates_are_ranked_and_capped() -> None:
+    router = BudgetedRouter(share=1.0, max_candidates=2)
+    (route,) = router.route(np.array([[0.1, 0.5, 0.4]]), CLASSES, np.array([0.9]))
+    assert route.candidates == ("b", "c") and route.action is Action.ASK
+
+
+def test_same_inputs_same_routes() -> None:
+    unc = _shifting(3000, seed=4)
+    a = _stream(BudgetedRouter(share=0.2, window=300), unc)
+    b = _stream(BudgetedRouter(share=0.2, window=300), unc)
+    assert (a == b).all()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"share": 1.5},
+        {"share": -0.1},
+        {"window": 0},
+        {"max_candidates": 0},
+        {"fixed_threshold": 2.0},
+        {"correction": -1.0},
+        {"prior": [0.5]},
+        {"prior": [0.5, 0.1]},
+        {"prior": [0.1, float("nan")]},
+    ],
+)
+def test_bad_settings_are_rejected(kwargs: dict) -> None:
+    with pytest.raises(ConfigError):
+        BudgetedRouter(**kwargs)
+
+
+def test_uncertainty_quantiles() -> None:
+    q = uncertainty_quantiles(np.linspace(0, 1, 1001))
+    assert len(q) == 101 and q[0] == 0.0 and q[-1] == 1.0 and q[50] == pytest.approx(0.5)
+    with pytest.raises(ConfigError):
+        uncertainty_quantiles(np.array([]))
+
+
+class _Centroids:
+    """A tiny real model: softmax over negative distances to class centroids."""
+
+    def fit(self, X, texts, y):
+        self.classes_ = sorted(set(y))
+        yy = np.asarray(y)
+        self.C = np.stack([X[yy == c].mean(axis=0) for c in self.classes_])
+        return self
+
+    def score(self, X, texts):
+        d = ((X[:, None, :] - self.C[None]) ** 2).sum(-1)
+        p = np.exp(-4 * d)
+        p /= p.sum(1, keepdims=True)
+
+        class S:
+            def uncertainty(self, kind):
+                return margin_uncertainty(p)
+
+        return S()
+
+
+def test_held_out_uncertainty_is_higher_than_in_sample() -> None:
+    rng = np.random.default_rng(5)
+    y = [c for c in "abcd" for _ in range(12)]
+    centers = {c: rng.normal(size=2) for c in "abcd"}
+    X = np.stack([centers[c] + 0.8 * rng.normal(size=2) for c in y])
+    X = np.vstack([X, [[9.0, 9.0]]])  # one label with a single example: scored in-sample
+    y = [*y, "e"]
+    texts = [str(i) for i in range(len(y))]
+    held = held_out_uncertainty(_Centroids, X, texts, y, "margin", folds=3, seed=0)
+    again = held_out_uncertainty(_Centroids, X, texts, y, "margin", folds=3, seed=0)
+    inside = _Centroids().fit(X, texts, y).score(X, texts).uncertainty("margin")
+    assert held.shape == (len(y),) and (held == again).all()
+    assert held[:-1].mean() > inside[:-1].mean()
+    assert held[-1] == pytest.approx(inside[-1])
+    with pytest.raises(ConfigError):
+        held_out_uncertainty(_Centroids, X, texts, y, "margin", folds=1)
