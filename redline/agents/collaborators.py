@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from redline.core.judging import Judge
-from redline.core.uncertainty import RoutingPolicy
+from redline.core.uncertainty import Route, RoutingPolicy
 
 
 class TextEmbedder(Protocol):
@@ -33,6 +33,12 @@ class ScoringModel(Protocol):
     def score(self, X: np.ndarray, texts: Sequence[str]) -> Any: ...
 
 
+class Router(Protocol):
+    """Routes scored texts: ``RoutingPolicy`` (fixed threshold) or ``BudgetedRouter`` (judge budget)."""
+
+    def route(self, proba: np.ndarray, classes: Sequence[str], unc: np.ndarray) -> list[Route]: ...
+
+
 class ExampleLookup(Protocol):
     """Training examples of a label nearest to an embedding, most similar first (RedClassifier has it)."""
 
@@ -47,8 +53,8 @@ model: ScoringModel | None = None
 model_version: str = "none"
 #: uncertainty measure of the model ("margin" or "entropy", see redline.core.uncertainty)
 uncertainty_kind: str = "margin"
-#: accept / ask / unresolved decisions (redline.core.uncertainty.RoutingPolicy)
-policy: RoutingPolicy = RoutingPolicy()
+#: accept / ask decisions: the worker installs a judge budget (redline.core.judge_budget.BudgetedRouter)
+policy: Router = RoutingPolicy()
 #: the yes/no judge; None means uncertain texts end unresolved
 judge: Judge | None = None
 #: the judge's spec, recorded on every verdict ("simulated:0.95", "openai:...")

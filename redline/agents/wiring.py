@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -56,6 +57,25 @@ def worker_stats() -> dict[str, Any]:
         "learned": learning.buffer.learned,
         "model_updates": learning.buffer.updates,
         "waiting_to_learn": len(learning.buffer.texts),
+        "routing": routing_stats(collaborators.policy),
+    }
+
+
+def routing_stats(router: Any) -> dict[str, Any]:
+    """The live judge share of a :class:`~redline.core.judge_budget.BudgetedRouter` (texts routed,
+    texts sent to the judge, their share, the target and the current threshold)."""
+    state = getattr(router, "state", None)
+    if state is None:  # a plain RoutingPolicy (tests): only its threshold is known
+        return {"threshold": float(router.accept_below)}
+    s = state()
+    return {
+        "texts": s.seen,
+        "judge_asked": s.asked,
+        "judge_share": round(s.share, 4),
+        "target_share": s.target_share,
+        "threshold": round(s.threshold, 6) if math.isfinite(s.threshold) else None,
+        "window": s.window,
+        "warm_start": s.prior,
     }
 
 

@@ -40,6 +40,7 @@ from redline.data import (
     write_jsonl,
 )
 from redline.errors import ConfigError, ModelError
+from redline.model_folder import check_embedder
 
 MODEL_KIND = "redline.RedClassifier"
 #: image formats ``--plot`` writes (chosen by the file suffix)
@@ -204,9 +205,7 @@ def load_model(folder: Path, embedder: Embedder) -> Any:
     meta = snapshot.metadata
     if meta.get("kind") != MODEL_KIND:
         raise ModelError(f"{folder}: not a redline classifier (kind={meta.get('kind')!r})")
-    want = getattr(embedder, "model_id", None)
-    if want is not None and meta.get("embedder") not in (None, want):
-        raise ModelError(f"{folder}: fitted on embeddings of {meta['embedder']}, this run embeds with {want}")
+    check_embedder(meta, embedder, folder)
     try:
         return RedClassifier.from_state(snapshot.state)
     except (KeyError, TypeError, ValueError) as exc:

@@ -21,6 +21,7 @@ def _run(args: argparse.Namespace) -> int:
         judge=args.judge,
         judge_concurrency=args.judge_concurrency,
         uncertainty_threshold=args.threshold,
+        judge_share=args.judge_share,
         max_candidates=args.max_candidates,
         context_examples=args.context_examples,
         learn_every=args.learn_every,
@@ -61,7 +62,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument("--judge-truth", help="JSONL of {text, label}: the simulated expert's ground truth")
     p.add_argument("--judge-concurrency", type=int, help="judge calls in flight per worker (default 8)")
-    p.add_argument("--threshold", type=float, help="uncertainty at or above which the judge is asked")
+    p.add_argument(
+        "--judge-share",
+        type=float,
+        help="judge budget: share of texts, the most uncertain, sent to the judge; the uncertainty "
+        "threshold adapts to keep it (REDLINE_JUDGE_SHARE, default 0.2)",
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        help="fixed uncertainty at or above which the judge is asked; overrides --judge-share "
+        "(REDLINE_UNCERTAINTY_THRESHOLD)",
+    )
     p.add_argument(
         "--max-candidates", type=int, help="labels the judge may be asked about per text (default 5)"
     )

@@ -24,6 +24,7 @@ class LoadedModel:
     model: Any
     version: str
     metadata: dict[str, Any]
+    folder: Path | None = None
 
 
 def load_model(model_dir: Path) -> LoadedModel:
@@ -38,7 +39,7 @@ def load_model(model_dir: Path) -> LoadedModel:
     model = RedClassifier.from_state(snapshot.state)
     manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
     digest = manifest.get("arrays_sha256") or hashlib.sha256(json.dumps(manifest).encode()).hexdigest()
-    return LoadedModel(model, f"{folder.name}@{str(digest)[:12]}", dict(snapshot.metadata))
+    return LoadedModel(model, f"{folder.name}@{str(digest)[:12]}", dict(snapshot.metadata), folder)
 
 
 def build_judge(spec: str, model: Any, *, truth_path: Path | None = None, seed: int = 0) -> Any:
@@ -70,6 +71,23 @@ def build_judge(spec: str, model: Any, *, truth_path: Path | None = None, seed: 
     raise ConfigError(f"judge spec {spec!r} not understood: expected none, simulated:<acc>, openai[:<model>]")
 
 
+def build_router(settings: StreamSettings, metadata: dict[str, Any]) -> Any:
+    """The classify step's router: a judge budget (``judge_share`` of the texts, warm-started from the
+    fit-time uncertainty quantiles in the model's metadata), or a fixed ``uncertainty_threshold``."""
+    from redline.core.judge_budget import BudgetedRouter
+
+    prior = metadata.get("uncertainty_quantiles")
+    try:
+        return BudgetedRouter(
+            share=settings.judge_share,
+            max_candidates=settings.max_candidates,
+            prior=prior if prior else None,
+            fixed_threshold=settings.uncertainty_threshold,
+        )
+    except ConfigError as exc:
+        raise ModelError(f"the model's uncertainty_quantiles are unusable: {exc}") from exc
+
+
 def install_collaborators(
     settings: StreamSettings,
     loaded: LoadedModel,
@@ -79,8 +97,7 @@ def install_collaborators(
 ) -> None:
     """Fill :mod:`redline.agents.collaborators` for a worker run."""
     from redline.agents import collaborators
-    from redline.core.config import LoopConfig
-    from redline.core.uncertainty import RoutingPolicy
+    from redline.model_folder import check_embedder
 
     model = loaded.model
     if embedder is None:
@@ -88,21 +105,13 @@ def install_collaborators(
 
         # no on-disk cache in a worker: stream texts rarely repeat and several workers may share a disk
         embedder = EmbeddingSettings.from_env(batch_size=settings.batch_size, cache=False).build()
-    fitted_with = loaded.metadata.get("embedder")
-    encodes_with = getattr(embedder, "model_id", None)
-    if fitted_with and encodes_with and fitted_with != encodes_with:
-        raise ModelError(
-            f"the model was fitted on embeddings of {fitted_with}, this worker embeds with {encodes_with}"
-        )
-    threshold = settings.uncertainty_threshold
-    if threshold is None:
-        threshold = float(loaded.metadata.get("accept_below", LoopConfig().accept_below))
+    check_embedder(loaded.metadata, embedder, where=loaded.folder or loaded.version)
     collaborators.install(
         embedder=embedder,
         model=model,
         model_version=loaded.version,
         uncertainty_kind=model.config.uncertainty if model.config is not None else "margin",
-        policy=RoutingPolicy(accept_below=threshold, max_candidates=settings.max_candidates),
+        policy=build_router(settings, loaded.metadata),
         judge=build_judge(settings.judge, model, truth_path=judge_truth),
         judge_name=settings.judge,
         examples=model,
@@ -136,6 +145,13 @@ def resume_from_models_topic(settings: StreamSettings, loaded: LoadedModel) -> s
     return f"; resumed {lineage.version} from {settings.topics.models} ({lineage.learned} texts learned)"
 
 
+def _routing_note(settings: StreamSettings, router: Any) -> str:
+    if settings.uncertainty_threshold is not None:
+        return f"judge asked at uncertainty >= {settings.uncertainty_threshold} (fixed threshold)"
+    start = "fit-time uncertainties" if router.prior is not None else "the first batch"
+    return f"judge share {settings.judge_share:g} (threshold adapts; starts from {start})"
+
+
 def run_worker(settings: StreamSettings, *, judge_truth: Path | None = None) -> int:
     """Load everything, create the topics, and run the Faust worker until SIGINT/SIGTERM."""
     import faust
@@ -162,7 +178,7 @@ def run_worker(settings: StreamSettings, *, judge_truth: Path | None = None) -> 
     print(
         f"redline worker: model {loaded.version} ({len(loaded.model.classes_)} labels), "
         f"judge {settings.judge}, "
-        f"accept below uncertainty {collaborators.policy.accept_below}, topics created: {len(created)}, "
+        f"{_routing_note(settings, collaborators.policy)}, topics created: {len(created)}, "
         f"web port {settings.web_port}{resumed}",
         file=sys.stderr,
         flush=True,

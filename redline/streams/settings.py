@@ -47,6 +47,7 @@ ENV_VARS = {
     "judge": "REDLINE_JUDGE",
     "judge_concurrency": "REDLINE_JUDGE_CONCURRENCY",
     "uncertainty_threshold": "REDLINE_UNCERTAINTY_THRESHOLD",
+    "judge_share": "REDLINE_JUDGE_SHARE",
     "max_candidates": "REDLINE_MAX_CANDIDATES",
     "context_examples": "REDLINE_CONTEXT_EXAMPLES",
     "learn_every": "REDLINE_LEARN_EVERY",
@@ -80,7 +81,12 @@ class StreamSettings:
     judge_concurrency : int
         Judge calls in flight at once per worker.
     uncertainty_threshold : float or None
-        Texts whose uncertainty reaches this go to the judge; None uses the model's own threshold.
+        A fixed threshold: texts whose uncertainty reaches it go to the judge (``judge_share`` is then
+        ignored). None (default): the judge budget decides.
+    judge_share : float
+        The judge budget: the share of texts, the most uncertain, sent to the judge (default 0.2,
+        where offline measurements put the best delivered accuracy). The threshold adapts online
+        (:class:`redline.core.judge_budget.BudgetedRouter`).
     max_candidates : int
         Labels the judge may be asked about per text, best first.
     context_examples : int
@@ -107,6 +113,7 @@ class StreamSettings:
     judge: str = "none"
     judge_concurrency: int = 8
     uncertainty_threshold: float | None = None
+    judge_share: float = 0.2
     max_candidates: int = 5
     context_examples: int = 5
     learn_every: int = 64
@@ -138,6 +145,8 @@ class StreamSettings:
             raise ConfigError(f"batch_within_s must be > 0, got {self.batch_within_s}")
         if self.uncertainty_threshold is not None and not 0.0 <= self.uncertainty_threshold <= 1.0:
             raise ConfigError(f"uncertainty_threshold must lie in [0, 1], got {self.uncertainty_threshold}")
+        if not 0.0 <= self.judge_share <= 1.0:
+            raise ConfigError(f"judge_share must lie in [0, 1], got {self.judge_share}")
         if not self.judge.strip():
             raise ConfigError("judge spec must not be empty (use 'none' for no judge)")
 

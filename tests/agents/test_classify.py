@@ -106,3 +106,22 @@ def test_policy_threshold_controls_routing(world, monkeypatch, threshold) -> Non
     pairs = score_texts([TextIn(t, t) for t in world.truth])
     kinds = {p.route for p, _ in pairs}
     assert kinds == ({"judge"} if threshold == 0.0 else {"accept"})
+
+
+@pytest.mark.parametrize("share", [0.25, 0.5])
+def test_judge_budget_sends_the_most_uncertain_share(world, monkeypatch, share) -> None:
+    from redline.agents.wiring import routing_stats
+    from redline.core.judge_budget import BudgetedRouter
+
+    router = BudgetedRouter(share=share, max_candidates=3, window=len(world.truth))
+    monkeypatch.setattr(collaborators, "policy", router)
+    texts = [TextIn(f"id{i}", t) for i, t in enumerate(world.truth)]
+    pairs = score_texts(texts)
+    asked = [p for p, _ in pairs if p.route == "judge"]
+    kept = [p for p, _ in pairs if p.route == "accept"]
+    assert len(asked) == round(share * len(texts)) or abs(len(asked) - share * len(texts)) <= 1
+    assert min(p.uncertainty for p in asked) >= max(p.uncertainty for p in kept)
+    stats = routing_stats(router)
+    assert stats["texts"] == len(texts) and stats["judge_asked"] == len(asked)
+    assert stats["judge_share"] == pytest.approx(len(asked) / len(texts), abs=1e-4)
+    assert stats["target_share"] == share and stats["warm_start"] is False

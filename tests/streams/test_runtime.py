@@ -12,7 +12,7 @@ from redline.core.config import EngineConfig
 from redline.core.simulated_expert import SimulatedExpert
 from redline.data import Example, write_examples
 from redline.errors import ConfigError, ModelError
-from redline.streams.runtime import build_judge, install_collaborators, load_model
+from redline.streams.runtime import build_judge, build_router, install_collaborators, load_model
 from redline.streams.settings import StreamSettings
 
 
@@ -65,20 +65,36 @@ def test_judge_specs(model_dir, tmp_path) -> None:
         build_judge("oracle", model)
 
 
-def test_install_uses_model_threshold_and_uncertainty(model_dir, monkeypatch, tmp_path) -> None:
+def test_install_uses_judge_budget_and_model_uncertainty(model_dir, monkeypatch, tmp_path) -> None:
+    from redline.core.judge_budget import BudgetedRouter
+
     for name in ("embedder", "model", "policy", "judge", "uncertainty_kind", "descriptions", "model_version"):
         monkeypatch.setattr(collaborators, name, getattr(collaborators, name))
     loaded = load_model(model_dir)
     install_collaborators(
-        StreamSettings(max_candidates=2, data_dir=tmp_path), loaded, embedder=FakeEmbedder()
+        StreamSettings(max_candidates=2, judge_share=0.3, data_dir=tmp_path), loaded, embedder=FakeEmbedder()
     )
-    assert collaborators.policy.accept_below == 0.4 and collaborators.policy.max_candidates == 2
+    router = collaborators.policy
+    assert isinstance(router, BudgetedRouter)
+    assert router.share == 0.3 and router.max_candidates == 2 and router.fixed_threshold is None
+    assert router.prior is None and router.accept_below == 1.0  # no fit-time quantiles in this folder
     assert collaborators.uncertainty_kind == "entropy"
     assert collaborators.descriptions == {"a": "the a"} and collaborators.judge is None
     install_collaborators(
         StreamSettings(uncertainty_threshold=0.1, data_dir=tmp_path), loaded, embedder=FakeEmbedder()
     )
-    assert collaborators.policy.accept_below == 0.1
+    assert collaborators.policy.accept_below == 0.1 and collaborators.policy.state().target_share is None
+
+
+def test_fit_time_quantiles_warm_start_the_budget(model_dir, tmp_path) -> None:
+    loaded = load_model(model_dir)
+    quantiles = [round(i / 100, 2) for i in range(101)]  # uniform on [0, 1]
+    router = build_router(
+        StreamSettings(judge_share=0.2), {**loaded.metadata, "uncertainty_quantiles": quantiles}
+    )
+    assert router.prior == quantiles and router.accept_below == pytest.approx(0.8, abs=0.01)
+    with pytest.raises(ModelError, match="uncertainty_quantiles are unusable"):
+        build_router(StreamSettings(), {"uncertainty_quantiles": [0.9, 0.1]})
 
 
 def test_install_refuses_a_model_fitted_on_other_embeddings(model_dir, tmp_path) -> None:

@@ -34,12 +34,15 @@ def test_from_env_then_overrides() -> None:
         "REDLINE_UNCERTAINTY_THRESHOLD": "0.3",
         "REDLINE_MODEL_DIR": "/m",
         "REDLINE_JUDGE": "simulated:0.9",
+        "REDLINE_JUDGE_SHARE": "0.15",
     }
     s = StreamSettings.from_env(env, web_port=7002, judge=None)
     assert s.bootstrap == "h1:1,h2:2" and s.broker_url == "kafka://h1:1;kafka://h2:2"
     assert s.web_port == 7002  # the CLI wins
     assert s.uncertainty_threshold == 0.3 and s.model_dir == Path("/m") and s.judge == "simulated:0.9"
+    assert s.judge_share == 0.15
     assert StreamSettings.from_env({}).bootstrap == "127.0.0.1:9092"
+    assert StreamSettings.from_env({}).judge_share == 0.2 and StreamSettings().uncertainty_threshold is None
 
 
 @pytest.mark.parametrize(
@@ -49,6 +52,8 @@ def test_from_env_then_overrides() -> None:
         ({"batch_size": 0}, "batch_size must be >= 1"),
         ({"web_port": 70000}, "web_port"),
         ({"uncertainty_threshold": 1.5}, "uncertainty_threshold"),
+        ({"judge_share": 1.2}, "judge_share"),
+        ({"judge_share": -0.1}, "judge_share"),
         ({"judge": " "}, "judge spec"),
         ({"batch_within_s": 0}, "batch_within_s"),
     ],
