@@ -173,13 +173,20 @@ def run_fit(args: argparse.Namespace) -> int:
     """Train on ``--train`` and write the model folder ``--out``."""
     from redline.core.classifier import RedClassifier
     from redline.core.config import EngineConfig
+    from redline.core.judge_budget import held_out_uncertainty, uncertainty_quantiles
 
     examples, descriptions = _read_training(args.train, args.labels)
     engine = EngineConfig.named(args.config, seed=args.seed)
     embedder = make_embedder(_settings(args))
     texts = [e.text for e in examples]
     X, seconds = _embed(embedder, texts)
-    model = RedClassifier(engine).fit(X, texts, [str(e.label) for e in examples], descriptions)
+    y = [str(e.label) for e in examples]
+    model = RedClassifier(engine).fit(X, texts, y, descriptions)
+    # uncertainties of texts the model has not seen (3-fold cross-fitting): they warm-start the
+    # stream worker's judge budget (in-sample ones are far too low to be useful)
+    held_out = held_out_uncertainty(
+        lambda: RedClassifier(engine), X, texts, y, engine.uncertainty, seed=args.seed
+    )
     metadata = {
         "kind": MODEL_KIND,
         "embedder": getattr(embedder, "model_id", type(embedder).__name__),
@@ -188,6 +195,7 @@ def run_fit(args: argparse.Namespace) -> int:
         "train_file": str(args.train),
         "examples": len(examples),
         "labels": len(model.classes_),
+        "uncertainty_quantiles": uncertainty_quantiles(held_out),
     }
     where = FileSnapshotStore(args.out).save("", Snapshot(model.to_state(), metadata))
     print(

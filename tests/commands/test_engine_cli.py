@@ -101,6 +101,12 @@ def test_fit_then_predict(
     manifest = json.loads((model / "manifest.json").read_text())
     assert manifest["metadata"]["embedder"] == WordHashEmbedder.model_id
     assert manifest["metadata"]["kind"] == "redline.RedClassifier"
+    quantiles = manifest["metadata"]["uncertainty_quantiles"]  # held out: warm-start the judge budget
+    assert (
+        len(quantiles) == 101
+        and quantiles == sorted(quantiles)
+        and 0.0 <= quantiles[0] < quantiles[-1] <= 1.0
+    )
 
     inputs = [{"text": "jazz guitar album", "id": "a"}, {"text": "flight hotel passport", "label": "travel"}]
     _write(tmp_path / "x.jsonl", inputs)
