@@ -1,4 +1,13 @@
-"""``redline stream send|results``: put texts from a JSONL file on the stream, read the results back."""
+"""``redline stream send|results``: put texts from a JSONL file on the stream, read the results back.
+
+``<prefix>labels`` is written at least once: when a worker dies before committing its input offsets,
+the texts it had taken are processed again by the next one, and an id gets a second result. That
+duplicate can differ from the first (the model may have learned in between, the judge budget's
+threshold may have moved, an LLM judge may answer differently). Every result of an id is keyed by the
+id, so all of them sit on one partition in the order they were written (while the topic's partition
+count is unchanged); ``results`` keeps the first
+per id, which is therefore the same for every reader, at any time. It never prints a duplicate.
+"""
 
 from __future__ import annotations
 
@@ -127,7 +136,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     common(send)
     send.set_defaults(func=_send)
 
-    res = sub.add_parser("results", help="read <prefix>labels as JSONL (first result per id)")
+    res = sub.add_parser(
+        "results",
+        help="read <prefix>labels as JSONL (first result per id)",
+        description="Read <prefix>labels from the beginning and write one JSONL line per id. The topic is "
+        "written at least once: a worker killed mid-stream may leave a second, possibly different, "
+        "result for an id. All results of an id are on one partition in order, so keeping the first "
+        "(as this command does) gives every reader the same answer; other consumers should do the same.",
+    )
     res.add_argument("--out", help="JSONL file to write (default: stdout)")
     res.add_argument("--ids-from", help="stop when every id of this JSONL (as sent) has a result")
     res.add_argument("--count", type=int, help="stop after this many distinct ids")

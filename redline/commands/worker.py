@@ -43,8 +43,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "worker",
         help="run a stream worker: redline.texts -> redline.labels (with the judge loop)",
         description="Run the Faust worker: classify texts from <prefix>texts, ask the judge about "
-        "uncertain ones, emit exactly one result per id on <prefix>labels; undecodable input goes to "
-        "<prefix>deadletter. Settings default to REDLINE_* environment variables. "
+        "uncertain ones (about --judge-share of the texts), emit one result per id on <prefix>labels; "
+        "undecodable input goes to <prefix>deadletter. Delivery is at least once: a worker killed "
+        "mid-stream may emit a second result for an id, which can differ from the first; keep the "
+        "first per id (as `redline stream results` does). Settings default to REDLINE_* environment "
+        "variables. "
         "Stop with Ctrl-C or SIGTERM.",
     )
     p.add_argument("--model", "-m", help="model folder written by `redline fit` (or REDLINE_MODEL_DIR)")
