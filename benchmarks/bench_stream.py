@@ -27,9 +27,17 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 CONFIGS = {
     "classify only (judge none)": ["--judge", "none", "--learn-every", "0"],
-    "judge loop (simulated:0.95)": ["--judge", "simulated:0.95", "--learn-every", "0"],
-    "judge loop + learning (every 64)": ["--judge", "simulated:0.95", "--learn-every", "64"],
-}
+    "judge loop, fixed threshold 0.2 (before the budget)": [
+        "--judge", "simulated:0.95", "--learn-every", "0", "--threshold", "0.2",
+    ],
+    "judge loop, judge share 0.2 (default)": ["--judge", "simulated:0.95", "--learn-every", "0"],
+    "judge loop, judge share 0.1": [
+        "--judge", "simulated:0.95", "--learn-every", "0", "--judge-share", "0.1",
+    ],
+    "judge loop + learning (every 64), judge share 0.2": [
+        "--judge", "simulated:0.95", "--learn-every", "64",
+    ],
+}  # fmt: skip
 
 
 def _fit(work: Path, embedder) -> tuple[Path, Path, list]:
@@ -41,13 +49,30 @@ def _fit(work: Path, embedder) -> tuple[Path, Path, list]:
 
     split = split_dataset(load_dataset("clinc150"), seed_per_class=30, seed=0)
     texts = [e.text for e in split.seed]
-    model = RedClassifier(EngineConfig()).fit(
-        embedder.encode(texts), texts, [str(e.label) for e in split.seed], split.descriptions
-    )
-    meta = {"kind": "redline.RedClassifier", "embedder": embedder.model_id}
+    from redline.core.judge_budget import held_out_uncertainty, uncertainty_quantiles
+
+    X, y = embedder.encode(texts), [str(e.label) for e in split.seed]
+    model = RedClassifier(EngineConfig()).fit(X, texts, y, split.descriptions)
+    # as `redline fit` does: held-out uncertainty quantiles warm-start the worker's judge budget
+    held_out = held_out_uncertainty(lambda: RedClassifier(EngineConfig()), X, texts, y, "margin")
+    meta = {
+        "kind": "redline.RedClassifier",
+        "embedder": embedder.model_id,
+        "uncertainty_quantiles": uncertainty_quantiles(held_out),
+    }
     FileSnapshotStore(work / "model").save("", Snapshot(model.to_state(), meta))
     write_examples(work / "test.jsonl", split.test)
     return work / "model", work / "test.jsonl", list(split.test)
+
+
+def _routing_stats(port: int) -> dict:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/redline/stats/", timeout=10) as page:
+            return json.loads(page.read())["routing"]
+    except Exception as exc:  # the numbers from the results still stand
+        return {"error": repr(exc)}
 
 
 def _run_config(
@@ -66,10 +91,12 @@ def _run_config(
     texts = [TextIn(id=f"{run}-{i}", text=e.text) for i, e in enumerate(test)]
     tally = ResultTally(truth={t.id: str(e.label) for t, e in zip(texts, test, strict=True)})
     log = work / f"worker-{run}.log"
+    web_port = find_free_port()
+    judged = 0
     with log.open("wb") as fh:
         worker = subprocess.Popen(
             [sys.executable, "-m", "redline", "worker", "--model", str(model), "--bootstrap", bootstrap,
-             "--web-port", str(find_free_port()), "--topic-prefix", prefix, "--app-id", f"bench-{run}",
+             "--web-port", str(web_port), "--topic-prefix", prefix, "--app-id", f"bench-{run}",
              "--judge-truth", str(truth), "--data-dir", str(work / f"data-{run}"), *extra],
             stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"},
         )  # fmt: skip
@@ -77,7 +104,10 @@ def _run_config(
         ready_s = wait_until_ready(worker, log)
 
         def on_record(topic, record, got) -> None:
-            tally.add(decode(LabelResult, record.value))
+            nonlocal judged
+            result = decode(LabelResult, record.value)
+            judged += result.judge is not None and result.id not in tally.results
+            tally.add(result)
 
         async def go():
             tally.started = time.monotonic()
@@ -94,9 +124,12 @@ def _run_config(
             await reader
 
         asyncio.run(go())
+        routing = _routing_stats(web_port)
     finally:
         stop_worker(worker)
     out = tally.to_dict()
+    out["judge_share"] = judged / len(texts)  # texts that went to the judge, from their results
+    out["routing"] = routing  # the worker's own view, from its /redline/stats/ page
     out["worker_ready_s"] = ready_s
     print(f"{name}: {tally.line(len(texts))}", file=sys.stderr)
     return out

@@ -68,7 +68,12 @@ def fitted(tmp_path_factory: pytest.TempPathFactory) -> Fitted:
         [str(e.label) for e in seed],
         {k: v for k, v in split.descriptions.items() if k != new_label},
     )
-    FileSnapshotStore(tmp / "model").save("", Snapshot(model.to_state(), {"kind": "RedClassifier"}))
+    from redline.core.judge_budget import held_out_uncertainty, uncertainty_quantiles
+
+    y = [str(e.label) for e in seed]
+    held_out = held_out_uncertainty(lambda: RedClassifier(EngineConfig(seed=0)), X, texts, y, "margin")
+    meta = {"kind": "RedClassifier", "uncertainty_quantiles": uncertainty_quantiles(held_out)}
+    FileSnapshotStore(tmp / "model").save("", Snapshot(model.to_state(), meta))
     write_examples(tmp / "truth.jsonl", split.test)
     return Fitted(
         tmp / "model",
@@ -81,8 +86,16 @@ def fitted(tmp_path_factory: pytest.TempPathFactory) -> Fitted:
 
 
 def _start_worker(
-    fitted: Fitted, bootstrap: str, prefix: str, app_id: str, tmp: Path, log_name: str, *extra: str
+    fitted: Fitted,
+    bootstrap: str,
+    prefix: str,
+    app_id: str,
+    tmp: Path,
+    log_name: str,
+    *extra: str,
+    threshold: str | None = "0.3",
 ):
+    """Start a worker; a fixed ``threshold`` (default) keeps routing deterministic, None: judge budget."""
     log = (tmp / log_name).open("ab")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     port = find_free_port()
@@ -90,7 +103,8 @@ def _start_worker(
         [sys.executable, "-m", "redline", "worker", "--model", str(fitted.model_dir),
          "--bootstrap", bootstrap, "--web-port", str(port), "--topic-prefix", prefix,
          "--app-id", app_id,
-         "--judge", "simulated:0.95", "--judge-truth", str(fitted.truth_file), "--threshold", "0.3",
+         "--judge", "simulated:0.95", "--judge-truth", str(fitted.truth_file),
+         *(["--threshold", threshold] if threshold is not None else []),
          "--batch-size", "16", "--batch-within", "0.2", "--data-dir", str(tmp / f"data-{log_name}"), *extra],
         stdout=log, stderr=subprocess.STDOUT, env=env,
     )  # fmt: skip
@@ -154,8 +168,9 @@ def test_worker_one_result_per_valid_id_and_dead_letters(kafka_bootstrap, fitted
     wave2 = text_messages(texts[40:])
 
     worker = _start_worker(
-        fitted, kafka_bootstrap, prefix, f"redline-it-{run}", tmp_path, "worker.log", "--learn-every", "4"
-    )
+        fitted, kafka_bootstrap, prefix, f"redline-it-{run}", tmp_path, "worker.log", "--learn-every", "4",
+        "--judge-share", "0.3", threshold=None,
+    )  # fmt: skip
     watched = [topics.labels, topics.deadletter, topics.events]
     try:
         asyncio.run(_wait_for_topics(kafka_bootstrap, topics.texts, worker, tmp_path / "worker.log"))
@@ -193,6 +208,12 @@ def test_worker_one_result_per_valid_id_and_dead_letters(kafka_bootstrap, fitted
     assert got.count(topics.judge_requests) == got.count(topics.judge_verdicts) > 0
     assert stats["sent"]["labels"] == len(texts) and stats["sent"]["deadletter"] == len(MALFORMED)
     assert stats["learned"] > 0 and stats["judge"] == "simulated:0.95"
+    # the judge budget: about 30 % of the texts (the most uncertain) went to the judge, warm-started
+    routing = stats["routing"]
+    assert routing["texts"] == len(texts) and routing["target_share"] == 0.3 and routing["warm_start"]
+    assert abs(routing["judge_share"] - 0.3) <= 0.08, routing
+    first_asks = [r for r in got.records[topics.judge_requests] if json.loads(r.value)["index"] == 0]
+    assert routing["judge_asked"] == len(first_asks)
     output = (tmp_path / "worker.log").read_text(errors="replace")
     results = [decode(LabelResult, r.value) for r in got.records[topics.labels]]
     assert Counter(r.id for r in results) == Counter(list(truth)), output[-3000:]  # exactly one per valid id
@@ -255,8 +276,9 @@ def test_no_id_is_lost_when_a_worker_is_killed(kafka_bootstrap, fitted, tmp_path
     """SIGKILL a worker mid-stream; a new one (same group) finishes: every id ends with a result.
 
     Delivery is at least once: texts whose offsets were not committed before the kill are processed
-    again, so an id may have a duplicate result. Duplicates must agree (the model and the simulated
-    expert are deterministic), and consumers deduplicate by id.
+    again, so an id may have a duplicate result. Here (fixed threshold, no learning, a deterministic
+    simulated expert) duplicates must agree; with the judge budget or learning they may differ, which
+    is why consumers keep the first per id.
     """
     run = uuid.uuid4().hex[:8]
     prefix = f"kill{run}."
