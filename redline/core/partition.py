@@ -9,6 +9,7 @@ on the embeddings and records why in ``notes_``.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,16 +42,23 @@ def _reduce_umap(E: FloatArray, n_components: int, seed: int) -> FloatArray:
     import umap  # heavy import (numba): only when a partition is actually computed
 
     n = E.shape[0]
+    En = _unit(np.asarray(E, dtype=np.float64))
+    # cosine distances computed here in one matrix product: umap's own "cosine" calls a Python
+    # function per pair on small inputs (80 % of its time at 1000 labels)
+    D = np.clip(1.0 - En @ En.T, 0.0, 2.0)
+    np.fill_diagonal(D, 0.0)
     reducer = umap.UMAP(
         n_components=min(n_components, n - 2),
         n_neighbors=min(15, n - 1),
-        metric="cosine",
+        metric="precomputed",
         random_state=seed,
         n_jobs=1,
         init="spectral",
-        n_epochs=200,
+        n_epochs=50,  # spectral init + 50 epochs: enough structure for the greedy step, 4x faster
     )
-    return np.asarray(reducer.fit_transform(E), dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "using precomputed metric; inverse_transform will be unavailable"
+        return np.asarray(reducer.fit_transform(D), dtype=np.float64)
 
 
 def _unit(M: FloatArray) -> FloatArray:
@@ -63,21 +71,22 @@ def greedy_subsets(Z: FloatArray, max_subset_size: int, order: Sequence[int]) ->
     unvisited row least similar (cosine) to the subset's mean. Returns lists of row indices."""
     Zn = _unit(np.asarray(Z, dtype=np.float64))
     n = Zn.shape[0]
-    unvisited = np.ones(n, dtype=bool)
+    G = Zn @ Zn.T  # cosine of every pair, once: each greedy step is then O(n)
+    blocked = np.zeros(n)  # +inf once visited
     subsets: list[list[int]] = []
     for start in order:
-        if not unvisited[start]:
+        if blocked[start]:
             continue
-        unvisited[start] = False
+        blocked[start] = np.inf
         members = [int(start)]
-        total = Zn[start].copy()
-        while len(members) < max_subset_size and unvisited.any():
-            candidates = np.flatnonzero(unvisited)
-            sims = Zn[candidates] @ (total / len(members))
-            pick = int(candidates[int(np.argmin(sims))])
-            unvisited[pick] = False
+        sim_to_sum = G[start].copy()  # similarity to the subset's sum (same argmin as to its mean)
+        while len(members) < max_subset_size:
+            pick = int(np.argmin(sim_to_sum + blocked))
+            if blocked[pick]:
+                break  # every label is placed
+            blocked[pick] = np.inf
             members.append(pick)
-            total += Zn[pick]
+            sim_to_sum += G[pick]
         subsets.append(members)
     return subsets
 
