@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import re
@@ -177,6 +178,10 @@ async def evaluate(args: argparse.Namespace, base_url: str) -> dict[str, Any]:
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = f"judge_eval_{_slug(args.model)}"
     (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    with open(RESULTS / f"{stem}.outcomes.jsonl", "w") as out:  # every answer, for later analysis
+        for variant, outcomes in per_variant.items():
+            for o in outcomes:
+                out.write(json.dumps({"variant": variant, **dataclasses.asdict(o)}) + "\n")
     plot_roc(per_variant, RESULTS / f"{stem}.png", f"judge P(yes) ROC, {args.model}")
     return result
 
