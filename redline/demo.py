@@ -247,6 +247,8 @@ def run(args: argparse.Namespace) -> int:
                       "--learn-every", str(LEARN_EVERY)]  # fmt: skip
         if args.threshold is not None:
             worker_cmd += ["--threshold", str(args.threshold)]
+        if args.judge_share is not None:
+            worker_cmd += ["--judge-share", str(args.judge_share)]
         worker_log = (work / "worker.log").open("wb")
         worker = subprocess.Popen(
             worker_cmd, env=env, stdout=worker_log, stderr=subprocess.STDOUT, start_new_session=True
@@ -311,7 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--dataset", default="clinc150", choices=("clinc150", "banking77"))
     p.add_argument("--seed-per-class", type=int, default=30, help="labelled examples per class (30)")
     p.add_argument("--judge", default="simulated:0.95", help="judge spec (simulated:0.95)")
-    p.add_argument("--threshold", type=float, default=None, help="uncertainty at which the judge is asked")
+    p.add_argument("--judge-share", type=float, default=None, help="share of texts judged (default 0.2)")
+    p.add_argument("--threshold", type=float, default=None, help="fixed judge threshold (overrides)")
     p.add_argument("--port", type=int, default=19092, help="Kafka port (19092, or a free one if taken)")
     p.add_argument("--seed", type=int, default=0, help="which test texts are streamed (0)")
     p.add_argument("--work-dir", default=".redline/demo", help="where the demo keeps Kafka, data and model")
