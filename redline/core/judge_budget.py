@@ -3,10 +3,11 @@
 Offline, the judge loop spends a budget (a share of the pool) on the most uncertain texts. A stream
 has no pool to rank, so :class:`BudgetedRouter` turns the target share into an uncertainty threshold
 that adapts online: the ``1 - share`` quantile of a bounded sliding window of recent uncertainties,
-nudged by the judge calls owed so far (``share * seen - asked``) so that the realised share converges
-to the target even while the uncertainty distribution shifts. Before the window is full it is padded
-with the distribution measured at fit time (:func:`held_out_uncertainty`, stored as quantiles in the
-model's metadata), so the first texts are routed sensibly. An explicit fixed threshold still wins.
+nudged by the judge calls owed so far (``share * seen - asked``, paid back over the next ``payback``
+texts) so that the realised share converges to the target even while the uncertainty distribution
+shifts. Until ``prior_weight`` texts have been seen, the window is padded with the distribution
+measured at fit time (:func:`held_out_uncertainty`, stored as quantiles in the model's metadata), so
+the first texts are routed sensibly. An explicit fixed threshold still wins.
 """
 
 from __future__ import annotations
@@ -122,13 +123,16 @@ class BudgetedRouter:
     window : int
         Recent uncertainties the threshold is the quantile of (bounded memory; smaller adapts faster).
     prior : sequence of float or None
-        Fit-time uncertainty quantiles (:func:`uncertainty_quantiles`) padding the window until it is
-        full; None: the first batch is routed by its own quantile.
+        Fit-time uncertainty quantiles (:func:`uncertainty_quantiles`); None: the first batch is
+        routed by its own quantile.
+    prior_weight : int
+        The prior counts as this many observations: it pads the window up to ``min(prior_weight,
+        window)`` values and is gone once that many texts have been seen.
     fixed_threshold : float or None
         When set, texts with uncertainty at or above it are asked and ``share`` is ignored.
-    correction : float
-        Weight of the judge calls owed (``share * seen - asked``, divided by ``window``) added to the
-        quantile's share; 0 disables the feedback.
+    payback : int
+        Judge calls owed (``share * seen - asked``; negative when overspent) are paid back over about
+        this many texts: ``owed / payback`` is added to the quantile's share. 0 disables the feedback.
     """
 
     def __init__(
@@ -138,14 +142,16 @@ class BudgetedRouter:
         window: int = 2000,
         prior: Sequence[float] | None = None,
         fixed_threshold: float | None = None,
-        correction: float = 1.0,
+        prior_weight: int = 100,
+        payback: int = 100,
     ) -> None:
         self.share = share
         self.max_candidates = max_candidates
         self.window = window
         self.prior = prior
         self.fixed_threshold = fixed_threshold
-        self.correction = correction
+        self.prior_weight = prior_weight
+        self.payback = payback
         self._check()
         self.recent_: deque[float] = deque(maxlen=window)
         self.seen_ = 0
@@ -161,8 +167,10 @@ class BudgetedRouter:
             raise ConfigError(f"window must be >= 1, got {self.window}")
         if self.fixed_threshold is not None and not 0.0 <= self.fixed_threshold <= 1.0:
             raise ConfigError(f"threshold must lie in [0, 1], got {self.fixed_threshold}")
-        if self.correction < 0:
-            raise ConfigError(f"correction must be >= 0, got {self.correction}")
+        if self.prior_weight < 1:
+            raise ConfigError(f"prior_weight must be >= 1, got {self.prior_weight}")
+        if self.payback < 0:
+            raise ConfigError(f"payback must be >= 0, got {self.payback}")
         if self.prior is not None:
             q = np.asarray(self.prior, dtype=np.float64)
             if q.ndim != 1 or q.size < 2 or not np.all(np.isfinite(q)) or np.any(np.diff(q) < 0):
@@ -176,9 +184,9 @@ class BudgetedRouter:
         return self._quantile(np.asarray([], dtype=np.float64), self.share)
 
     def _quantile(self, live: FloatArray, share: float) -> float:
-        """The ``1 - share`` quantile of the live window padded with the prior to ``window`` values."""
+        """The ``1 - share`` quantile of the live window padded with the prior (while it counts)."""
         pool = live
-        missing = self.window - live.size
+        missing = min(self.prior_weight, self.window) - live.size
         if self.prior is not None and missing > 0:
             prior = np.asarray(self.prior, dtype=np.float64)
             levels = np.linspace(0.0, 1.0, prior.size)
@@ -188,8 +196,10 @@ class BudgetedRouter:
 
     def _budget_share(self) -> float:
         """The target share plus the correction for judge calls owed (or overspent) so far."""
+        if self.payback == 0:
+            return self.share
         owed = self.share * self.seen_ - self.asked_
-        return float(np.clip(self.share + self.correction * owed / self.window, 0.0, 1.0))
+        return float(np.clip(self.share + owed / self.payback, 0.0, 1.0))
 
     def route(self, proba: FloatArray, classes: Sequence[str], unc: FloatArray) -> list[Route]:
         """Route each row of ``proba`` given its uncertainty ``unc`` (updates the threshold first)."""
