@@ -151,7 +151,19 @@ def markdown(table: dict[str, Any], datasets: list[str]) -> str:
     for ds in datasets:
         head += f" {ds} test | {ds} delivered | {ds} judge calls | {ds} error AUROC | seeds |"
         sep += "---|---|---|---|---|"
-    lines = [head, sep]
+    lines = [
+        "R.E.D. engine ablation (benchmarks/bench_engine.py). Seed = 30 labelled texts per class from the",
+        "official train split, pool = the rest of train (labels seen only through the judge), test = the",
+        "official test split. Judge: simulated expert at 0.95 (independent unless the row says",
+        "confusion-aware), budget = judge calls / pool size. Test = final model on the test split;",
+        "delivered = labels committed for every pool text (validated label, unresolved = wrong, else the",
+        "final model's prediction). Error AUROC = how well the row's uncertainty ranks the seed model's",
+        "pool errors.",
+        "Cells are mean ± std over the seeds counted in the row (± omitted for one seed).",
+        "",
+        head,
+        sep,
+    ]
     for entry in table.values():
         line = f"| {entry['description']} |"
         for ds in datasets:
