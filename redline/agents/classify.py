@@ -3,7 +3,8 @@
 Every decodable text yields exactly one :class:`Prediction` and exactly one next message: a
 :class:`LabelResult` (accepted, or unresolved when no judge is configured or scoring failed) or a
 :class:`JudgeRequest`. Every undecodable message yields exactly one :class:`DeadLetter`.
-The decisions themselves come from :mod:`redline.core.uncertainty`.
+The decisions come from ``collaborators.policy``: in a worker a judge budget
+(:class:`redline.core.judge_budget.BudgetedRouter`), or a fixed threshold.
 """
 
 from __future__ import annotations
