@@ -11,6 +11,11 @@ breaker (requests wait while the endpoint is down and resume after a probe succe
 dropped); a verdict cache (identical concurrent questions share one call); counters of calls,
 cache hits, tokens, latency and cost (:class:`JudgeStats`).
 
+"Down" means a refused or broken connection, a 5xx, or a timeout while the endpoint does not answer
+a quick ``GET {base_url}/models`` either. A timeout on an endpoint that answers (with any HTTP status)
+is a slow model: it spends a retry like any other failure, so it ends in a JudgeError instead of
+waiting behind the breaker forever.
+
 Failures: an endpoint that stays unreachable after the configured retries (or longer than
 ``max_outage_s`` behind an open breaker), or that rejects the credentials or model, raises
 :class:`~redline.errors.JudgeError`. An answer that cannot be read, or a request the endpoint refuses
@@ -25,6 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import httpx
 import openai
 
 from redline.adapters.judge_resilience import BreakerWaitExceeded, CircuitBreaker, parse_retry_after
@@ -42,12 +48,18 @@ __all__ = ["JudgeSettings", "JudgeStats", "OpenAIJudge"]
 
 Sleep = Callable[[float], Any]
 
+#: ceiling on the reachability check after a timeout (GET {base_url}/models)
+REACHABILITY_TIMEOUT_S = 5.0
+
 
 class _Retryable(Exception):
-    def __init__(self, message: str, *, retry_after: float | None, endpoint_down: bool) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float | None, endpoint_down: bool, timed_out: bool = False
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
         self.endpoint_down = endpoint_down
+        self.timed_out = timed_out  # down only if the endpoint does not answer a reachability check
 
 
 class _Malformed(Exception):
@@ -378,6 +390,13 @@ class OpenAIJudge:
                 response, latency_ms = await self._call_once(kwargs)
             except _Retryable as exc:
                 self.stats.failures += 1
+                if exc.timed_out:
+                    try:
+                        exc.endpoint_down = not await self._endpoint_answers()
+                    except BaseException:  # cancelled while checking: let the next waiter probe
+                        if probe:
+                            self.breaker.release_probe()
+                        raise
                 if exc.endpoint_down:
                     self.breaker.record_failure(probe)
                 else:
@@ -417,13 +436,12 @@ class OpenAIJudge:
             try:
                 async with asyncio.timeout(self.settings.timeout_s):
                     response = await self.client.chat.completions.create(**kwargs)
-            except TimeoutError:
+            except (TimeoutError, openai.APITimeoutError):
                 raise _Retryable(
-                    f"timed out after {self.settings.timeout_s:g} s", retry_after=None, endpoint_down=True
-                ) from None
-            except openai.APITimeoutError:
-                raise _Retryable(
-                    f"timed out after {self.settings.timeout_s:g} s", retry_after=None, endpoint_down=True
+                    f"timed out after {self.settings.timeout_s:g} s",
+                    retry_after=None,
+                    endpoint_down=False,
+                    timed_out=True,
                 ) from None
             except openai.APIConnectionError as exc:
                 raise _Retryable(
@@ -440,6 +458,24 @@ class OpenAIJudge:
             except (ValueError, openai.APIResponseValidationError) as exc:  # e.g. a body that is not JSON
                 raise _Malformed(" ".join(str(exc).split())[:200]) from None
             return response, (time.perf_counter() - started) * 1000.0
+
+    async def _endpoint_answers(self) -> bool:
+        """Whether the endpoint answers ``GET /models`` quickly with any HTTP status (after a timeout).
+
+        A slow model times out on an endpoint that is up; a hung or unreachable server answers
+        nothing. Only the latter is "down" (requests wait behind the breaker).
+        """
+        limit = min(self.settings.timeout_s, REACHABILITY_TIMEOUT_S)
+        try:
+            async with asyncio.timeout(limit):
+                await self.client.get(
+                    "/models", cast_to=httpx.Response, options={"timeout": limit + 1.0, "max_retries": 0}
+                )
+        except (TimeoutError, openai.APIConnectionError):  # APITimeoutError included
+            return False
+        except Exception:  # an HTTP error status or an odd body: something answered
+            return True
+        return True
 
     def _where(self) -> str:
         return self.settings.base_url or "api.openai.com"

@@ -100,6 +100,10 @@ class ScriptedEndpoint:
         ``answer(request_body) -> Reply`` for requests beyond the script.
     default : Reply, optional
         Used when neither applies.
+    models : Reply, optional
+        How ``GET /models`` answers (the judge's reachability check); its ``status``, ``delay_s``
+        and ``connect_error`` apply. Default: 200 with a list of one model. These requests are
+        counted in ``model_requests``, not in ``requests``, and never consume the script.
     """
 
     def __init__(
@@ -108,10 +112,13 @@ class ScriptedEndpoint:
         *,
         answer: Callable[[dict[str, Any]], Reply] | None = None,
         default: Reply | None = None,
+        models: Reply | None = None,
     ) -> None:
         self.script = list(script)
         self.answer = answer
         self.default = default or Reply()
+        self.models = models or Reply()
+        self.model_requests = 0
         self.bodies: list[dict[str, Any]] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -132,6 +139,8 @@ class ScriptedEndpoint:
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
         """The MockTransport handler."""
+        if request.method == "GET" and request.url.path.endswith("/models"):
+            return await self._handle_models(request)
         body = json.loads(request.content or b"{}")
         self.bodies.append(body)
         reply = self._next(body)
@@ -155,6 +164,19 @@ class ScriptedEndpoint:
             )
         finally:
             self.in_flight -= 1
+
+    async def _handle_models(self, request: httpx.Request) -> httpx.Response:
+        self.model_requests += 1
+        reply = self.models
+        if reply.delay_s:
+            await asyncio.sleep(reply.delay_s)
+        if reply.connect_error:
+            raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+        if reply.status != 200:
+            return httpx.Response(reply.status, json={"error": {"message": f"scripted {reply.status}"}})
+        return httpx.Response(
+            200, json={"object": "list", "data": [{"id": "judge", "object": "model", "owned_by": "test"}]}
+        )
 
     def transport(self) -> httpx.MockTransport:
         """A MockTransport routed to :meth:`handle`."""

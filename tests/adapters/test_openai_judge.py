@@ -167,7 +167,7 @@ async def test_breaker_opens_requests_wait_and_resume_none_dropped() -> None:
     assert judge.breaker.state == "closed"
     # with max_retries=1 a request may fail only twice on its own; waiting behind the breaker
     # does not spend retries, so some requests went through more failed attempts than that
-    assert max(int(v.extra["attempts"]) for v in verdicts) > 2
+    assert max(int(str(v.extra["attempts"])) for v in verdicts) > 2
     assert endpoint.completed == 10
 
 
@@ -177,6 +177,75 @@ async def test_breaker_gives_up_after_max_outage() -> None:
     with pytest.raises(JudgeError, match="unreachable"):
         await judge.judge("t", "l", CTX)
     assert judge.breaker.opens == 1
+
+
+async def test_timeouts_on_an_answering_endpoint_spend_retries_and_raise() -> None:
+    # The model is slower than the per-call timeout, but the server answers GET /models: it is up,
+    # so every timeout spends a retry and the caller gets a JudgeError instead of waiting forever
+    # behind an open breaker (max_outage_s is None, the default).
+    endpoint = ScriptedEndpoint(default=Reply(delay_s=5.0))
+    judge, slept = make_judge(endpoint, timeout_s=0.05, max_retries=3, breaker_threshold=2)
+    with pytest.raises(JudgeError, match="failed after 3 retries: timed out"):
+        await asyncio.wait_for(judge.judge("t", "l", CTX), 10)
+    assert endpoint.requests == 4 and len(slept) == 3  # exactly max_retries + 1 attempts
+    assert endpoint.model_requests == 4  # one reachability check per timeout
+    assert judge.breaker.opens == 0 and judge.breaker.state == "closed"
+    # in batch mode each question becomes a valid=None verdict
+    verdicts = await asyncio.wait_for(
+        judge.judge_many([("a", "l", CTX), ("b", "l", CTX)], on_error="verdict"), 10
+    )
+    assert [v.valid for v in verdicts] == [None, None]
+    assert all("timed out" in v.reason for v in verdicts)
+
+
+async def test_any_http_status_from_models_means_the_endpoint_is_up() -> None:
+    endpoint = ScriptedEndpoint(default=Reply(delay_s=5.0), models=Reply(status=404))
+    judge, _ = make_judge(endpoint, timeout_s=0.05, max_retries=1, breaker_threshold=1)
+    with pytest.raises(JudgeError, match="failed after 1 retries"):
+        await asyncio.wait_for(judge.judge("t", "l", CTX), 10)
+    assert endpoint.requests == 2 and judge.breaker.opens == 0
+
+
+async def test_timeouts_on_a_silent_endpoint_open_the_breaker_and_resume() -> None:
+    # A hung server: completions and GET /models both time out; that is "down": requests wait
+    # behind the breaker without spending retries and resume once the endpoint answers again.
+    endpoint = ScriptedEndpoint([Reply(delay_s=5.0)] * 6, default=Reply("Yes"), models=Reply(delay_s=5.0))
+    judge, _ = make_judge(endpoint, timeout_s=0.05, max_retries=1, breaker_threshold=2, concurrency=2)
+    questions = [(f"text {i}", "l", CTX) for i in range(4)]
+    verdicts = await asyncio.wait_for(judge.judge_many(questions), 20)
+    assert [v.valid for v in verdicts] == [True] * 4
+    assert judge.breaker.opens >= 1 and judge.breaker.state == "closed"
+    assert max(int(str(v.extra["attempts"])) for v in verdicts) > 2  # waiting spent no retries
+    assert endpoint.model_requests == 6  # one check per timeout
+
+
+async def test_probe_cancelled_during_the_reachability_check_frees_the_breaker() -> None:
+    endpoint = ScriptedEndpoint([Reply(connect_error=True), Reply(delay_s=5.0)], default=Reply("Yes"))
+    judge, _ = make_judge(endpoint, timeout_s=0.05, breaker_threshold=1)
+    checking = asyncio.Event()
+
+    async def hanging_check() -> bool:
+        checking.set()
+        await asyncio.sleep(10)
+        return True
+
+    judge._endpoint_answers = hanging_check  # type: ignore[method-assign]
+    task = asyncio.ensure_future(judge.judge("t", "l", CTX))
+    await asyncio.wait_for(checking.wait(), 5)
+    assert judge.breaker.state == "half_open"  # the timed-out request is the probe
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert judge.breaker.state == "open"  # not stuck half-open: the next waiter may probe
+
+
+async def test_connection_refused_then_recovery_delivers_every_verdict() -> None:
+    endpoint = ScriptedEndpoint([Reply(connect_error=True)] * 8, default=Reply("Yes"))
+    judge, _ = make_judge(endpoint, max_retries=1, breaker_threshold=2, concurrency=3)
+    verdicts = await asyncio.wait_for(judge.judge_many([(f"t{i}", "l", CTX) for i in range(6)]), 10)
+    assert [v.valid for v in verdicts] == [True] * 6 and endpoint.completed == 6
+    assert judge.breaker.opens >= 1 and judge.breaker.state == "closed"
+    assert endpoint.model_requests == 0  # a refused connection is down without asking
 
 
 async def test_breaker_state_machine() -> None:
@@ -253,7 +322,7 @@ async def test_json_format_and_fallback_when_refused() -> None:
     judge2, _ = make_judge(refusing, response_format="json")
     verdict2 = await judge2.judge("t", "l", CTX)
     assert verdict2.valid is True and "response_format" not in refusing.bodies[1]
-    assert verdict2.extra["prompt_version"].endswith(":text") and judge2.stats.format_fallbacks == 1
+    assert str(verdict2.extra["prompt_version"]).endswith(":text") and judge2.stats.format_fallbacks == 1
 
     always_400 = ScriptedEndpoint(default=Reply(status=400))
     judge3, _ = make_judge(always_400)
