@@ -48,7 +48,8 @@ __all__ = ["JudgeSettings", "JudgeStats", "OpenAIJudge"]
 
 Sleep = Callable[[float], Any]
 
-#: ceiling on the reachability check after a timeout (GET {base_url}/models)
+#: how long the reachability check after a timeout (GET {base_url}/models) may take; independent
+#: of ``timeout_s``, which may be far shorter than a busy server needs to answer even that
 REACHABILITY_TIMEOUT_S = 5.0
 
 
@@ -465,7 +466,7 @@ class OpenAIJudge:
         A slow model times out on an endpoint that is up; a hung or unreachable server answers
         nothing. Only the latter is "down" (requests wait behind the breaker).
         """
-        limit = min(self.settings.timeout_s, REACHABILITY_TIMEOUT_S)
+        limit = REACHABILITY_TIMEOUT_S
         try:
             async with asyncio.timeout(limit):
                 await self.client.get(

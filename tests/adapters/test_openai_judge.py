@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from redline.adapters import openai_judge
 from redline.adapters.judge_resilience import CircuitBreaker, RetryPolicy, parse_retry_after
 from redline.adapters.judge_settings import JudgeSettings
 from redline.adapters.openai_judge import OpenAIJudge
@@ -206,9 +207,12 @@ async def test_any_http_status_from_models_means_the_endpoint_is_up() -> None:
     assert endpoint.requests == 2 and judge.breaker.opens == 0
 
 
-async def test_timeouts_on_a_silent_endpoint_open_the_breaker_and_resume() -> None:
+async def test_timeouts_on_a_silent_endpoint_open_the_breaker_and_resume(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # A hung server: completions and GET /models both time out; that is "down": requests wait
     # behind the breaker without spending retries and resume once the endpoint answers again.
+    monkeypatch.setattr(openai_judge, "REACHABILITY_TIMEOUT_S", 0.05)
     endpoint = ScriptedEndpoint([Reply(delay_s=5.0)] * 6, default=Reply("Yes"), models=Reply(delay_s=5.0))
     judge, _ = make_judge(endpoint, timeout_s=0.05, max_retries=1, breaker_threshold=2, concurrency=2)
     questions = [(f"text {i}", "l", CTX) for i in range(4)]

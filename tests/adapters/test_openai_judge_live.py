@@ -118,7 +118,8 @@ async def test_injected_text_is_masked_and_still_answered(llm_server: LlamaServe
     async with OpenAIJudge(settings(llm_server)) as judge:
         verdict = await judge.judge(text, "change_pin", CTX)
     assert_answered(verdict)
-    assert "override" in verdict.extra["injection"]
+    injection = verdict.extra["injection"]
+    assert isinstance(injection, list) and "override" in injection
     assert judge.stats.injections_flagged == 1
 
 
@@ -153,13 +154,14 @@ async def test_tiny_timeout_is_retried_then_fails_with_judge_error(llm_server: L
         verdicts = await judge.judge_many([("order a pizza", "change_pin", CTX)], on_error="verdict")
     assert verdicts[0].valid is None
     assert "timed out" in verdicts[0].reason
-    # timeouts count as an outage: with the breaker on, the request waits for the endpoint to come
-    # back and gives up only after the configured outage allowance
-    tight = tight.with_(breaker_threshold=2, breaker_probe_interval_s=0.2, max_outage_s=1.0)
+    # with the breaker on and no outage limit, timeouts still spend retries: the server answers
+    # GET /models, so it is up (a slow model, not an outage) and the request ends instead of
+    # waiting behind an open breaker forever
+    tight = tight.with_(breaker_threshold=2, breaker_probe_interval_s=0.2, max_outage_s=None)
     async with OpenAIJudge(tight) as judge:
-        with pytest.raises(JudgeError, match="unreachable: endpoint down for more than 1 s"):
-            await judge.judge("change my pin", "change_pin", CTX)
-        assert judge.breaker.opens >= 1
+        with pytest.raises(JudgeError, match=r"failed after 2 retries: timed out"):
+            await asyncio.wait_for(judge.judge("change my pin", "change_pin", CTX), 60)
+        assert judge.stats.calls == 3 and judge.breaker.opens == 0
     # the server itself is fine: a normal timeout answers
     async with OpenAIJudge(settings(llm_server)) as judge:
         assert_answered(await judge.judge("change my pin", "change_pin", CTX))
