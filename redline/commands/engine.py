@@ -140,6 +140,25 @@ def register(subparsers: Any) -> None:
     ev.set_defaults(func=run_evaluate)
 
 
+class _RoundsBar:
+    """A tqdm bar over the judge loop's rounds, fed by :func:`evaluate`'s per-round callback."""
+
+    def __init__(self, total: int) -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=total, desc="rounds", unit="round")
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        self._bar.update(1)
+        self._bar.set_postfix(
+            test=f"{record['test_accuracy']:.3f}", delivered=f"{record['delivered_accuracy']:.3f}"
+        )
+
+    def close(self) -> None:
+        """Finish the bar (the loop may stop before its last planned round)."""
+        self._bar.close()
+
+
 def _settings(args: argparse.Namespace) -> EmbeddingSettings:
     return EmbeddingSettings.from_env(
         batch_size=args.batch_size,
@@ -301,16 +320,21 @@ def run_evaluate(args: argparse.Namespace) -> int:
             )
         )
         start += len(part)
-    result = evaluate(
-        sets[0],
-        sets[1],
-        sets[2],
-        engine=engine,
-        loop=loop,
-        judge=args.judge,
-        label_descriptions=descriptions or None,
-        progress=not args.no_progress,
-    )
+    bar = None if args.no_progress else _RoundsBar(loop.max_rounds + 1)
+    try:
+        result = evaluate(
+            sets[0],
+            sets[1],
+            sets[2],
+            engine=engine,
+            loop=loop,
+            judge=args.judge,
+            label_descriptions=descriptions or None,
+            progress=bar,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
     out = _json_safe(result.to_dict())
     out["preset"] = args.config
     out["judge_spec"] = args.judge

@@ -106,7 +106,7 @@ def evaluate(
     loop: LoopConfig,
     judge: Judge | str,
     label_descriptions: Mapping[str, str] | None = None,
-    progress: bool | Callable[[dict[str, Any]], None] = False,
+    progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> EvaluationResult:
     """Fit on ``seed``, run the judge loop over ``pool``, score on ``test``.
 
@@ -118,8 +118,9 @@ def evaluate(
         A judge, or a simulated-expert spec (``"simulated:0.95"``, ``"simulated-hard:0.95"``) answering
         from the pool's labels.
     label_descriptions : mapping, optional
-    progress : bool or callable
-        True shows a tqdm bar over rounds; a callable receives each round's record.
+    progress : callable, optional
+        Receives each round's record (``round``, ``test_accuracy``, ``delivered_accuracy``) as it ends;
+        the CLI draws its progress bar from it, so the core stays free of I/O.
     """
     unknown = sorted(set(test.labels) - set(seed.labels))
     if unknown:
@@ -163,12 +164,6 @@ def evaluate(
     else:
         expert = judge
 
-    bar: Any = None
-    if progress is True:
-        from tqdm import tqdm
-
-        bar = tqdm(total=loop.max_rounds + 1, desc="rounds", unit="round")
-
     def on_round(state: LoopState, pool_pred: NDArray[np.str_]) -> dict[str, Any]:
         test_pred = model.predict(test.X, test.texts)
         delivered = delivered_labels(state, pool_pred)
@@ -178,18 +173,13 @@ def evaluate(
                 np.mean([d == t for d, t in zip(delivered, pool.labels, strict=True)])
             ),
         }
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(test=f"{rec['test_accuracy']:.3f}", delivered=f"{rec['delivered_accuracy']:.3f}")
-        elif callable(progress):
+        if progress is not None:
             progress({"round": len(state.rounds), **rec})
         return rec
 
     state = RecursiveLoop(model, expert, loop, engine.uncertainty, label_descriptions).run(
         pool.X, pool.texts, on_round
     )
-    if bar is not None:
-        bar.close()
     final = state.rounds[-1]
     test_pred = model.predict(test.X, test.texts)
     from sklearn.metrics import f1_score

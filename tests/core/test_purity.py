@@ -11,7 +11,7 @@ from pathlib import Path
 
 import redline.core
 
-FORBIDDEN = ("faust", "aiokafka", "openai", "httpx", "sentence_transformers", "torch")
+FORBIDDEN = ("faust", "aiokafka", "openai", "httpx", "sentence_transformers", "torch", "tqdm", "matplotlib")
 CORE = Path(redline.core.__file__).parent
 
 
