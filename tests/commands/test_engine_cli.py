@@ -91,6 +91,11 @@ def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
     return err[0].removeprefix("redline: error: ")
 
 
+def _evaluate_argv(files: dict[str, Path]) -> list[str]:
+    """``redline evaluate`` with the fixture's train / pool / test files."""
+    return ["evaluate", *(f"--{name}={files[name]}" for name in ("train", "pool", "test"))]
+
+
 def test_fit_then_predict(
     embedder: WordHashEmbedder, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -153,15 +158,7 @@ def test_evaluate_json_and_plot(
     embedder: WordHashEmbedder, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     plot = tmp_path / "curve.png"
-    argv = [
-        "evaluate",
-        "--train",
-        str(files["train"]),
-        "--pool",
-        str(files["pool"]),
-        "--test",
-        str(files["test"]),
-    ]
+    argv = _evaluate_argv(files)
     argv += ["--labels", str(files["labels"]), "--judge", "simulated:0.9", "--budget", "0.3", "--seed", "1"]
     assert main([*argv, "--json", "--plot", str(plot), "--no-progress"]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -195,15 +192,7 @@ def test_evaluate_json_and_plot(
 def test_evaluate_human_summary(
     embedder: WordHashEmbedder, files: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = [
-        "evaluate",
-        "--train",
-        str(files["train"]),
-        "--pool",
-        str(files["pool"]),
-        "--test",
-        str(files["test"]),
-    ]
+    argv = _evaluate_argv(files)
     assert main([*argv, "--no-progress", "--config", "flat"]) == 0
     out = capsys.readouterr().out
     assert "test accuracy:" in out and "delivered accuracy:" in out and "judge calls:" in out
@@ -297,15 +286,7 @@ def test_evaluate_bad_judge(
     extra: list[str],
     message: str,
 ) -> None:
-    argv = [
-        "evaluate",
-        "--train",
-        str(files["train"]),
-        "--pool",
-        str(files["pool"]),
-        "--test",
-        str(files["test"]),
-    ]
+    argv = _evaluate_argv(files)
     assert main([*argv, *extra]) == 1
     assert message in _one_error_line(capsys)
     assert embedder.calls == 0
@@ -315,15 +296,7 @@ def test_evaluate_bad_judge(
 def test_evaluate_budget_must_be_a_fraction(
     files: dict[str, Path], capsys: pytest.CaptureFixture[str], budget: str
 ) -> None:
-    argv = [
-        "evaluate",
-        "--train",
-        str(files["train"]),
-        "--pool",
-        str(files["pool"]),
-        "--test",
-        str(files["test"]),
-    ]
+    argv = _evaluate_argv(files)
     with pytest.raises(SystemExit) as info:
         main([*argv, "--budget", budget])
     assert info.value.code == 2
@@ -373,15 +346,7 @@ def test_evaluate_bad_plot_path_fails_before_any_work(
     plot: str,
     message: str,
 ) -> None:
-    argv = [
-        "evaluate",
-        "--train",
-        str(files["train"]),
-        "--pool",
-        str(files["pool"]),
-        "--test",
-        str(files["test"]),
-    ]
+    argv = _evaluate_argv(files)
     assert main([*argv, "--plot", str(tmp_path / plot)]) == 1
     assert message in _one_error_line(capsys)
     assert embedder.calls == 0
@@ -390,15 +355,7 @@ def test_evaluate_bad_plot_path_fails_before_any_work(
 def test_evaluate_plot_into_new_folder(
     embedder: WordHashEmbedder, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = [
-        "evaluate",
-        "--train",
-        str(files["train"]),
-        "--pool",
-        str(files["pool"]),
-        "--test",
-        str(files["test"]),
-    ]
+    argv = _evaluate_argv(files)
     plot = tmp_path / "new" / "deeper" / "curve.svg"
     assert main([*argv, "--plot", str(plot), "--no-progress"]) == 0
     assert plot.read_text().lstrip().startswith("<?xml")
