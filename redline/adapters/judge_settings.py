@@ -52,7 +52,8 @@ class JudgeSettings:
     hardening : {"mask", "flag", "none"}
         Prompt-injection hardening (see :mod:`redline.core.judge_prompt`).
     max_examples : int
-        Nearest training examples of the label shown in the prompt (``c``).
+        Nearest training examples of the label shown in the prompt (``c``; 3 keeps the judge
+        within 5 % of an all-labels LLM's tokens, benchmarks/judge_prompt_tokens.py).
     breaker_threshold : int
         Consecutive failures that open the circuit breaker (0: no breaker).
     breaker_probe_interval_s : float
@@ -87,7 +88,7 @@ class JudgeSettings:
     response_format: str = "text"
     threshold: float = 0.5
     hardening: str = "mask"
-    max_examples: int = 5
+    max_examples: int = 3
     breaker_threshold: int = 5
     breaker_probe_interval_s: float = 5.0
     max_outage_s: float | None = None

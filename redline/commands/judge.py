@@ -88,7 +88,7 @@ def add_endpoint_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--json-format", action="store_true", help='ask for {"answer": ...} (response_format)')
     group.add_argument("--no-logprobs", action="store_true", help="do not ask for log-probabilities")
     group.add_argument(
-        "--examples-shown", type=int, dest="max_examples", help="nearest examples shown (c, default 5)"
+        "--examples-shown", type=int, dest="max_examples", help="nearest examples shown (c, default 3)"
     )
     group.add_argument(
         "--cache",

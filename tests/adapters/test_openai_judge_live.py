@@ -20,6 +20,7 @@ import pytest
 
 from redline.adapters.judge_settings import JudgeSettings
 from redline.adapters.openai_judge import OpenAIJudge
+from redline.core.judge_prompt import prompt_version
 from redline.core.judge_questions import JudgeQuestion
 from redline.core.judging import Judge, JudgeContext, Verdict
 from redline.errors import JudgeError
@@ -91,7 +92,7 @@ async def test_real_round_trip_reads_p_yes_and_counts_tokens_and_cost(llm_server
         again = await judge.judge("please change the pin on my debit card", "change_pin", CTX)
 
     assert_answered(verdict)
-    assert verdict.extra["prompt_version"] == "judge-v1:mask:text"
+    assert verdict.extra["prompt_version"] == prompt_version("mask", "text")
     assert verdict.extra["attempts"] == 1
     expected_cost = verdict.tokens_in / 1000 * 0.5 + verdict.tokens_out / 1000 * 2.0
     assert verdict.cost == pytest.approx(expected_cost)
@@ -109,7 +110,7 @@ async def test_json_answer_format_is_read(llm_server: LlamaServer) -> None:
         verdict = await judge.judge("what is my card's pin", "change_pin", CTX)
     assert verdict.valid in (True, False), verdict.reason
     assert judge.stats.format_fallbacks == 0  # llama.cpp's server supports response_format json_object
-    assert verdict.extra["prompt_version"] == "judge-v1:mask:json"
+    assert verdict.extra["prompt_version"] == prompt_version("mask", "json")
     assert json.loads(str(verdict.extra["answer"]))  # the server really answered JSON
 
 

@@ -22,6 +22,7 @@ from redline import cli
 from redline.adapters.judge_settings import JudgeSettings
 from redline.adapters.openai_judge import OpenAIJudge
 from redline.commands import judge as judge_cmd
+from redline.core.judge_prompt import prompt_version
 from redline.data import read_labels
 from redline.testing.openai_mock import Reply, ScriptedEndpoint
 
@@ -113,7 +114,7 @@ def test_judge_shows_the_nearest_examples_of_the_label(
     )
     assert code == 0
     user = endpoint.user_prompt()
-    assert '1. "beta sample 4 xxxx"' in user and '2. "beta sample 3 xxx"' in user
+    assert 'Examples:\n"beta sample 4 xxxx"\n"beta sample 3 xxx"\nQuestion:' in user  # nearest first, c=2
     assert "alpha" not in user and "beta sample 0" not in user
     assert json.loads(capsys.readouterr().out)["valid"] is True
 
@@ -165,7 +166,7 @@ def test_judge_calibrate_fits_and_the_judge_uses_it(
     assert 0.3 < record["threshold"] < 0.8
     assert record["accuracy"] == 1.0 and record["roc_auc"] == 1.0
     assert record["word_accuracy"] == 0.5
-    assert record["prompt_version"] == "judge-v1:mask:text" and record["model"] == "judge"
+    assert record["prompt_version"] == prompt_version("mask", "text") and record["model"] == "judge"
     assert record["tokens"]["in"] == 16 * 60
 
     # a verdict at P(yes)=0.3 is "no" either way; --threshold 0.2 flips it, the calibration does not
@@ -178,7 +179,7 @@ def test_judge_calibrate_fits_and_the_judge_uses_it(
     # a calibration fitted for another prompt version is refused in one line
     assert cli.main([*args, "--calibration", str(out), "--hardening", "none"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "was fitted for prompt judge-v1:mask:text" in err[0]
+    assert len(err) == 1 and f"was fitted for prompt {prompt_version('mask', 'text')}" in err[0]
 
 
 def test_judge_calibrate_without_logprobs_fails_clearly(

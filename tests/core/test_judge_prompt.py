@@ -40,7 +40,8 @@ def test_text_comes_last_after_label_description_and_examples() -> None:
 
 def test_examples_limited_to_c_in_order() -> None:
     user = build_judge_prompt("t", "change_pin", CTX, max_examples=5).user
-    assert '1. "how do i change my pin"' in user and '5. "new pin"' in user and "sixth" not in user
+    shown = user.split("Examples:\n", 1)[1].split("\nQuestion:", 1)[0].splitlines()
+    assert shown == [f'"{e}"' for e in CTX.examples[:5]]  # one JSON string a line, nearest first
     assert "Examples" not in build_judge_prompt("t", "change_pin", CTX, max_examples=0).user
 
 
