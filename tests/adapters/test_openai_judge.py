@@ -212,9 +212,11 @@ async def test_timeouts_on_a_silent_endpoint_open_the_breaker_and_resume(
 ) -> None:
     # A hung server: completions and GET /models both time out; that is "down": requests wait
     # behind the breaker without spending retries and resume once the endpoint answers again.
+    # breaker_threshold=1: the first "down" opens it, so no request's retries depend on how the two
+    # concurrent first attempts interleave (with 2, a lone run could spend its only retry first).
     monkeypatch.setattr(openai_judge, "REACHABILITY_TIMEOUT_S", 0.05)
     endpoint = ScriptedEndpoint([Reply(delay_s=5.0)] * 6, default=Reply("Yes"), models=Reply(delay_s=5.0))
-    judge, _ = make_judge(endpoint, timeout_s=0.05, max_retries=1, breaker_threshold=2, concurrency=2)
+    judge, _ = make_judge(endpoint, timeout_s=0.05, max_retries=1, breaker_threshold=1, concurrency=2)
     questions = [(f"text {i}", "l", CTX) for i in range(4)]
     verdicts = await asyncio.wait_for(judge.judge_many(questions), 20)
     assert [v.valid for v in verdicts] == [True] * 4
