@@ -33,6 +33,7 @@ llm-server-deps: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check redline tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: $(STAMP) kafka-jars llm-server-deps lint
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
@@ -41,7 +42,7 @@ test-unit: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not integration" $(PYTEST_ARGS)
 
 demo: $(STAMP) kafka-jars
-	$(BIN)/python -m redline.demo
+	$(BIN)/python -m redline.commands.demo
 
 bench-engine: $(STAMP)
 	$(BIN)/python benchmarks/bench_engine.py

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from redline.adapters.bundled_datasets import load_dataset
 from redline.adapters.embedder import CachedEmbedder, SentenceTransformerEmbedder
-from redline.datasets import load_dataset
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

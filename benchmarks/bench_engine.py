@@ -34,6 +34,7 @@ from engine_data import load, split_seed_pool  # noqa: E402
 from redline.core.classifier import RedClassifier  # noqa: E402
 from redline.core.config import EngineConfig, LoopConfig  # noqa: E402
 from redline.core.evaluation import evaluate  # noqa: E402
+from redline.judge.specs import simulated_expert  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RUNS = RESULTS / "runs"
@@ -105,7 +106,9 @@ def run_one(dataset: str, row: str, seed: int, data: dict[str, Any]) -> dict[str
         out: dict[str, Any] = {"accuracy": float(np.mean(pred == np.asarray(test.labels)))}
     else:
         loop = replace(LoopConfig(), budget=budget)
-        out = evaluate(seed_set, pool, test, engine=engine, loop=loop, judge=judge).to_dict()
+        truth = dict(zip(pool.texts, pool.labels, strict=True))
+        expert = simulated_expert(judge, truth, seed_set.X, seed_set.labels, seed=engine.seed)
+        out = evaluate(seed_set, pool, test, engine=engine, loop=loop, judge=expert).to_dict()
     out.update(dataset=dataset, row=row, seed=seed, description=desc, seconds=time.perf_counter() - t0)
     return out
 

@@ -41,11 +41,11 @@ CONFIGS = {
 
 
 def _fit(work: Path, embedder) -> tuple[Path, Path, list]:
+    from redline.adapters.bundled_datasets import load_dataset, split_dataset
+    from redline.adapters.jsonl_files import write_examples
     from redline.adapters.snapshot_store import FileSnapshotStore, Snapshot
     from redline.core.classifier import RedClassifier
     from redline.core.config import EngineConfig
-    from redline.data import write_examples
-    from redline.datasets import load_dataset, split_dataset
 
     split = split_dataset(load_dataset("clinc150"), seed_per_class=30, seed=0)
     texts = [e.text for e in split.seed]
@@ -79,11 +79,11 @@ def _run_config(
     name: str, extra: list[str], bootstrap: str, work: Path, model: Path, truth: Path, test: list
 ):
     from redline.broker.ports import find_free_port
-    from redline.demo import stop_worker, wait_until_ready
+    from redline.commands.demo import stop_worker, wait_until_ready
     from redline.schemas import LabelResult, TextIn, decode
     from redline.streams.clients import collect, produce, text_messages
+    from redline.streams.result_summary import ResultTally
     from redline.streams.settings import TopicNames
-    from redline.streams.tally import ResultTally
 
     run = uuid.uuid4().hex[:6]
     prefix = f"bench{run}."

@@ -7,7 +7,7 @@ prompt variant is scored: plain-answer accuracy, yes share, precision/recall of 
 P(yes), accuracy with a P(yes) threshold tuned on the other half of the texts, injection attempts
 resisted, latency and tokens per judgement. Variants:
 
-* ``mask``: the hardened prompt the engine uses (:mod:`redline.core.judge_prompt`, default);
+* ``mask``: the hardened prompt the engine uses (:mod:`redline.judge.prompt`, default);
 * ``flag``: hardened, instruction-like content flagged but not removed;
 * ``none``: the naive prompt (text pasted verbatim, last);
 * ``text_first``: the naive prompt with the text before the label and examples (prompt order).
@@ -49,9 +49,9 @@ from judge_metrics import Outcome, score
 from judge_questions import INJECTION, Question, build_questions, load_clinc
 from judge_token_cost import compare, count_tokens, engine_operating_point, measure_flat_tokens
 
-from redline.adapters.openai_judge import JudgeSettings, OpenAIJudge
-from redline.core.judge_prompt import InjectionFinding, JudgePrompt, build_judge_prompt
-from redline.core.judging import JudgeContext
+from redline.core.judge_interface import JudgeContext
+from redline.judge.openai_judge import JudgeSettings, OpenAIJudge
+from redline.judge.prompt import InjectionFinding, JudgePrompt, build_judge_prompt
 
 RESULTS = Path(__file__).resolve().parent / "results"
 VARIANTS = ("mask", "flag", "none", "text_first")

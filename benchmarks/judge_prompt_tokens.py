@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from judge_questions import build_questions, load_clinc
 from judge_token_cost import flat_messages
 
-from redline.core.judge_prompt import build_judge_prompt
-from redline.core.judging import JudgeContext
+from redline.core.judge_interface import JudgeContext
+from redline.judge.prompt import build_judge_prompt
 
 RESULTS = Path(__file__).resolve().parent / "results"
 EXAMPLES_SHOWN = (0, 1, 2, 3, 5)

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from redline.data import write_examples, write_labels
-from redline.datasets import DATASET_NAMES, load_dataset, split_dataset
+from redline.adapters.bundled_datasets import DATASET_NAMES, load_dataset, split_dataset
+from redline.adapters.jsonl_files import write_examples, write_labels
 
 
 def _positive(value: str) -> int:

@@ -27,8 +27,7 @@ from typing import Any
 import numpy as np
 
 from redline.adapters.embedder import Embedder, EmbeddingSettings
-from redline.adapters.snapshot_store import FileSnapshotStore, Snapshot
-from redline.data import (
+from redline.adapters.jsonl_files import (
     STDIO,
     Example,
     check_known_labels,
@@ -39,8 +38,9 @@ from redline.data import (
     read_labels,
     write_jsonl,
 )
+from redline.adapters.model_files import check_embedder
+from redline.adapters.snapshot_store import FileSnapshotStore, Snapshot
 from redline.errors import ConfigError, ModelError
-from redline.model_folder import check_embedder
 
 MODEL_KIND = "redline.RedClassifier"
 #: image formats ``--plot`` writes (chosen by the file suffix)
@@ -246,7 +246,7 @@ def run_predict(args: argparse.Namespace) -> int:
     examples = read_examples(args.input, require_label=False)
     texts = [e.text for e in examples]
     X, seconds = _embed(embedder, texts)
-    scores = model.score(X, texts)
+    scores = model.predict_scores(X, texts)
     proba = scores.proba
     uncertainty = scores.uncertainty(model.config.uncertainty)
     classes = model.classes_.tolist()
@@ -293,7 +293,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     """Fit, run the judge loop, score; print a summary or one JSON object."""
     from redline.core.config import EngineConfig, LoopConfig
     from redline.core.evaluation import LabelledSet, evaluate
-    from redline.core.simulated_expert import SimulatedExpert
+    from redline.judge.simulated_expert import SimulatedExpert
+    from redline.judge.specs import simulated_expert
 
     # reject a bad --judge before any work (the vectors only satisfy the confusion-aware mode's check)
     SimulatedExpert.from_spec(args.judge, {}, {"_": np.ones(1)})
@@ -320,6 +321,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
             )
         )
         start += len(part)
+    seed_set, pool_set = sets[0], sets[1]
+    judge = simulated_expert(
+        args.judge, dict(zip(pool_set.texts, pool_set.labels, strict=True)), seed_set.X, seed_set.labels,
+        seed=engine.seed,
+    )
     bar = None if args.no_progress else _RoundsBar(loop.max_rounds + 1)
     try:
         result = evaluate(
@@ -328,7 +334,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             sets[2],
             engine=engine,
             loop=loop,
-            judge=args.judge,
+            judge=judge,
             label_descriptions=descriptions or None,
             progress=bar,
         )
@@ -341,7 +347,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     out["embedding"] = {"texts": len(texts), "seconds": round(seconds, 3)}
     plot_error: ConfigError | None = None
     if args.plot is not None:
-        from redline.round_curves import plot_rounds
+        from redline.commands.round_plot import plot_rounds
 
         title = f"redline evaluate: {args.config}, judge {args.judge}, budget {loop.budget:.0%}"
         try:

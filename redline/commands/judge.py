@@ -23,20 +23,20 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from redline.adapters.judge_settings import JudgeSettings
-from redline.core.judge_calibration import JudgeCalibration
-from redline.core.judge_prompt import HARDENING_MODES, prompt_version
-from redline.core.judge_questions import nearest_examples
-from redline.core.judging import JudgeContext, Verdict
+from redline.core.judge_interface import JudgeContext, Verdict
 from redline.errors import ConfigError, InputDataError
+from redline.judge.calibration import JudgeCalibration
+from redline.judge.prompt import HARDENING_MODES, prompt_version
+from redline.judge.questions import nearest_examples
+from redline.judge.settings import JudgeSettings
 
 if TYPE_CHECKING:
-    from redline.adapters.openai_judge import OpenAIJudge
+    from redline.judge.openai_judge import OpenAIJudge
 
 
 def make_judge(settings: JudgeSettings) -> OpenAIJudge:
     """The judge the commands use (tests replace this attribute); imports ``openai`` lazily."""
-    from redline.adapters.openai_judge import OpenAIJudge
+    from redline.judge.openai_judge import OpenAIJudge
 
     return OpenAIJudge(settings)
 
@@ -177,12 +177,12 @@ def verdict_json(verdict: Verdict, label: str) -> dict[str, Any]:
 def _context_for(args: argparse.Namespace, c: int) -> JudgeContext:
     description = args.description or ""
     if args.labels is not None and not description:
-        from redline.data import read_labels
+        from redline.adapters.jsonl_files import read_labels
 
         description = read_labels(args.labels).get(args.label, "")
     examples: list[str] = []
     if args.examples is not None:
-        from redline.data import read_examples
+        from redline.adapters.jsonl_files import read_examples
 
         pool = [e.text for e in read_examples(args.examples) if e.label == args.label]
         if not pool:

@@ -3,8 +3,8 @@
 * ``describe --train T.jsonl --out labels.jsonl [--model M]`` asks the LLM (``--model`` or
   ``$REDLINE_DESCRIBE_MODEL`` names a larger one) to describe each label in one sentence from its
   examples, as the R.E.D. method prescribes. The output is plain, editable JSONL:
-  ``{"label", "description", "prompt_version", "model"}`` per line (``redline.data.read_labels``
-  reads it back).
+  ``{"label", "description", "prompt_version", "model"}`` per line
+  (``redline.adapters.jsonl_files.read_labels`` reads it back).
 * ``judge-calibrate --train T.jsonl --out calibration.json`` holds out ``--per-label`` texts per
   label, asks the judge about each against its true label and its nearest wrong label (centroids
   of example embeddings), fits the P(yes) threshold and writes it with the prompt version and model.
@@ -24,17 +24,17 @@ from typing import Any
 
 import numpy as np
 
+from redline.adapters.jsonl_files import read_examples, read_labels, write_jsonl
 from redline.commands import judge as judge_cmd
-from redline.core.judge_calibration import calibrate
-from redline.core.judge_prompt import (
+from redline.errors import InputDataError, JudgeError
+from redline.judge.calibration import calibrate
+from redline.judge.prompt import (
     DESCRIBE_PROMPT_VERSION,
     clean_description,
     describe_prompt,
     prompt_version,
 )
-from redline.core.judge_questions import hard_negative_questions
-from redline.data import read_examples, read_labels, write_jsonl
-from redline.errors import InputDataError, JudgeError
+from redline.judge.questions import hard_negative_questions
 
 
 def _examples_by_label(path: Path) -> dict[str, list[str]]:

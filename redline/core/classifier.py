@@ -129,7 +129,7 @@ class RedClassifier:
         self.flat_intercept_ = np.asarray(model.intercept_)[order]
 
     # -- scoring -----------------------------------------------------------------------------------
-    def score(self, X: FloatArray, texts: Sequence[str]) -> Scores:
+    def predict_scores(self, X: FloatArray, texts: Sequence[str]) -> Scores:
         """One vectorised scoring pass: probabilities and both uncertainty measures."""
         self._check()
         cfg = self._cfg
@@ -167,7 +167,7 @@ class RedClassifier:
 
     def predict_proba(self, X: FloatArray, texts: Sequence[str]) -> FloatArray:
         """Probabilities over ``classes_``, shape (n, n_classes)."""
-        return self.score(X, texts).proba
+        return self.predict_scores(X, texts).proba
 
     def predict(self, X: FloatArray, texts: Sequence[str]) -> NDArray[np.str_]:
         """Most probable label of each row."""

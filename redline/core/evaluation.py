@@ -17,10 +17,8 @@ from numpy.typing import NDArray
 
 from redline.core.classifier import RedClassifier
 from redline.core.config import EngineConfig, LoopConfig
-from redline.core.judging import Judge
-from redline.core.labels import label_embeddings
+from redline.core.judge_interface import BlockingJudge
 from redline.core.loop import UNRESOLVED, VALIDATED, LoopState, RecursiveLoop
-from redline.core.simulated_expert import SimulatedExpert
 from redline.errors import InputDataError
 
 
@@ -104,7 +102,7 @@ def evaluate(
     *,
     engine: EngineConfig,
     loop: LoopConfig,
-    judge: Judge | str,
+    judge: BlockingJudge,
     label_descriptions: Mapping[str, str] | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> EvaluationResult:
@@ -114,9 +112,10 @@ def evaluate(
     ----------
     seed, pool, test : LabelledSet
     engine, loop : EngineConfig, LoopConfig
-    judge : Judge or str
-        A judge, or a simulated-expert spec (``"simulated:0.95"``, ``"simulated-hard:0.95"``) answering
-        from the pool's labels.
+    judge : BlockingJudge
+        Answers the loop's questions; for benchmarks a simulated expert answering from the pool's
+        labels (:func:`redline.judge.specs.simulated_expert`). Its ``stats()``, when it has one, is
+        reported under ``judge``.
     label_descriptions : mapping, optional
     progress : callable, optional
         Receives each round's record (``round``, ``test_accuracy``, ``delivered_accuracy``) as it ends;
@@ -133,14 +132,14 @@ def evaluate(
     baseline.fit(seed.X, seed.texts, seed.labels)
     y_test = np.asarray(test.labels)
     baseline_acc = float(np.mean(baseline.predict(test.X, test.texts) == y_test))
-    baseline_pool = baseline.score(pool.X, pool.texts)
+    baseline_pool = baseline.predict_scores(pool.X, pool.texts)
     y_pool = np.asarray(pool.labels)
     base_err = baseline.classes_[np.argmax(baseline_pool.proba, axis=1)] != y_pool
 
     t_fit = time.perf_counter()
     model = RedClassifier(engine).fit(seed.X, seed.texts, seed.labels, label_descriptions)
     fit_seconds = time.perf_counter() - t_fit
-    s0 = model.score(pool.X, pool.texts)
+    s0 = model.predict_scores(pool.X, pool.texts)
     err0 = model.classes_[np.argmax(s0.proba, axis=1)] != y_pool
     error_auroc = {
         "entropy": _auroc(err0, s0.entropy),
@@ -152,17 +151,7 @@ def evaluate(
     top = np.argsort(-unc0, kind="stable")[: int(0.15 * len(pool))]
     errors_in_top15 = float(err0[top].sum() / max(err0.sum(), 1))
 
-    if isinstance(judge, str):
-        classes = model.classes_.tolist()
-        E = label_embeddings(seed.X, list(seed.labels), classes)
-        expert: Judge = SimulatedExpert.from_spec(
-            judge,
-            dict(zip(pool.texts, pool.labels, strict=True)),
-            dict(zip(classes, E, strict=True)),
-            seed=engine.seed,
-        )
-    else:
-        expert = judge
+    expert = judge
 
     def on_round(state: LoopState, pool_pred: NDArray[np.str_]) -> dict[str, Any]:
         test_pred = model.predict(test.X, test.texts)
@@ -184,7 +173,8 @@ def evaluate(
     test_pred = model.predict(test.X, test.texts)
     from sklearn.metrics import f1_score
 
-    judge_stats = expert.stats() if isinstance(expert, SimulatedExpert) else {}
+    stats = getattr(expert, "stats", None)
+    judge_stats = stats() if callable(stats) else {}
     return EvaluationResult(
         accuracy=float(np.mean(test_pred == y_test)),
         macro_f1=float(f1_score(y_test, test_pred, average="macro")),

@@ -20,7 +20,6 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from redline.core.uncertainty import Action, Route, ranked_candidates
 from redline.errors import ConfigError
 
 FloatArray = NDArray[np.floating]
@@ -36,7 +35,7 @@ class _Scored(Protocol):
 class _Model(Protocol):
     def fit(self, X: FloatArray, texts: Sequence[str], y: Sequence[str]) -> Any: ...
 
-    def score(self, X: FloatArray, texts: Sequence[str]) -> _Scored: ...
+    def predict_scores(self, X: FloatArray, texts: Sequence[str]) -> _Scored: ...
 
 
 def uncertainty_quantiles(values: FloatArray) -> list[float]:
@@ -84,13 +83,13 @@ def held_out_uncertainty(
             continue
         model = make_model()
         model.fit(X[train], [texts[i] for i in train.tolist()], labels[train].tolist())
-        out[test] = model.score(X[test], [texts[i] for i in test.tolist()]).uncertainty(kind)
+        out[test] = model.predict_scores(X[test], [texts[i] for i in test.tolist()]).uncertainty(kind)
         scored[test] = True
     if not scored.all():  # rare labels: score them with a model fitted on everything
         rest = np.flatnonzero(~scored)
         model = make_model()
         model.fit(X, list(texts), labels.tolist())
-        out[rest] = model.score(X[rest], [texts[i] for i in rest.tolist()]).uncertainty(kind)
+        out[rest] = model.predict_scores(X[rest], [texts[i] for i in rest.tolist()]).uncertainty(kind)
     return np.clip(out, 0.0, 1.0)
 
 
@@ -118,8 +117,6 @@ class BudgetedRouter:
     ----------
     share : float
         Target share of texts routed to the judge, in [0, 1].
-    max_candidates : int
-        Labels offered to the judge, best first.
     window : int
         Recent uncertainties the threshold is the quantile of (bounded memory; smaller adapts faster).
     prior : sequence of float or None
@@ -138,7 +135,6 @@ class BudgetedRouter:
     def __init__(
         self,
         share: float = 0.2,
-        max_candidates: int = 5,
         window: int = 2000,
         prior: Sequence[float] | None = None,
         fixed_threshold: float | None = None,
@@ -146,7 +142,6 @@ class BudgetedRouter:
         payback: int = 100,
     ) -> None:
         self.share = share
-        self.max_candidates = max_candidates
         self.window = window
         self.prior = prior
         self.fixed_threshold = fixed_threshold
@@ -161,8 +156,6 @@ class BudgetedRouter:
     def _check(self) -> None:
         if not 0.0 <= self.share <= 1.0:
             raise ConfigError(f"judge share must lie in [0, 1], got {self.share}")
-        if self.max_candidates < 1:
-            raise ConfigError(f"max_candidates must be >= 1, got {self.max_candidates}")
         if self.window < 1:
             raise ConfigError(f"window must be >= 1, got {self.window}")
         if self.fixed_threshold is not None and not 0.0 <= self.fixed_threshold <= 1.0:
@@ -201,10 +194,10 @@ class BudgetedRouter:
         owed = self.share * self.seen_ - self.asked_
         return float(np.clip(self.share + owed / self.payback, 0.0, 1.0))
 
-    def route(self, proba: FloatArray, classes: Sequence[str], unc: FloatArray) -> list[Route]:
-        """Route each row of ``proba`` given its uncertainty ``unc`` (updates the threshold first)."""
+    def ask(self, unc: FloatArray) -> NDArray[np.bool_]:
+        """Which texts of a batch, given their uncertainties ``unc``, go to the judge (True) or are
+        accepted (False); the threshold is updated from the batch first."""
         u = np.asarray(unc, dtype=np.float64).ravel()
-        cands = ranked_candidates(proba, classes, self.max_candidates)
         if self.fixed_threshold is None and u.size:
             self.recent_.extend(u.tolist())
             share = self._budget_share()
@@ -214,21 +207,10 @@ class BudgetedRouter:
                 self.threshold_ = float("-inf")
             else:
                 self.threshold_ = self._quantile(np.asarray(self.recent_, dtype=np.float64), share)
-        ask = u >= self.threshold_ if self.fixed_threshold is not None else u > self.threshold_
-        out = []
-        for c, ui, a in zip(cands, u.tolist(), ask.tolist(), strict=True):
-            if a:
-                out.append(Route(Action.ASK, None, tuple(c), float(ui)))
-            else:
-                out.append(Route(Action.ACCEPT, c[0], tuple(c), float(ui)))
+        asked = u >= self.threshold_ if self.fixed_threshold is not None else u > self.threshold_
         self.seen_ += u.size
-        self.asked_ += int(np.count_nonzero(ask))
-        return out
-
-    @property
-    def accept_below(self) -> float:
-        """The current threshold (named like :attr:`RoutingPolicy.accept_below`)."""
-        return self.threshold_
+        self.asked_ += int(np.count_nonzero(asked))
+        return np.asarray(asked, dtype=np.bool_)
 
     def state(self) -> BudgetState:
         """Counters and the current threshold."""

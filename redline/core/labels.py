@@ -1,9 +1,8 @@
-"""Labels: a name, an optional description and examples; and their embeddings."""
+"""Label embeddings: one vector per label from its examples (and, optionally, its description)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -11,25 +10,6 @@ from numpy.typing import NDArray
 from redline.errors import InputDataError
 
 FloatArray = NDArray[np.floating]
-
-
-@dataclass(frozen=True)
-class Label:
-    """One class the engine can emit.
-
-    Parameters
-    ----------
-    name : str
-        The label as emitted.
-    description : str
-        Optional free-text description (shown to the judge; optionally blended into the embedding).
-    examples : tuple of str
-        Example texts.
-    """
-
-    name: str
-    description: str = ""
-    examples: tuple[str, ...] = field(default=())
 
 
 def _normalise(M: FloatArray) -> FloatArray:

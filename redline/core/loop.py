@@ -1,16 +1,17 @@
 """The recursive judge loop (R.E.D. steps 4-5) over an unlabelled pool.
 
 Each round: score the pending pool texts, rank them by uncertainty, ask the judge about the most
-uncertain ones within the round's share of the budget (candidates best first; a "no" moves to the next;
-labels once rejected are never offered again), add judge-validated texts to the training set (only the
-affected subsets retrain), and record per-round metrics. Stop rules that work with overconfident models:
+uncertain ones within the round's share of the budget, walking each text's candidates with the same
+:class:`~redline.core.candidate_walk.CandidateWalk` as the stream (best first; a "no" moves to the next;
+labels once rejected are never offered again; a judge failure leaves the text pending), add
+judge-validated texts to the training set (only the affected subsets retrain), and record per-round
+metrics. Stop rules that work with overconfident models:
 the budget is spent, predictions stopped changing between rounds (``min_change``), or the judge confirmed
 nearly every first candidate of the round (``stop_yes_rate``: the most uncertain texts are already right).
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -20,9 +21,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from redline.core.candidate_walk import CandidateWalk, Outcome
 from redline.core.classifier import RedClassifier
 from redline.core.config import LoopConfig
-from redline.core.judging import Judge, JudgeContext, Verdict
+from redline.core.judge_interface import BlockingJudge, JudgeContext
 
 PENDING, VALIDATED, UNRESOLVED = 0, 1, 2
 
@@ -46,8 +48,8 @@ class RecursiveLoop:
     ----------
     model : RedClassifier
         A fitted classifier; it learns from validated texts in place.
-    judge : Judge
-        Any object with ``async judge(text, label, context)``; a ``judge_sync`` method is used when present.
+    judge : BlockingJudge
+        Answers with ``judge_sync(text, label, context)`` (the simulated expert does).
     config : LoopConfig
     uncertainty : str
         "entropy" or "margin": what ranks texts for the judge.
@@ -58,7 +60,7 @@ class RecursiveLoop:
     def __init__(
         self,
         model: RedClassifier,
-        judge: Judge,
+        judge: BlockingJudge,
         config: LoopConfig,
         uncertainty: str = "margin",
         descriptions: Mapping[str, str] | None = None,
@@ -68,16 +70,6 @@ class RecursiveLoop:
         self.config = config
         self.uncertainty = uncertainty
         self.descriptions = dict(descriptions or {})
-
-    def _ask(self, questions: Sequence[tuple[str, str, JudgeContext]]) -> list[Verdict]:
-        sync = getattr(self.judge, "judge_sync", None)
-        if callable(sync):
-            return [sync(t, lab, ctx) for t, lab, ctx in questions]
-
-        async def gather() -> list[Verdict]:
-            return list(await asyncio.gather(*(self.judge.judge(t, lab, ctx) for t, lab, ctx in questions)))
-
-        return asyncio.run(gather())
 
     def run(
         self,
@@ -98,7 +90,7 @@ class RecursiveLoop:
         calls_per_text = 1.3
         for r in range(cfg.max_rounds + 1):
             t0 = time.perf_counter()
-            scores = self.model.score(X, texts)
+            scores = self.model.predict_scores(X, texts)
             proba = scores.proba.copy()
             pred = classes[np.argmax(proba, axis=1)]
             pending = np.flatnonzero(state.status == PENDING)
@@ -173,8 +165,8 @@ class RecursiveLoop:
         calls_per_text: float,
     ) -> dict[str, Any]:
         cfg = self.config
+        walk = CandidateWalk(cfg.max_candidates)
         classes = self.model.classes_.tolist()
-        col = {c: j for j, c in enumerate(classes)}
         spent = texts_judged = yes = yes_first = unresolved = failures = 0
         validated: list[int] = []
         cursor = 0
@@ -182,55 +174,51 @@ class RecursiveLoop:
             take = max(1, int((round_budget - spent) / calls_per_text))
             batch = order[cursor : cursor + take].tolist()
             cursor += len(batch)
-            # candidate lists, rejected labels masked out
-            cands: dict[int, list[str]] = {}
-            for i in batch:
-                p = proba[i].copy()
-                for lab in state.rejected[i]:
-                    p[col[lab]] = -1.0
-                k = cfg.max_candidates - len(state.rejected[i])
-                top = np.argsort(-p, kind="stable")[: max(k, 0)]
-                cands[i] = [classes[j] for j in top.tolist() if p[j] >= 0.0]
+            rejected_before = {i: len(state.rejected[i]) for i in batch}
+            ranked = walk.candidates(proba[batch], classes, [state.rejected[i] for i in batch])
+            cands = dict(zip(batch, ranked, strict=True))
+            answers: dict[int, list[bool | None]] = {i: [] for i in batch}
             texts_judged += len(batch)
+            active = []
             for i in batch:
-                if not cands[i]:  # every label was rejected
-                    state.status[i] = UNRESOLVED
+                if walk.step(cands[i], [], rejected_before[i]).outcome is Outcome.UNRESOLVED:
+                    state.status[i] = UNRESOLVED  # every label was rejected in earlier rounds
                     unresolved += 1
-            active = [i for i in batch if cands[i]]
-            rank = 0
+                else:
+                    active.append(i)
             while active and spent < round_budget:
                 ask = active[: round_budget - spent]
                 questions = []
                 for i in ask:
-                    lab = cands[i][rank]
+                    lab = cands[i][len(answers[i])]
                     ctx = JudgeContext(
                         self.descriptions.get(lab, ""),
                         self.model.nearest_examples(X[i], lab, cfg.context_examples),
                     )
                     questions.append((texts[i], lab, ctx))
-                verdicts = self._ask(questions)
+                verdicts = [self.judge.judge_sync(t, lab, ctx) for t, lab, ctx in questions]
                 spent += len(ask)
                 state.judge_calls += len(ask)
                 still = []
                 for i, (_, lab, _), v in zip(ask, questions, verdicts, strict=True):
-                    if v.valid is None:
-                        failures += 1
-                    if v.valid is True:
+                    answers[i].append(v.valid)
+                    step = walk.step(cands[i], answers[i], rejected_before[i])
+                    if step.outcome.labelled:
                         yes += 1
-                        yes_first += int(rank == 0 and not state.rejected[i])
+                        yes_first += int(step.outcome is Outcome.VALIDATED)
                         state.status[i] = VALIDATED
                         state.label[i] = lab
                         validated.append(i)
-                        continue
-                    state.rejected[i].add(lab)
-                    if len(state.rejected[i]) >= cfg.max_candidates or rank + 1 >= len(cands[i]):
-                        if len(state.rejected[i]) >= cfg.max_candidates:
+                    elif step.outcome is Outcome.JUDGE_FAILED:
+                        failures += 1  # not a "no": the text stays pending
+                    else:
+                        state.rejected[i].add(lab)
+                        if step.outcome is Outcome.UNRESOLVED:
                             state.status[i] = UNRESOLVED
                             unresolved += 1
-                        continue
-                    still.append(i)
+                        else:
+                            still.append(i)
                 active = still
-                rank += 1
         return {
             "texts": texts_judged,
             "calls": spent,

@@ -17,7 +17,7 @@ def create_app(settings: StreamSettings, *, agents: bool = True) -> tuple[Any, T
     """
     import faust
 
-    from redline.streams.model_topic import MAX_SNAPSHOT_BYTES
+    from redline.streams.model_snapshots import MAX_SNAPSHOT_BYTES
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -46,7 +46,7 @@ def create_app(settings: StreamSettings, *, agents: bool = True) -> tuple[Any, T
     )
     topics = declare_topics(app, settings)
     if agents:
-        from redline.agents.wiring import register_agents
+        from redline.streams.agents.wiring import register_agents
 
         register_agents(app, topics, settings)
     return app, topics

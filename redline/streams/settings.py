@@ -77,7 +77,7 @@ class StreamSettings:
         ``batch_within_s`` seconds for a batch to fill.
     judge : str
         Judge spec: ``none``, ``simulated:<accuracy>`` (evaluation only, needs ground truth) or an
-        ``openai:...`` spec understood by :mod:`redline.adapters.openai_judge`.
+        ``openai:...`` spec understood by :mod:`redline.judge.openai_judge`.
     judge_concurrency : int
         Judge calls in flight at once per worker.
     uncertainty_threshold : float or None

@@ -35,7 +35,7 @@ class Topics:
 def _topic_config(field_name: str) -> dict[str, str]:
     if field_name != "models":
         return {}
-    from redline.streams.model_topic import MAX_SNAPSHOT_BYTES
+    from redline.streams.model_snapshots import MAX_SNAPSHOT_BYTES
 
     return {"cleanup.policy": "compact", "max.message.bytes": str(MAX_SNAPSHOT_BYTES)}
 

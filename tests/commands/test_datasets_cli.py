@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from redline.adapters.jsonl_files import check_known_labels, check_training_set, read_examples, read_labels
 from redline.cli import main
-from redline.data import check_known_labels, check_training_set, read_examples, read_labels
 
 
 def test_export_writes_four_valid_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

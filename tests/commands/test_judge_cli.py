@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 
 from redline import cli
-from redline.adapters.judge_settings import JudgeSettings
-from redline.adapters.openai_judge import OpenAIJudge
+from redline.adapters.jsonl_files import read_labels
 from redline.commands import judge as judge_cmd
-from redline.core.judge_prompt import prompt_version
-from redline.data import read_labels
+from redline.judge.openai_judge import OpenAIJudge
+from redline.judge.prompt import prompt_version
+from redline.judge.settings import JudgeSettings
 from redline.testing.openai_mock import Reply, ScriptedEndpoint
 
 ENV = {"REDLINE_JUDGE_MODEL": "judge", "OPENAI_BASE_URL": "http://judge.test/v1"}

@@ -33,7 +33,7 @@ def _cfg(**kw: object) -> EngineConfig:
 def test_every_scorer_learns_and_gives_distributions(cfg: EngineConfig) -> None:
     model = RedClassifier(cfg).fit(SEED.X, SEED.texts, SEED.labels)
     assert model.classes_.tolist() == sorted(set(SEED.labels))
-    s = model.score(TEST.X, TEST.texts)
+    s = model.predict_scores(TEST.X, TEST.texts)
     np.testing.assert_allclose(s.proba.sum(axis=1), 1.0, atol=1e-6)
     assert s.proba.shape == (len(TEST), 24)
     assert ((s.margin >= 0) & (s.margin <= 1 + 1e-9)).all()

@@ -7,14 +7,20 @@ from core_synthetic import make_set, split
 from redline.core.classifier import RedClassifier
 from redline.core.config import EngineConfig, LoopConfig
 from redline.core.evaluation import LabelledSet, evaluate
-from redline.core.judging import JudgeContext, Verdict
+from redline.core.judge_interface import JudgeContext, Verdict
 from redline.core.loop import UNRESOLVED, VALIDATED, RecursiveLoop
-from redline.core.simulated_expert import SimulatedExpert
 from redline.errors import InputDataError
+from redline.judge.simulated_expert import SimulatedExpert
+from redline.judge.specs import simulated_expert
 
 DATA = make_set(20, 80, spread=1.6, seed=11)
 SEED, POOL, TEST = split(DATA, n_seed=8, n_test=20)
 ENGINE = EngineConfig(scorer="flat", reducer="cosine", features="embedding")
+
+
+def expert(spec: str = "simulated:0.95") -> SimulatedExpert:
+    """A fresh simulated expert answering from the pool's labels (its counters start at 0)."""
+    return simulated_expert(spec, dict(zip(POOL.texts, POOL.labels, strict=True)), SEED.X, SEED.labels)
 
 KEYS = {
     "accuracy",
@@ -33,7 +39,7 @@ KEYS = {
 
 def test_evaluate_reports_the_contract_metrics_and_keeps_the_budget() -> None:
     loop = LoopConfig(budget=0.2, max_candidates=3)
-    result = evaluate(SEED, POOL, TEST, engine=ENGINE, loop=loop, judge="simulated:0.95")
+    result = evaluate(SEED, POOL, TEST, engine=ENGINE, loop=loop, judge=expert())
     d = result.to_dict()
     assert KEYS <= set(d)
     assert d["pool_size"] == len(POOL)
@@ -49,8 +55,8 @@ def test_evaluate_reports_the_contract_metrics_and_keeps_the_budget() -> None:
 
 def test_evaluate_is_deterministic() -> None:
     loop = LoopConfig(budget=0.1)
-    a = evaluate(SEED, POOL, TEST, engine=ENGINE, loop=loop, judge="simulated:0.95").to_dict()
-    b = evaluate(SEED, POOL, TEST, engine=ENGINE, loop=loop, judge="simulated:0.95").to_dict()
+    a = evaluate(SEED, POOL, TEST, engine=ENGINE, loop=loop, judge=expert()).to_dict()
+    b = evaluate(SEED, POOL, TEST, engine=ENGINE, loop=loop, judge=expert()).to_dict()
     for key in ("accuracy", "delivered_accuracy", "judge_calls", "unresolved", "rounds"):
         assert a[key] == b[key]
 
@@ -70,20 +76,21 @@ def test_perfect_judge_never_validates_a_wrong_label_and_no_moves_to_next_candid
     assert state.judge_calls <= int(0.5 * len(POOL))
 
 
-class _AlwaysNo:
-    """An async-only judge: exercises the asyncio path and the stop/unresolved logic."""
+class _Always:
+    """A judge giving one answer to everything: exercises the stop / unresolved / failure logic."""
 
-    def __init__(self) -> None:
+    def __init__(self, answer: bool | None) -> None:
+        self.answer = answer
         self.calls = 0
 
-    async def judge(self, text: str, label: str, context: JudgeContext) -> Verdict:
+    def judge_sync(self, text: str, label: str, context: JudgeContext) -> Verdict:
         self.calls += 1
         assert len(context.examples) <= 2
-        return Verdict(valid=False, reason="always no")
+        return Verdict(valid=self.answer, reason=f"always {self.answer}")
 
 
-def test_async_judge_rejecting_everything_leaves_texts_unresolved() -> None:
-    judge = _AlwaysNo()
+def test_judge_rejecting_everything_leaves_texts_unresolved() -> None:
+    judge = _Always(False)
     loop = LoopConfig(budget=0.3, max_candidates=2, context_examples=2)
     d = evaluate(SEED, POOL, TEST, engine=ENGINE, loop=loop, judge=judge).to_dict()
     assert d["judge_calls"] == judge.calls <= int(0.3 * len(POOL))
@@ -97,7 +104,7 @@ def test_async_judge_rejecting_everything_leaves_texts_unresolved() -> None:
 def test_unknown_test_labels_are_rejected() -> None:
     bad = LabelledSet(("x",), ("nope",), TEST.X[:1])
     with pytest.raises(InputDataError):
-        evaluate(SEED, POOL, bad, engine=ENGINE, loop=LoopConfig(), judge="simulated:0.95")
+        evaluate(SEED, POOL, bad, engine=ENGINE, loop=LoopConfig(), judge=expert())
     with pytest.raises(InputDataError):
         LabelledSet(("x", "y"), ("a",), TEST.X[:2])
 
@@ -112,3 +119,15 @@ def test_loop_stops_when_the_judge_confirms_nearly_every_first_candidate() -> No
     assert state.stop_reason == "judge confirmed nearly every first candidate"
     assert state.judge_calls < len(pool)  # budget left unspent
     assert state.rounds[0]["yes_rate_first"] >= 0.9  # round 0 judged, round 1 stopped
+
+
+def test_a_failing_judge_is_not_a_no_texts_stay_pending_and_nothing_is_learned() -> None:
+    judge = _Always(None)
+    model = RedClassifier(ENGINE).fit(SEED.X, SEED.texts, SEED.labels)
+    loop = LoopConfig(budget=0.3, max_candidates=2, context_examples=2, max_rounds=2)
+    state = RecursiveLoop(model, judge, loop).run(POOL.X, POOL.texts)
+    assert judge.calls > 0
+    assert not (state.status == UNRESOLVED).any()  # a failure never rejects a label
+    assert not (state.status == VALIDATED).any()
+    assert all(not r for r in state.rejected)
+    assert sum(r.get("judge_failures", 0) for r in state.rounds) == judge.calls

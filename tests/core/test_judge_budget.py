@@ -8,14 +8,8 @@ from redline.core.judge_budget import (
     held_out_uncertainty,
     uncertainty_quantiles,
 )
-from redline.core.uncertainty import Action, margin_uncertainty
+from redline.core.uncertainty import margin_uncertainty
 from redline.errors import ConfigError
-
-CLASSES = ["a", "b", "c"]
-
-
-def _proba(n: int) -> np.ndarray:
-    return np.tile(np.array([[0.6, 0.3, 0.1]]), (n, 1))
 
 
 def _stream(router: BudgetedRouter, unc: np.ndarray, batch: int = 64) -> np.ndarray:
@@ -23,8 +17,7 @@ def _stream(router: BudgetedRouter, unc: np.ndarray, batch: int = 64) -> np.ndar
     asked = []
     for start in range(0, unc.size, batch):
         u = unc[start : start + batch]
-        routes = router.route(_proba(u.size), CLASSES, u)
-        asked += [r.action is Action.ASK for r in routes]
+        asked += router.ask(u).tolist()
     return np.asarray(asked)
 
 
@@ -69,24 +62,22 @@ def test_prior_routes_the_first_texts_sensibly() -> None:
     fit_time = rng.beta(1, 4, 3000)
     prior = uncertainty_quantiles(fit_time)
     router = BudgetedRouter(share=0.2, window=2000, prior=prior, prior_weight=500)
-    assert router.accept_below == pytest.approx(np.quantile(fit_time, 0.8), abs=0.01)
+    assert router.threshold_ == pytest.approx(np.quantile(fit_time, 0.8), abs=0.01)
     first = rng.beta(1, 4, 8)  # one small batch: its own quantile would be noise
     asked = _stream(router, first, batch=8)
-    assert router.accept_below == pytest.approx(np.quantile(fit_time, 0.8), abs=0.02)
-    assert list(asked) == list(first > router.accept_below)
+    assert router.threshold_ == pytest.approx(np.quantile(fit_time, 0.8), abs=0.02)
+    assert list(asked) == list(first > router.threshold_)
     # without a prior, the first batch is routed by its own quantile
     alone = BudgetedRouter(share=0.2, window=2000)
-    assert alone.accept_below == 1.0
+    assert alone.threshold_ == 1.0
     _stream(alone, first, batch=8)
-    assert alone.accept_below == pytest.approx(np.quantile(first, 0.8))
+    assert alone.threshold_ == pytest.approx(np.quantile(first, 0.8))
 
 
 def test_fixed_threshold_wins_and_counts() -> None:
     unc = np.array([0.1, 0.2, 0.3, 0.9])
     router = BudgetedRouter(share=0.9, fixed_threshold=0.3)
-    routes = router.route(_proba(4), CLASSES, unc)
-    assert [r.action for r in routes] == [Action.ACCEPT, Action.ACCEPT, Action.ASK, Action.ASK]
-    assert [r.label for r in routes] == ["a", "a", None, None]
+    assert router.ask(unc).tolist() == [False, False, True, True]
     state = router.state()
     assert state.target_share is None and state.threshold == 0.3 and state.share == 0.5
 
@@ -95,12 +86,6 @@ def test_fixed_threshold_wins_and_counts() -> None:
 def test_extreme_shares(share: float, expected: int) -> None:
     asked = _stream(BudgetedRouter(share=share, window=50), np.random.default_rng(3).random(100))
     assert asked.sum() == expected
-
-
-def test_candidates_are_ranked_and_capped() -> None:
-    router = BudgetedRouter(share=1.0, max_candidates=2)
-    (route,) = router.route(np.array([[0.1, 0.5, 0.4]]), CLASSES, np.array([0.9]))
-    assert route.candidates == ("b", "c") and route.action is Action.ASK
 
 
 def test_same_inputs_same_routes() -> None:
@@ -116,7 +101,6 @@ def test_same_inputs_same_routes() -> None:
         {"share": 1.5},
         {"share": -0.1},
         {"window": 0},
-        {"max_candidates": 0},
         {"fixed_threshold": 2.0},
         {"payback": -1},
         {"prior_weight": 0},
@@ -146,7 +130,7 @@ class _Centroids:
         self.C = np.stack([X[yy == c].mean(axis=0) for c in self.classes_])
         return self
 
-    def score(self, X, texts):
+    def predict_scores(self, X, texts):
         d = ((X[:, None, :] - self.C[None]) ** 2).sum(-1)
         p = np.exp(-4 * d)
         p /= p.sum(1, keepdims=True)
@@ -168,7 +152,7 @@ def test_held_out_uncertainty_is_higher_than_in_sample() -> None:
     texts = [str(i) for i in range(len(y))]
     held = held_out_uncertainty(_Centroids, X, texts, y, "margin", folds=3, seed=0)
     again = held_out_uncertainty(_Centroids, X, texts, y, "margin", folds=3, seed=0)
-    inside = _Centroids().fit(X, texts, y).score(X, texts).uncertainty("margin")
+    inside = _Centroids().fit(X, texts, y).predict_scores(X, texts).uncertainty("margin")
     assert held.shape == (len(y),) and (held == again).all()
     assert held[:-1].mean() > inside[:-1].mean()
     assert held[-1] == pytest.approx(inside[-1])

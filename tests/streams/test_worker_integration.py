@@ -48,12 +48,12 @@ class Fitted:
 def fitted(tmp_path_factory: pytest.TempPathFactory) -> Fitted:
     """A real model fitted on a small CLINC150 seed set of 8 labels, and the judge's truth file
     (which also knows a 9th label, one the control test adds at run time)."""
+    from redline.adapters.bundled_datasets import load_dataset, split_dataset
     from redline.adapters.embedder import EmbeddingSettings
+    from redline.adapters.jsonl_files import write_examples
     from redline.adapters.snapshot_store import FileSnapshotStore, Snapshot
     from redline.core.classifier import RedClassifier
     from redline.core.config import EngineConfig
-    from redline.data import write_examples
-    from redline.datasets import load_dataset, split_dataset
 
     tmp = tmp_path_factory.mktemp("fitted")
     split = split_dataset(load_dataset("clinc150"), seed_per_class=10, seed=0, max_classes=N_CLASSES + 1)

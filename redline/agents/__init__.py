@@ -1,3 +1,0 @@
-"""redline.agents."""
-
-from __future__ import annotations

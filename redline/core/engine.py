@@ -1,0 +1,262 @@
+"""The worker's decision engine: everything a stream worker decides with, as one object without I/O.
+
+:class:`StreamEngine` holds the fitted model and its version, the router (judge budget), the candidate
+walk, the label descriptions and how many training examples the judge is shown. It
+
+- scores a batch of embedded texts into :class:`Decision` s (accept, ask the judge, unresolved), with
+  the judge's context (description + nearest training examples) for every candidate it may ask about;
+- reads the judge's answers so far into the next :class:`~redline.core.candidate_walk.WalkStep`;
+- learns new examples and adds labels *copy-on-write*: :meth:`learn` and :meth:`add_label` return a
+  new engine and leave this one untouched, so a worker swaps engines with one assignment while batches
+  in flight finish with the engine they started with.
+
+Embeddings are passed in, never computed here; the router is the worker's (its sliding window and
+counters carry over to the engines that :meth:`learn` returns).
+"""
+
+from __future__ import annotations
+
+import copy
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from redline.core.candidate_walk import CandidateWalk, WalkStep
+from redline.core.classifier import RedClassifier
+from redline.core.judge_budget import BudgetedRouter
+from redline.errors import ConfigError, ModelError
+
+FloatArray = NDArray[np.floating]
+
+#: the format tag of :meth:`StreamEngine.to_state`
+STATE_FORMAT = "redline.StreamEngine/1"
+
+
+class Action(enum.Enum):
+    """What happens to a scored text."""
+
+    ACCEPT = "accept"
+    ASK = "judge"
+    UNRESOLVED = "unresolved"
+
+
+@dataclass(frozen=True)
+class RankedLabel:
+    """A candidate label and the model's probability for it (clipped to [0, 1])."""
+
+    label: str
+    p: float
+
+
+@dataclass(frozen=True)
+class LabelContext:
+    """What the judge is shown about one candidate label."""
+
+    label: str
+    description: str
+    examples: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The engine's decision on one text.
+
+    Attributes
+    ----------
+    action : Action
+    candidates : tuple of RankedLabel
+        The labels the judge may be asked about, best first (the model's top labels).
+    uncertainty : float
+        The model's uncertainty in [0, 1] (the measure of the model's config).
+    label : str or None
+        The accepted label (``ACCEPT`` only).
+    contexts : tuple of LabelContext
+        One per candidate (``ASK`` only).
+    reason : str
+        Why the text is unresolved.
+    """
+
+    action: Action
+    candidates: tuple[RankedLabel, ...]
+    uncertainty: float
+    label: str | None = None
+    contexts: tuple[LabelContext, ...] = ()
+    reason: str = ""
+
+    @property
+    def confidence(self) -> float:
+        """The model's probability of the accepted label (of the top candidate otherwise)."""
+        for c in self.candidates:
+            if c.label == self.label:
+                return c.p
+        return self.candidates[0].p if self.candidates else 0.0
+
+
+class StreamEngine:
+    """What a worker decides with.
+
+    Parameters
+    ----------
+    model : RedClassifier
+        A fitted model (never changed by the engine).
+    version : str
+        Identifies ``model`` on every record it produced.
+    router : BudgetedRouter
+        Decides which texts go to the judge (judge budget or fixed threshold).
+    walk : CandidateWalk
+        The candidate walk's rules (``max_candidates``).
+    context_examples : int
+        Nearest training examples of a label shown to the judge.
+    judge_available : bool
+        False when no judge is configured: texts the router would send to it end unresolved.
+    """
+
+    def __init__(
+        self,
+        model: RedClassifier,
+        version: str,
+        router: BudgetedRouter,
+        walk: CandidateWalk | None = None,
+        *,
+        context_examples: int = 3,
+        judge_available: bool = True,
+    ) -> None:
+        if not hasattr(model, "classes_"):
+            raise ModelError("the engine needs a fitted model")
+        if context_examples < 0:
+            raise ConfigError(f"context_examples must be >= 0, got {context_examples}")
+        self.model = model
+        self.version = version
+        self.router = router
+        self.walk = walk if walk is not None else CandidateWalk()
+        self.context_examples = context_examples
+        self.judge_available = judge_available
+        self.classes: list[str] = [str(c) for c in model.classes_]
+        self.uncertainty_kind = model.config.uncertainty if model.config is not None else "margin"
+        self._rows_of = _rows_by_label(model.y_)
+
+    # -- reading -------------------------------------------------------------------------------
+    @property
+    def descriptions(self) -> Mapping[str, str]:
+        """Label descriptions shown to the judge."""
+        return dict(getattr(self.model, "descriptions_", {}))
+
+    def decide(self, X: FloatArray, texts: Sequence[str]) -> list[Decision]:
+        """Score a batch of embedded texts and decide each: accept, ask the judge, or unresolved."""
+        if len(texts) == 0:
+            return []
+        scores = self.model.predict_scores(X, texts)
+        proba = np.clip(np.asarray(scores.proba, dtype=np.float64), 0.0, 1.0)
+        unc = np.clip(np.asarray(scores.uncertainty(self.uncertainty_kind), dtype=np.float64), 0.0, 1.0)
+        ranked = self.walk.candidates(proba, self.classes)
+        column = {c: j for j, c in enumerate(self.classes)}
+        asked = self.router.ask(unc)
+        ask_rows = np.flatnonzero(asked) if self.judge_available else np.zeros(0, dtype=np.int64)
+        contexts = self.contexts(np.asarray(X)[ask_rows], [ranked[i] for i in ask_rows.tolist()])
+        context_of = dict(zip(ask_rows.tolist(), contexts, strict=True))
+        out = []
+        for i, (labels, u) in enumerate(zip(ranked, unc.tolist(), strict=True)):
+            cands = tuple(RankedLabel(lab, float(proba[i, column[lab]])) for lab in labels)
+            if not asked[i]:
+                out.append(Decision(Action.ACCEPT, cands, u, label=labels[0]))
+            elif i in context_of:
+                out.append(Decision(Action.ASK, cands, u, contexts=context_of[i]))
+            else:
+                out.append(Decision(Action.UNRESOLVED, cands, u, reason="uncertain and no judge configured"))
+        return out
+
+    def contexts(
+        self, X: FloatArray, candidates: Sequence[Sequence[str]]
+    ) -> list[tuple[LabelContext, ...]]:
+        """For each row of ``X``, the judge's context of each of its candidate labels: the label's
+        description and its ``context_examples`` training texts nearest to the row (one matrix product
+        for the batch)."""
+        k = self.context_examples
+        descriptions = self.descriptions
+        sims = np.asarray(X, dtype=np.float32) @ self.model.X_.T if k > 0 and len(candidates) else None
+        texts = self.model.texts_
+        out = []
+        for i, labels in enumerate(candidates):
+            row = []
+            for label in labels:
+                examples: tuple[str, ...] = ()
+                idx = self._rows_of.get(label)
+                if sims is not None and idx is not None:
+                    order = idx[np.argsort(-sims[i, idx], kind="stable")[:k]]
+                    examples = tuple(texts[j] for j in order.tolist())
+                row.append(LabelContext(label, descriptions.get(label, ""), examples))
+            out.append(tuple(row))
+        return out
+
+    def step(self, candidates: Sequence[str], answers: Sequence[bool | None]) -> WalkStep:
+        """The next step of a text's candidate walk given the judge's answers so far."""
+        return self.walk.step(candidates, answers)
+
+    # -- changing (copy-on-write) --------------------------------------------------------------
+    def learn(self, X: FloatArray, texts: Sequence[str], labels: Sequence[str], version: str) -> StreamEngine:
+        """A new engine whose model also learned ``(X, texts, labels)`` (judge-confirmed examples)."""
+        model = copy.deepcopy(self.model)
+        model.learn(X, texts, labels)
+        return self._with(model, version)
+
+    def add_label(
+        self, label: str, X: FloatArray, texts: Sequence[str], description: str, version: str
+    ) -> StreamEngine:
+        """A new engine whose model knows one more label, learned from ``(X, texts)``."""
+        model = copy.deepcopy(self.model)
+        model.add_label(label, X, texts, description=description)
+        return self._with(model, version)
+
+    def with_model(self, model: RedClassifier, version: str) -> StreamEngine:
+        """A new engine deciding with another model (a published snapshot), same router and rules."""
+        return self._with(model, version)
+
+    def _with(self, model: RedClassifier, version: str) -> StreamEngine:
+        return StreamEngine(
+            model,
+            version,
+            self.router,
+            self.walk,
+            context_examples=self.context_examples,
+            judge_available=self.judge_available,
+        )
+
+    # -- state ---------------------------------------------------------------------------------
+    def to_state(self) -> dict[str, Any]:
+        """The model's state and version (the router is the worker's, rebuilt from its settings)."""
+        return {"format": STATE_FORMAT, "version": self.version, "model": self.model.to_state()}
+
+    @classmethod
+    def from_state(
+        cls,
+        state: Mapping[str, Any],
+        router: BudgetedRouter,
+        walk: CandidateWalk | None = None,
+        *,
+        context_examples: int = 3,
+        judge_available: bool = True,
+    ) -> StreamEngine:
+        """Rebuild from :meth:`to_state` (no model is refitted)."""
+        if state.get("format") != STATE_FORMAT:
+            raise ModelError(f"not a StreamEngine state (format={state.get('format')!r})")
+        model = RedClassifier.from_state(state["model"])
+        return cls(
+            model,
+            str(state["version"]),
+            router,
+            walk,
+            context_examples=context_examples,
+            judge_available=judge_available,
+        )
+
+
+def _rows_by_label(y: NDArray[np.str_]) -> dict[str, NDArray[np.int64]]:
+    """Row indices of every label in ``y``."""
+    order = np.argsort(y, kind="stable")
+    sorted_y = y[order]
+    bounds = np.flatnonzero(sorted_y[1:] != sorted_y[:-1]) + 1
+    return {str(y[g[0]]): g.astype(np.int64) for g in np.split(order, bounds) if g.size}

@@ -1,0 +1,3 @@
+"""redline.streams.agents."""
+
+from __future__ import annotations
