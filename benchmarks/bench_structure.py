@@ -105,7 +105,9 @@ def measure(n_classes: int, embed_s: float, configs: list[str]) -> dict[str, Any
         model, fit_s = timed(lambda cfg=cfg: RedClassifier(cfg).fit(X, texts, y))
         model.predict_scores(Xt2[:10], ["x"] * 10)  # warm-up
         # best of 3: on a shared machine the minimum is the least disturbed measurement
-        pred_s = min(timed(lambda model=model: model.predict_scores(Xt2, ["x"] * len(Xt2)))[1] for _ in range(3))
+        pred_s = min(
+            timed(lambda model=model: model.predict_scores(Xt2, ["x"] * len(Xt2)))[1] for _ in range(3)
+        )
         acc = float(np.mean(model.predict(Xt, ["x"] * len(Xt)) == np.asarray(yt)))
         _, add_s = timed(lambda model=model: model.add_label("class_new", new_X, ["n"] * 30))
         out[name] = {
