@@ -101,7 +101,7 @@ def _run_config(
             stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"},
         )  # fmt: skip
     try:
-        ready_s = wait_until_ready(worker, log)
+        ready_s = wait_until_ready(worker, web_port, log)
 
         def on_record(topic, record, got) -> None:
             nonlocal judged

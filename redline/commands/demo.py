@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -68,18 +69,26 @@ def _start_broker(work: Path, port: int) -> tuple[Any, str]:
     return broker, broker.start()
 
 
-def wait_until_ready(worker: subprocess.Popen[bytes], log: Path, timeout_s: float = 600.0) -> float:
-    """Wait until the worker reports its partitions assigned (it has joined the group); return seconds."""
+def wait_until_ready(
+    worker: subprocess.Popen[bytes], web_port: int, log: Path, timeout_s: float = 600.0
+) -> float:
+    """Wait until the worker's ``/redline/ready/`` page answers 200 (model loaded, consumer group
+    joined); return the seconds it took."""
     started = time.monotonic()
+    url = f"http://127.0.0.1:{web_port}/redline/ready/"
     while time.monotonic() - started < timeout_s:
         if worker.poll() is not None:
             tail = log.read_text(errors="replace").strip().splitlines()[-15:]
             print("\n".join(tail), file=sys.stderr)
             raise RedlineError(f"the worker exited with code {worker.returncode} (log: {log})")
-        if "redline worker: assigned" in log.read_text(errors="replace"):
-            return time.monotonic() - started
+        try:
+            with urllib.request.urlopen(url, timeout=2) as page:
+                if page.status == 200:
+                    return time.monotonic() - started
+        except (OSError, ValueError):  # not listening yet, or 503 (not ready)
+            pass
         time.sleep(0.5)
-    raise RedlineError(f"the worker did not join its consumer group within {timeout_s:.0f} s (log: {log})")
+    raise RedlineError(f"the worker was not ready within {timeout_s:.0f} s (log: {log})")
 
 
 def stop_worker(worker: subprocess.Popen[bytes] | None) -> None:
@@ -254,7 +263,7 @@ def run(args: argparse.Namespace) -> int:
             worker_cmd, env=env, stdout=worker_log, stderr=subprocess.STDOUT, start_new_session=True
         )
         worker_log.close()  # the child keeps its own descriptor
-        seconds = wait_until_ready(worker, work / "worker.log")
+        seconds = wait_until_ready(worker, web_port, work / "worker.log")
         _say(f"    worker ready in {seconds:.0f} s (model loaded, group joined; log {work / 'worker.log'})")
         topics = TopicNames.with_prefix("redline.")
         _say(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 def _run(args: argparse.Namespace) -> int:
     from redline.streams.settings import StreamSettings
-    from redline.streams.worker import run_worker
+    from redline.streams.startup import run_worker
 
     settings = StreamSettings.from_env(
         bootstrap=args.bootstrap,

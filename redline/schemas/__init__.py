@@ -19,6 +19,8 @@ from redline.schemas.records import (
     LabelResult,
     Prediction,
     TextIn,
+    decode_embedding,
+    encode_embedding,
 )
 
 __all__ = [
@@ -38,7 +40,9 @@ __all__ = [
     "Prediction",
     "TextIn",
     "decode",
+    "decode_embedding",
     "encode",
+    "encode_embedding",
     "export_schemas",
     "from_dict",
     "json_schema",

@@ -20,7 +20,7 @@ SCHEMA_VERSION = 1
 #: longest text accepted on ``redline.texts`` (characters)
 MAX_TEXT_CHARS = 20_000
 
-Status = Literal["accepted", "validated", "corrected", "unresolved"]
+Status = Literal["accepted", "validated", "corrected", "unresolved", "judge_unavailable"]
 Route = Literal["accept", "judge", "unresolved"]
 
 Scalar = str | int | float | bool | None
@@ -162,6 +162,7 @@ class JudgeRequest:
     model_version: str
     attempts: list[JudgeAttempt] = field(default_factory=list)
     metadata: dict[str, Scalar] = field(default_factory=dict)
+    embedding: str = ""
     schema_version: int = SCHEMA_VERSION
 
     def validate(self) -> None:
@@ -240,7 +241,7 @@ class LabelResult:
         _check_version(self, self.schema_version)
         _check_id(self.id)
         _check_probability(self.confidence, "confidence")
-        if (self.label is None) != (self.status == "unresolved"):
+        if (self.label is None) != (self.status in ("unresolved", "judge_unavailable")):
             raise RecordError(f"status {self.status!r} does not fit label {self.label!r}")
 
 
@@ -309,6 +310,33 @@ class DeadLetter:
     at: float = 0.0
     schema_version: int = SCHEMA_VERSION
 
+    @classmethod
+    def of(
+        cls,
+        value: bytes | str | None,
+        key: bytes | str | None,
+        *,
+        reason: str,
+        topic: str,
+        partition: int,
+        offset: int,
+        stage: str,
+        at: float,
+        id: str | None,
+    ) -> DeadLetter:
+        """The dead letter of a message's raw value and key."""
+        import base64
+
+        def b64(raw: bytes | str) -> str:
+            data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else bytes(raw)
+            return base64.b64encode(data).decode("ascii")
+
+        return cls(
+            reason=reason, topic=topic, partition=partition, offset=offset,
+            original_b64=b64(value) if value is not None else "",
+            key_b64=b64(key) if key is not None else None, id=id, stage=stage, at=at,
+        )  # fmt: skip
+
 
 #: the record each topic carries, by the topic's name without the ``redline.`` prefix
 RECORD_BY_TOPIC: dict[str, type] = {
@@ -321,3 +349,31 @@ RECORD_BY_TOPIC: dict[str, type] = {
     "events": Event,
     "deadletter": DeadLetter,
 }
+
+
+def encode_embedding(vector: object) -> str:
+    """A text's embedding as base64 of little-endian float32 (carried by judge requests)."""
+    import base64
+
+    import numpy as np
+
+    return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
+
+
+def decode_embedding(value: str) -> object:
+    """The float32 vector of :func:`encode_embedding` (RecordError when it is not one)."""
+    import base64
+    import binascii
+
+    import numpy as np
+
+    try:
+        raw = base64.b64decode(value.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        raise RecordError("embedding is not base64") from None
+    if not raw or len(raw) % 4:
+        raise RecordError("embedding is not a float32 vector")
+    vec = np.frombuffer(raw, dtype="<f4").astype(np.float32)
+    if not np.isfinite(vec).all():
+        raise RecordError("embedding holds NaN or infinity")
+    return vec

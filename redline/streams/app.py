@@ -8,8 +8,9 @@ from redline.streams.settings import StreamSettings
 from redline.streams.topics import Topics, declare_topics
 
 
-def create_app(settings: StreamSettings, *, agents: bool = True) -> tuple[Any, Topics]:
-    """Build the Faust app and its topics for ``settings``; with ``agents`` register the agents.
+def create_app(settings: StreamSettings) -> tuple[Any, Topics]:
+    """Build the Faust app and its topics for ``settings`` (the agents are registered by the caller,
+    :func:`redline.streams.agents.register_agents`).
 
     Tables live in memory (the agents keep no state between messages: every judge request carries
     what the next step needs), offsets are committed at least once, and a new consumer group
@@ -44,9 +45,4 @@ def create_app(settings: StreamSettings, *, agents: bool = True) -> tuple[Any, T
         producer_max_request_size=MAX_SNAPSHOT_BYTES,
         loghandlers=[],
     )
-    topics = declare_topics(app, settings)
-    if agents:
-        from redline.streams.agents.wiring import register_agents
-
-        register_agents(app, topics, settings)
-    return app, topics
+    return app, declare_topics(app, settings)

@@ -33,6 +33,18 @@ class ModelLineage:
     updates: int
     learned: int
 
+    @classmethod
+    def start(cls, version: str) -> ModelLineage:
+        """The lineage of a model as loaded (no change yet)."""
+        return cls(version, version, 0, 0)
+
+    def next(self, learned: int = 0) -> ModelLineage:
+        """The lineage after one more change (``learned`` more texts): version ``<base>#<n>``."""
+        updates = self.updates + 1
+        return ModelLineage(
+            f"{self.base_version}#{updates}", self.base_version, updates, self.learned + learned
+        )
+
     def to_metadata(self) -> dict[str, Any]:
         """As snapshot metadata."""
         return {
@@ -85,8 +97,8 @@ async def read_latest(
         max_partition_fetch_bytes=MAX_SNAPSHOT_BYTES,
         fetch_max_bytes=MAX_SNAPSHOT_BYTES,
     )
-    await asyncio.wait_for(consumer.start(), timeout_s)
     try:
+        await asyncio.wait_for(consumer.start(), timeout_s)
         tps = [TopicPartition(topic, p) for p in await _partitions(settings.bootstrap, topic, timeout_s)]
         if not tps:
             return None

@@ -1,191 +1,237 @@
-"""Start-up of a stream worker: load the model, build embedder and judge, install them, run Faust."""
+"""The worker object: what the agents of one stream worker use, and the one place that builds it.
+
+:func:`build_worker` reads the settings, loads the model, builds the embedder, the judge, the router
+and the :class:`~redline.core.engine.StreamEngine`; :class:`Worker` holds them and offers the agents
+one coroutine per topic (decode, call the engine, send). The engine is replaced whole when the model
+changes (learning, control): every change is computed on the learning thread from the engine current
+at that moment and swapped in with one assignment, so a batch keeps the engine it started with.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
-import sys
-from dataclasses import dataclass
-from pathlib import Path
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from redline.errors import ConfigError, ModelError
+import numpy as np
+
+from redline.adapters.embedder import Embedder
+from redline.core.engine import StreamEngine
+from redline.core.judge_interface import Judge
+from redline.errors import ConfigError
+from redline.schemas import ControlCommand, Event, JudgeRequest, JudgeVerdict, encode
+from redline.streams.classify_step import classify
+from redline.streams.control_step import apply_command
+from redline.streams.judge_step import ask
+from redline.streams.learner import Learner
+from redline.streams.messages import Outgoing, decode_or_dead_letter, keyed
+from redline.streams.model_snapshots import MODEL_KEY, ModelLineage, snapshot_bytes
+from redline.streams.resolve_step import resolve
 from redline.streams.settings import StreamSettings
+from redline.streams.stats import WorkerStats, routing_stats
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """A model read from a folder written by ``redline fit``."""
-
-    model: Any
-    version: str
-    metadata: dict[str, Any]
-    folder: Path | None = None
+Sender = Callable[[Sequence[Outgoing]], Awaitable[None]]
 
 
-def load_model(model_dir: Path) -> LoadedModel:
-    """Read a ``redline fit`` folder (snapshot manifest + arrays) into a ``RedClassifier``."""
-    from redline.adapters.snapshot_store import MANIFEST_FILE, FileSnapshotStore
-    from redline.core.classifier import RedClassifier
+class Worker:
+    """One stream worker's embedder, judge, engine, learner and counters.
 
-    folder = Path(model_dir)
-    if not folder.is_dir():
-        raise ModelError(f"{folder}: no such model folder (write one with `redline fit`)")
-    snapshot = FileSnapshotStore(folder).load("")
-    model = RedClassifier.from_state(snapshot.state)
-    manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
-    digest = manifest.get("arrays_sha256") or hashlib.sha256(json.dumps(manifest).encode()).hexdigest()
-    return LoadedModel(model, f"{folder.name}@{str(digest)[:12]}", dict(snapshot.metadata), folder)
-
-
-def build_judge(spec: str, model: Any, *, truth_path: Path | None = None, seed: int = 0) -> Any:
-    """The judge a spec names: ``none`` -> None; ``simulated[-hard]:<acc>`` (evaluation only, needs
-    ``truth_path``: a JSONL of ``{"text", "label"}``); ``openai`` or ``openai:<model>`` -> OpenAIJudge
-    configured from the environment (``OPENAI_BASE_URL``, ``OPENAI_API_KEY``, ``REDLINE_JUDGE_*``)."""
-    spec = spec.strip()
-    if spec == "none":
-        return None
-    if spec.startswith("simulated"):
-        from redline.adapters.jsonl_files import read_examples
-        from redline.core.labels import label_embeddings
-        from redline.judge.simulated_expert import SimulatedExpert
-
-        if truth_path is None:
-            raise ConfigError(
-                f"judge {spec!r} is a simulated expert: give the ground truth with --judge-truth FILE"
-            )
-        truth = {e.text: str(e.label) for e in read_examples(truth_path)}
-        classes = [str(c) for c in model.classes_]
-        E = label_embeddings(model.X_, [str(v) for v in model.y_], classes)
-        return SimulatedExpert.from_spec(spec, truth, dict(zip(classes, E, strict=True)), seed=seed)
-    if spec == "openai" or spec.startswith("openai:"):
-        from redline.judge.openai_judge import OpenAIJudge
-        from redline.judge.settings import JudgeSettings
-
-        name = spec.partition(":")[2] or None
-        return OpenAIJudge(JudgeSettings.from_env(model=name))
-    raise ConfigError(f"judge spec {spec!r} not understood: expected none, simulated:<acc>, openai[:<model>]")
-
-
-def build_router(settings: StreamSettings, metadata: dict[str, Any]) -> Any:
-    """The classify step's router: a judge budget (``judge_share`` of the texts, warm-started from the
-    fit-time uncertainty quantiles in the model's metadata), or a fixed ``uncertainty_threshold``."""
-    from redline.core.judge_budget import BudgetedRouter
-
-    prior = metadata.get("uncertainty_quantiles")
-    try:
-        return BudgetedRouter(
-            share=settings.judge_share,
-            max_candidates=settings.max_candidates,
-            prior=prior if prior else None,
-            fixed_threshold=settings.uncertainty_threshold,
-        )
-    except ConfigError as exc:
-        raise ModelError(f"the model's uncertainty_quantiles are unusable: {exc}") from exc
-
-
-def install_collaborators(
-    settings: StreamSettings,
-    loaded: LoadedModel,
-    *,
-    embedder: Any | None = None,
-    judge_truth: Path | None = None,
-) -> None:
-    """Fill :mod:`redline.streams.agents.collaborators` for a worker run."""
-    from redline.adapters.model_files import check_embedder
-    from redline.streams.agents import collaborators
-
-    model = loaded.model
-    if embedder is None:
-        from redline.adapters.embedder import EmbeddingSettings
-
-        # no on-disk cache in a worker: stream texts rarely repeat and several workers may share a disk
-        embedder = EmbeddingSettings.from_env(batch_size=settings.batch_size, cache=False).build()
-    check_embedder(loaded.metadata, embedder, where=loaded.folder or loaded.version)
-    collaborators.install(
-        embedder=embedder,
-        model=model,
-        model_version=loaded.version,
-        uncertainty_kind=model.config.uncertainty if model.config is not None else "margin",
-        policy=build_router(settings, loaded.metadata),
-        judge=build_judge(settings.judge, model, truth_path=judge_truth),
-        judge_name=settings.judge,
-        examples=model,
-        descriptions=dict(getattr(model, "descriptions_", {})),
-        context_examples=settings.context_examples,
-    )
-
-
-def resume_from_models_topic(settings: StreamSettings, loaded: LoadedModel) -> str:
-    """Continue from the newest model on ``<prefix>models`` when it descends from ``loaded``.
-
-    Returns a note for the start-up line ("" when the folder's model is used as it is).
+    Parameters
+    ----------
+    settings : StreamSettings
+    embedder : Embedder
+    judge : Judge or None
+        None: texts the router would send to the judge end unresolved.
+    judge_name : str
+        The judge's spec, recorded on every verdict.
+    engine : StreamEngine
+    lineage : ModelLineage
+        Where the engine's model version comes from (counts changes).
+    sender : callable, optional
+        ``await sender(outgoing)`` sends messages; :meth:`attach` sets one that writes to the topics.
     """
-    from redline.streams.agents import learning
-    from redline.streams.model_snapshots import read_latest
 
-    try:
-        latest = asyncio.run(read_latest(settings))
-    except Exception as exc:
-        print(
-            f"redline worker: cannot read {settings.topics.models} ({exc!r}); using {loaded.version}",
-            file=sys.stderr,
+    def __init__(
+        self,
+        settings: StreamSettings,
+        embedder: Embedder,
+        judge: Judge | None,
+        judge_name: str,
+        engine: StreamEngine,
+        lineage: ModelLineage,
+        *,
+        sender: Sender | None = None,
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.judge = judge
+        self.judge_name = judge_name
+        self.engine = engine
+        self.lineage = lineage
+        self.sender = sender
+        self.stats = WorkerStats()
+        self.learner = Learner(settings.learn_every)
+        self.ready = False
+        self.started = time.monotonic()
+        self.model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="redline-model")
+        self.learn_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="redline-learn")
+        self._update: asyncio.Future[None] | None = None
+
+    # -- sending -------------------------------------------------------------------------------
+    def attach(self, topics: Any) -> None:
+        """Send to the Faust ``topics`` (a :class:`~redline.streams.topics.Topics`)."""
+
+        async def send(outgoing: Sequence[Outgoing]) -> None:
+            for item in outgoing:
+                await getattr(topics, item.topic).send(key=item.key, value=item.value)
+
+        self.sender = send
+
+    async def send(self, outgoing: Sequence[Outgoing]) -> None:
+        """Hand each message to the producer, in order, and count it."""
+        if self.sender is None:
+            raise ConfigError("the worker has no sender: call attach(topics) first")
+        await self.sender(outgoing)
+        for item in outgoing:
+            self.stats.count_sent(item.topic)
+
+    # -- the agents' steps ---------------------------------------------------------------------
+    async def classify(self, messages: Sequence[Any]) -> None:
+        """``redline.texts`` -> predictions, labels, judge requests, dead letters (off the event loop)."""
+        self.stats.texts += len(messages)
+        engine = self.engine  # one engine for the whole batch
+        loop = asyncio.get_running_loop()
+        await self.send(
+            await loop.run_in_executor(self.model_thread, classify, messages, self.embedder, engine)
         )
-        return ""
-    if latest is None:
-        return ""
-    model, lineage = latest
-    if lineage.base_version != loaded.version:
-        return f"; ignored {settings.topics.models} (its model descends from {lineage.base_version})"
-    learning.restore(model, lineage.version, lineage.base_version, lineage.updates, lineage.learned)
-    return f"; resumed {lineage.version} from {settings.topics.models} ({lineage.learned} texts learned)"
 
+    async def judge_message(self, message: Any) -> None:
+        """``redline.judge.requests`` -> ``redline.judge.verdicts``."""
+        request, letter = decode_or_dead_letter(JudgeRequest, message, "judge")
+        if request is None:
+            await self.send([letter] if letter is not None else [])
+            return
+        verdict = await ask(request, self.judge, self.judge_name)
+        await self.send([keyed("judge_verdicts", request.id, verdict)])
 
-def _routing_note(settings: StreamSettings, router: Any) -> str:
-    if settings.uncertainty_threshold is not None:
-        return f"judge asked at uncertainty >= {settings.uncertainty_threshold} (fixed threshold)"
-    start = "fit-time uncertainties" if router.prior is not None else "the first batch"
-    return f"judge share {settings.judge_share:g} (threshold adapts; starts from {start})"
+    async def resolve_message(self, message: Any) -> None:
+        """``redline.judge.verdicts`` -> the next judge request or the text's result; learn from it."""
+        verdict, letter = decode_or_dead_letter(JudgeVerdict, message, "resolve")
+        if verdict is None:
+            await self.send([letter] if letter is not None else [])
+            return
+        resolution = resolve(verdict, self.engine.walk)
+        topic = "judge_requests" if isinstance(resolution.next, JudgeRequest) else "labels"
+        await self.send([keyed(topic, verdict.request.id, resolution.next)])
+        if resolution.learn is not None and self.learner.add(resolution.learn):
+            self.start_update()
 
+    async def control_message(self, message: Any) -> None:
+        """``redline.control`` -> a changed engine and an event on ``redline.events``."""
+        command, letter = decode_or_dead_letter(ControlCommand, message, "control")
+        if command is None:
+            await self.send([letter] if letter is not None else [])
+            return
+        loop = asyncio.get_running_loop()
+        event = await loop.run_in_executor(self.learn_thread, self._apply_control, command)
+        await self.send([keyed("events", command.id, event)])
+        if event.kind == "applied":
+            await self.publish()
 
-def run_worker(settings: StreamSettings, *, judge_truth: Path | None = None) -> int:
-    """Load everything, create the topics, and run the Faust worker until SIGINT/SIGTERM."""
-    import faust
+    # -- changing the engine (always on the learning thread) -------------------------------------
+    def _apply_control(self, command: ControlCommand) -> Event:
+        outcome = apply_command(command, self.engine, self.embedder, self.lineage.next().version)
+        if outcome.engine is not None:
+            self.lineage = self.lineage.next()
+            self.engine = outcome.engine
+        return outcome.event
 
-    from redline.streams.app import create_app
-    from redline.streams.topics import ensure_topics
+    def _learn_pending(self) -> Event | None:
+        batch = self.learner.take()
+        if not batch:
+            return None
+        started = time.perf_counter()
+        X = np.stack([e.x for e in batch]).astype(np.float32)
+        lineage = self.lineage.next(learned=len(batch))
+        try:
+            self.engine = self.engine.learn(
+                X, [e.text for e in batch], [e.label for e in batch], lineage.version
+            )
+        except Exception as exc:
+            log.warning("learning %d judge-confirmed texts failed: %r", len(batch), exc)
+            self.learner.give_back(batch)
+            self.stats.failed_updates += 1
+            return self._event("rejected", "learn", f"{exc!r}"[:500])
+        self.lineage = lineage
+        self.stats.learned += len(batch)
+        self.stats.model_updates += 1
+        seconds = time.perf_counter() - started
+        reason = f"learned {len(batch)} judge-confirmed texts ({lineage.learned} in all) in {seconds:.2f} s"
+        return self._event("applied", "learn", reason)
 
-    if settings.model_dir is None:
-        raise ConfigError("a worker needs a model: pass --model DIR (written by `redline fit`)")
-    loaded = load_model(settings.model_dir)
-    install_collaborators(settings, loaded, judge_truth=judge_truth)
-    from redline.streams.agents import collaborators
+    def _event(self, kind: str, subject: str, reason: str) -> Event:
+        return Event(
+            id=uuid.uuid4().hex,
+            kind=kind,  # type: ignore[arg-type]
+            subject=subject,
+            reason=reason,
+            model_version=self.engine.version,
+            at=time.time(),
+        )
 
-    collaborators.embedder.encode(["warm up"])  # type: ignore[union-attr]  # load weights before joining
-    created = asyncio.run(ensure_topics(settings))
-    resumed = resume_from_models_topic(settings, loaded)
-    app, _topics = create_app(settings)
+    def start_update(self) -> asyncio.Future[None] | None:
+        """Learn the waiting examples in the background unless an update is running."""
+        if self._update is not None and not self._update.done():
+            return None
+        self._update = asyncio.ensure_future(self._run_update())
+        return self._update
 
-    @app.on_partitions_assigned.connect  # type: ignore[untyped-decorator]
-    async def _assigned(sender: Any, assigned: Any, **_: Any) -> None:
-        names = sorted({tp.topic for tp in assigned})
-        print(f"redline worker: assigned {len(assigned)} partition(s) of {', '.join(names)}", file=sys.stderr)
+    async def _run_update(self) -> None:
+        loop = asyncio.get_running_loop()
+        event = await loop.run_in_executor(self.learn_thread, self._learn_pending)
+        if event is not None:
+            await self.send([Outgoing("events", None, encode(event))])
+            if event.kind == "applied":
+                await self.publish()
 
-    print(
-        f"redline worker: model {loaded.version} ({len(loaded.model.classes_)} labels), "
-        f"judge {settings.judge}, "
-        f"{_routing_note(settings, collaborators.policy)}, topics created: {len(created)}, "
-        f"web port {settings.web_port}{resumed}",
-        file=sys.stderr,
-        flush=True,
-    )
-    worker = faust.Worker(app, loglevel=settings.loglevel, quiet=True, redirect_stdouts=False)
-    try:
-        worker.execute_from_commandline()
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
+    async def publish(self) -> None:
+        """Put the current model on ``redline.models`` (a failure is logged; the stream goes on)."""
+        loop = asyncio.get_running_loop()
+        try:
+            blob = await loop.run_in_executor(self.learn_thread, self._snapshot)
+        except Exception as exc:
+            log.warning("cannot snapshot the model: %r", exc)
+            return
+        await self.send([Outgoing("models", MODEL_KEY, blob)])
+
+    def _snapshot(self) -> bytes:
+        embedder = getattr(self.embedder, "model_id", None)
+        return snapshot_bytes(self.engine.model, self.lineage, {"embedder": embedder} if embedder else None)
+
+    # -- reporting -----------------------------------------------------------------------------
+    def stats_page(self) -> dict[str, Any]:
+        """What ``/redline/stats/`` shows."""
+        return {
+            "ready": self.ready,
+            "texts": self.stats.texts,
+            "sent": dict(self.stats.sent),
+            "model_version": self.engine.version,
+            "labels": len(self.engine.classes),
+            "judge": self.judge_name,
+            "learned": self.stats.learned,
+            "model_updates": self.stats.model_updates,
+            "failed_updates": self.stats.failed_updates,
+            "waiting_to_learn": self.learner.waiting,
+            "routing": routing_stats(self.engine.router),
+        }
+
+    def close(self) -> None:
+        """Stop the worker's threads (after the agents stopped)."""
+        self.model_thread.shutdown(wait=False, cancel_futures=True)
+        self.learn_thread.shutdown(wait=False, cancel_futures=True)

@@ -75,9 +75,3 @@ def test_app_declares_every_topic_as_raw_bytes(tmp_path) -> None:
     assert topics.texts.get_topic_name() == "t.texts"
     assert topics.models.compacting is True and topics.texts.partitions == 3
     assert topics.labels.value_serializer == "raw"
-    assert {a.name for a in app.agents.values()} == {
-        "redline.classify",
-        "redline.judge",
-        "redline.resolve",
-        "redline.control",
-    }

@@ -1,105 +1,146 @@
-"""Worker start-up: reading a fitted model folder, building the judge, installing collaborators."""
+"""The worker object: each agent's step end to end (decode, engine, send), learning and control."""
 
 from __future__ import annotations
 
+import json
+from collections import Counter
+
 import numpy as np
-import pytest
 
-from redline.adapters.jsonl_files import Example, write_examples
-from redline.adapters.snapshot_store import FileSnapshotStore, Snapshot
+from redline.adapters.snapshot_store import snapshot_from_bytes
 from redline.core.classifier import RedClassifier
-from redline.core.config import EngineConfig
-from redline.errors import ConfigError, ModelError
-from redline.judge.simulated_expert import SimulatedExpert
-from redline.streams.agents import collaborators
-from redline.streams.settings import StreamSettings
-from redline.streams.worker import build_judge, build_router, install_collaborators, load_model
+from redline.schemas import ControlCommand, DeadLetter, Event, LabelResult, decode, encode
 
 
-@pytest.fixture
-def model_dir(tmp_path):
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(30, 8)).astype(np.float32)
-    X /= np.linalg.norm(X, axis=1, keepdims=True)
-    y = ["a", "b", "c"] * 10
-    texts = [f"t{i}" for i in range(30)]
-    model = RedClassifier(EngineConfig(scorer="flat", uncertainty="entropy")).fit(X, texts, y, {"a": "the a"})
-    FileSnapshotStore(tmp_path / "m").save(
-        "", Snapshot(model.to_state(), {"embedder": "fake@1", "accept_below": 0.4})
+def _texts(world) -> list:
+    from conftest import msg
+
+    return [
+        msg(json.dumps({"id": f"id{i}", "text": t}).encode(), f"id{i}".encode(), i)
+        for i, t in enumerate(world.truth)
+    ]
+
+
+async def _run_to_results(world, messages) -> list[LabelResult]:
+    """Drive classify -> judge -> resolve until every text has its result; returns the results."""
+    from conftest import msg
+
+    worker, sent = world.worker, world.sent
+    await worker.classify(messages)
+    done = 0
+    while True:
+        pending = [o for o in sent[done:] if o.topic in ("judge_requests", "judge_verdicts")]
+        done = len(sent)
+        if not pending:
+            break
+        for o in pending:
+            m = msg(o.value, o.key, topic=f"redline.{o.topic}")
+            await (worker.judge_message(m) if o.topic == "judge_requests" else worker.resolve_message(m))
+    return [decode(LabelResult, o.value) for o in sent if o.topic == "labels"]
+
+
+async def test_every_text_ends_once_and_judged_ones_are_right(world) -> None:
+    results = await _run_to_results(world, _texts(world))
+    assert Counter(r.id for r in results) == Counter(f"id{i}" for i in range(len(world.truth)))
+    for r in results:
+        truth = world.truth[r.text]
+        if r.judge is not None:  # a perfect judge: judged texts are right
+            assert r.label == truth and r.status in ("validated", "corrected")
+        else:
+            assert r.status == "accepted"
+    assert any(r.judge is not None for r in results)
+    page = world.worker.stats_page()
+    assert page["texts"] == len(world.truth) and page["sent"]["labels"] == len(results)
+    assert page["sent"]["judge_verdicts"] == page["sent"]["judge_requests"] > 0  # every counter moves
+
+
+async def test_confirmed_results_are_learned_in_the_background_and_published(tmp_path) -> None:
+    from conftest import make_world
+
+    world = make_world(tmp_path, learn_every=1)
+    worker = world.worker
+    text = "between balance transfer"
+    X = world.embedder.encode([text])
+    before = worker.engine.model.predict_proba(X, [text])[0, list(worker.engine.classes).index("transfer")]
+    calls = world.embedder.calls
+    results = await _run_to_results(world, _texts(world))
+    while (worker._update is not None and not worker._update.done()) or worker.learner.waiting:
+        if worker._update is None or worker._update.done():
+            worker.start_update()
+        await worker._update
+    confirmed = [r for r in results if r.status in ("validated", "corrected")]
+    events = [decode(Event, o.value) for o in world.sent if o.topic == "events"]
+    assert confirmed and events and {e.kind for e in events} == {"applied"}
+    assert worker.stats.learned == len(confirmed) == worker.lineage.learned
+    assert worker.engine.version == f"test-model#{worker.lineage.updates}" == events[-1].model_version
+    assert world.embedder.calls == calls + 1  # one batch embedded; learning never embedded a text again
+    after = worker.engine.model.predict_proba(X, [text])[0, list(worker.engine.classes).index("transfer")]
+    assert after > before
+    assert world.model.predict_proba(X, [text])[0, list(world.model.classes_).index("transfer")] == before
+    # every update was published to the models topic, the last one restores the current model
+    blobs = [o.value for o in world.sent if o.topic == "models"]
+    assert len(blobs) == len(events)
+    snapshot = snapshot_from_bytes(blobs[-1])
+    assert snapshot.metadata["version"] == worker.engine.version
+    assert snapshot.metadata["base_version"] == "test-model" and snapshot.metadata["embedder"] == "table@1"
+    restored = RedClassifier.from_state(snapshot.state)
+    np.testing.assert_allclose(
+        restored.predict_proba(X, [text]), worker.engine.model.predict_proba(X, [text])
     )
-    return tmp_path / "m"
+    worker.close()
 
 
-class FakeEmbedder:
-    model_id = "fake@1"
+async def test_a_failed_update_keeps_its_examples(tmp_path, monkeypatch) -> None:
+    from conftest import make_world
 
-    def encode(self, texts):  # pragma: no cover - not called here
-        raise AssertionError
+    world = make_world(tmp_path, learn_every=1)
+    worker = world.worker
+    await _run_to_results(world, _texts(world))
+    if worker._update is not None:
+        await worker._update
 
+    def broken(*args, **kwargs):
+        raise ValueError("solver exploded")
 
-def test_load_model_gives_a_versioned_classifier(model_dir) -> None:
-    loaded = load_model(model_dir)
-    assert list(loaded.model.classes_) == ["a", "b", "c"]
-    assert loaded.version.startswith("m@") and len(loaded.version) == len("m@") + 12
-    assert load_model(model_dir).version == loaded.version  # same folder, same version
-
-
-def test_missing_model_folder_is_a_clear_error(tmp_path) -> None:
-    with pytest.raises(ModelError, match="no such model folder"):
-        load_model(tmp_path / "nope")
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(ModelError, match="no model here"):
-        load_model(tmp_path / "empty")
-
-
-def test_judge_specs(model_dir, tmp_path) -> None:
-    model = load_model(model_dir).model
-    assert build_judge("none", model) is None
-    with pytest.raises(ConfigError, match="--judge-truth"):
-        build_judge("simulated:0.9", model)
-    truth = tmp_path / "truth.jsonl"
-    write_examples(truth, [Example("hello", "a"), Example("bye", "b")])
-    judge = build_judge("simulated-hard:0.9", model, truth_path=truth)
-    assert isinstance(judge, SimulatedExpert) and judge.mode == "confusion-aware"
-    with pytest.raises(ConfigError, match="not understood"):
-        build_judge("oracle", model)
+    waiting = worker.learner.waiting
+    worker.learner.add(__import__("redline.streams.resolve_step", fromlist=["x"]).LearnedExample(
+        np.ones(16, dtype=np.float32) / 4, "clear alarm", "alarm"))  # fmt: skip
+    monkeypatch.setattr(type(worker.engine), "learn", broken)
+    version = worker.engine.version
+    await worker.start_update()
+    events = [decode(Event, o.value) for o in world.sent if o.topic == "events"]
+    assert events[-1].kind == "rejected" and "solver exploded" in events[-1].reason
+    assert worker.learner.waiting == waiting + 1 and worker.engine.version == version
+    assert worker.stats.failed_updates == 1
+    worker.close()
 
 
-def test_install_uses_judge_budget_and_model_uncertainty(model_dir, monkeypatch, tmp_path) -> None:
-    from redline.core.judge_budget import BudgetedRouter
+async def test_control_adds_a_label_publishes_and_rejects_with_events(world) -> None:
+    from conftest import msg
 
-    for name in ("embedder", "model", "policy", "judge", "uncertainty_kind", "descriptions", "model_version"):
-        monkeypatch.setattr(collaborators, name, getattr(collaborators, name))
-    loaded = load_model(model_dir)
-    install_collaborators(
-        StreamSettings(max_candidates=2, judge_share=0.3, data_dir=tmp_path), loaded, embedder=FakeEmbedder()
-    )
-    router = collaborators.policy
-    assert isinstance(router, BudgetedRouter)
-    assert router.share == 0.3 and router.max_candidates == 2 and router.fixed_threshold is None
-    assert router.prior is None and router.accept_below == 1.0  # no fit-time quantiles in this folder
-    assert collaborators.uncertainty_kind == "entropy"
-    assert collaborators.descriptions == {"a": "the a"} and collaborators.judge is None
-    install_collaborators(
-        StreamSettings(uncertainty_threshold=0.1, data_dir=tmp_path), loaded, embedder=FakeEmbedder()
-    )
-    assert collaborators.policy.accept_below == 0.1 and collaborators.policy.state().target_share is None
-
-
-def test_fit_time_quantiles_warm_start_the_budget(model_dir, tmp_path) -> None:
-    loaded = load_model(model_dir)
-    quantiles = [round(i / 100, 2) for i in range(101)]  # uniform on [0, 1]
-    router = build_router(
-        StreamSettings(judge_share=0.2), {**loaded.metadata, "uncertainty_quantiles": quantiles}
-    )
-    assert router.prior == quantiles and router.accept_below == pytest.approx(0.8, abs=0.01)
-    with pytest.raises(ModelError, match="uncertainty_quantiles are unusable"):
-        build_router(StreamSettings(), {"uncertainty_quantiles": [0.9, 0.1]})
+    worker = world.worker
+    command = ControlCommand(id="c1", command="add_label", label="music", examples=["play a", "play b"])
+    await worker.control_message(msg(encode(command), b"c1", topic="redline.control"))
+    [event] = [decode(Event, o.value) for o in world.sent if o.topic == "events"]
+    assert event.kind == "applied" and event.model_version == "test-model#1" == worker.engine.version
+    assert "music" in worker.engine.classes
+    assert [o.topic for o in world.sent].count("models") == 1
+    again = ControlCommand(id="c2", command="add_label", label="music", examples=["x y", "z w"])
+    await worker.control_message(msg(encode(again), b"c2", topic="redline.control"))
+    bad = msg(b'{"id": "c3", "command": "add_label", "label": "x", "examples": ["only one"]}', b"c3")
+    await worker.control_message(bad)
+    events = [decode(Event, o.value) for o in world.sent if o.topic == "events"]
+    assert [e.kind for e in events] == ["applied", "rejected"] and "already exists" in events[1].reason
+    [letter] = [decode(DeadLetter, o.value) for o in world.sent if o.topic == "deadletter"]
+    assert letter.stage == "control" and "at least 2" in letter.reason
+    assert worker.stats_page()["sent"]["deadletter"] == 1
+    assert worker.engine.version == "test-model#1"  # a rejected command changes nothing
 
 
-def test_install_refuses_a_model_fitted_on_other_embeddings(model_dir, tmp_path) -> None:
-    class Other(FakeEmbedder):
-        model_id = "other@2"
+async def test_malformed_internal_messages_become_dead_letters(world) -> None:
+    from conftest import msg
 
-    with pytest.raises(ModelError, match="fitted on embeddings of fake@1"):
-        install_collaborators(StreamSettings(data_dir=tmp_path), load_model(model_dir), embedder=Other())
+    await world.worker.judge_message(msg(b'{"id": "t"}', b"t", topic="redline.judge.requests"))
+    await world.worker.resolve_message(msg(b"{", b"u", topic="redline.judge.verdicts"))
+    letters = [decode(DeadLetter, o.value) for o in world.sent]
+    assert [(d.stage, d.id) for d in letters] == [("judge", "t"), ("resolve", "u")]

@@ -1,3 +1,0 @@
-"""redline.streams.agents."""
-
-from __future__ import annotations

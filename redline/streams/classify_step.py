@@ -1,0 +1,125 @@
+"""The classify step: a batch of raw ``redline.texts`` messages -> what to send.
+
+Every decodable text yields one :class:`~redline.schemas.Prediction` and one next record: a
+:class:`~redline.schemas.LabelResult` (accepted, or unresolved when no judge is configured) or a
+:class:`~redline.schemas.JudgeRequest` for its first candidate, carrying the text's embedding so that
+learning never embeds it again. Every undecodable message yields one dead letter. The decisions are the
+engine's (:meth:`redline.core.engine.StreamEngine.decide`); this module only turns them into records.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from redline.adapters.embedder import Embedder
+from redline.core.engine import Action, Decision, StreamEngine
+from redline.schemas import (
+    Candidate,
+    JudgeRequest,
+    LabelContext,
+    LabelResult,
+    Prediction,
+    TextIn,
+    encode_embedding,
+)
+from redline.streams.messages import Outgoing, decode_or_dead_letter, keyed
+
+log = logging.getLogger(__name__)
+
+
+def classify(messages: Sequence[Any], embedder: Embedder, engine: StreamEngine) -> list[Outgoing]:
+    """The whole step for one batch of raw messages, in order: dead letters first, then per text its
+    prediction and its next record.
+
+    When embedding or scoring the batch fails, each text is tried alone; a text that still fails ends
+    as an unresolved result naming the error, so no id is lost.
+    """
+    texts: list[TextIn] = []
+    out: list[Outgoing] = []
+    for message in messages:
+        text, letter = decode_or_dead_letter(TextIn, message, "classify")
+        if letter is not None:
+            out.append(letter)
+        elif text is not None:
+            texts.append(text)
+    if not texts:
+        return out
+    try:
+        return out + _records(texts, embedder, engine)
+    except Exception as exc:  # one bad text must not take its batch with it: isolate it
+        log.warning("classifying a batch of %d failed (%r); retrying one by one", len(texts), exc)
+    for text in texts:
+        try:
+            out += _records([text], embedder, engine)
+        except Exception as exc:
+            result = _result(text, None, "unresolved", (), engine.version, f"classification failed: {exc!r}")
+            out.append(keyed("labels", text.id, result))
+    return out
+
+
+def _records(texts: Sequence[TextIn], embedder: Embedder, engine: StreamEngine) -> list[Outgoing]:
+    strings = [t.text for t in texts]
+    X = np.asarray(embedder.encode(strings), dtype=np.float32)
+    out: list[Outgoing] = []
+    for text, x, decision in zip(texts, X, engine.decide(X, strings), strict=True):
+        candidates = tuple(Candidate(c.label, c.p) for c in decision.candidates)
+        nxt = _next_record(text, x, decision, candidates, engine.version)
+        prediction = Prediction(
+            id=text.id,
+            text=text.text,
+            candidates=list(candidates),
+            uncertainty=decision.uncertainty,
+            route=decision.action.value,
+            model_version=engine.version,
+            reason=decision.reason,
+            metadata=text.metadata,
+        )
+        out.append(keyed("predictions", text.id, prediction))
+        out.append(keyed("labels" if isinstance(nxt, LabelResult) else "judge_requests", text.id, nxt))
+    return out
+
+
+def _next_record(
+    text: TextIn, x: np.ndarray, decision: Decision, candidates: tuple[Candidate, ...], version: str
+) -> LabelResult | JudgeRequest:
+    if decision.action is Action.ASK:
+        return JudgeRequest(
+            id=text.id,
+            text=text.text,
+            candidates=list(candidates),
+            contexts=[LabelContext(c.label, c.description, list(c.examples)) for c in decision.contexts],
+            index=0,
+            uncertainty=decision.uncertainty,
+            model_version=version,
+            metadata=text.metadata,
+            embedding=encode_embedding(x),
+        )
+    if decision.action is Action.ACCEPT:
+        return _result(text, decision.label, "accepted", candidates, version, "", decision.confidence)
+    return _result(text, None, "unresolved", candidates, version, decision.reason, decision.confidence)
+
+
+def _result(
+    text: TextIn,
+    label: str | None,
+    status: str,
+    candidates: tuple[Candidate, ...],
+    version: str,
+    reason: str,
+    confidence: float = 0.0,
+) -> LabelResult:
+    return LabelResult(
+        id=text.id,
+        text=text.text,
+        label=label,
+        status=status,  # type: ignore[arg-type]
+        confidence=confidence,
+        candidates=list(candidates),
+        model_version=version,
+        reason=reason[:500],
+        metadata=text.metadata,
+    )
