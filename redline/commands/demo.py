@@ -38,11 +38,11 @@ from redline.streams.settings import TopicNames
 #: the worker's --learn-every (its default)
 LEARN_EVERY = 64
 
-MALFORMED = [
+MALFORMED = (
     (b"demo-bad-json", b'{"id": "demo-bad-json", "text": '),
     (b"demo-no-text", b'{"id": "demo-no-text"}'),
     (b"demo-binary", b"\x89PNG\r\n\x1a\n"),
-]
+)
 
 
 def _say(message: str) -> None:

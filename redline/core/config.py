@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
+from types import MappingProxyType
 from typing import Any
 
 from redline.errors import ConfigError
@@ -151,19 +153,21 @@ class EngineConfig:
 
 
 _WRITTEN = EngineConfig.as_written()
-_PRESETS: dict[str, EngineConfig] = {
-    "as-written": _WRITTEN,
-    "subsets-16": replace(_WRITTEN, max_subset_size=16),
-    "noise-5x": replace(_WRITTEN, noise_factor=5.0),
-    "noise-all": replace(_WRITTEN, noise="all"),
-    "noise-odds": replace(_WRITTEN, noise="all", combine="noise-odds"),
-    "subsets-margin": replace(_WRITTEN, noise="all", combine="noise-odds", uncertainty="margin"),
-    "hybrid": replace(_WRITTEN, scorer="hybrid", noise="all", combine="noise-odds", uncertainty="margin"),
-    "flat-entropy": EngineConfig(scorer="flat", uncertainty="entropy", features="embedding"),
-    "flat": EngineConfig(scorer="flat", uncertainty="margin", features="embedding"),
-    "flat-ngrams": EngineConfig(scorer="flat", uncertainty="margin", features="embedding+ngrams"),
-    "default": EngineConfig(),
-}
+_PRESETS: Mapping[str, EngineConfig] = MappingProxyType(
+    {
+        "as-written": _WRITTEN,
+        "subsets-16": replace(_WRITTEN, max_subset_size=16),
+        "noise-5x": replace(_WRITTEN, noise_factor=5.0),
+        "noise-all": replace(_WRITTEN, noise="all"),
+        "noise-odds": replace(_WRITTEN, noise="all", combine="noise-odds"),
+        "subsets-margin": replace(_WRITTEN, noise="all", combine="noise-odds", uncertainty="margin"),
+        "hybrid": replace(_WRITTEN, scorer="hybrid", noise="all", combine="noise-odds", uncertainty="margin"),
+        "flat-entropy": EngineConfig(scorer="flat", uncertainty="entropy", features="embedding"),
+        "flat": EngineConfig(scorer="flat", uncertainty="margin", features="embedding"),
+        "flat-ngrams": EngineConfig(scorer="flat", uncertainty="margin", features="embedding+ngrams"),
+        "default": EngineConfig(),
+    }
+)
 
 
 @dataclass(frozen=True)

@@ -146,14 +146,14 @@ def _texts(run: str, test: list, n: int) -> tuple[list[TextIn], dict[str, str]]:
     return texts, {t.id: str(e.label) for t, e in zip(texts, test, strict=False)}
 
 
-MALFORMED: list[tuple[bytes, bytes | None, str]] = [
+MALFORMED: tuple[tuple[bytes, bytes | None, str], ...] = (
     (b"bad-json", b'{"id": "bad-json", "text": ', "invalid JSON"),
     (b"bad-utf8", b"\xff\xfe\x00garbage", "not UTF-8"),
     (b"no-text", b'{"id": "no-text"}', "missing required field 'text'"),
     (b"empty-text", b'{"id": "empty-text", "text": "  "}', "text must be a non-empty"),
     (b"future", b'{"id": "future", "text": "hi", "schema_version": 99}', "schema_version 99"),
     (b"tombstone", None, "no value"),
-]
+)
 
 
 def test_worker_one_result_per_valid_id_and_dead_letters(kafka_bootstrap, fitted, tmp_path) -> None:
