@@ -19,6 +19,7 @@ from redline.core.classifier import RedClassifier
 from redline.core.config import EngineConfig, LoopConfig
 from redline.core.judge_interface import BlockingJudge
 from redline.core.loop import UNRESOLVED, VALIDATED, LoopState, RecursiveLoop
+from redline.core.metrics import delivered_accuracy
 from redline.errors import InputDataError
 
 
@@ -158,9 +159,7 @@ def evaluate(
         delivered = delivered_labels(state, pool_pred)
         rec = {
             "test_accuracy": float(np.mean(test_pred == y_test)),
-            "delivered_accuracy": float(
-                np.mean([d == t for d, t in zip(delivered, pool.labels, strict=True)])
-            ),
+            "delivered_accuracy": delivered_accuracy(delivered, pool.labels),
         }
         if progress is not None:
             progress({"round": len(state.rounds), **rec})
