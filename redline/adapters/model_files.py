@@ -70,7 +70,7 @@ def read_model_folder(folder: str | Path) -> FittedModel:
     ModelError
         One line naming the folder: missing, not a model folder, of another kind, or damaged.
     """
-    # deferred: the classifier pulls in scipy (about 0.3 s); `redline --help` must not pay for it
+    # deferred: the classifier pulls in scipy.sparse (about 0.15 s); `redline --help` need not pay for it
     from redline.core.classifier import RedClassifier
 
     path = Path(folder)

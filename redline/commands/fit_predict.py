@@ -18,7 +18,7 @@ from redline.core.judge_budget import held_out_uncertainty, uncertainty_quantile
 
 def fit(args: argparse.Namespace, new_embedder: EmbedderFactory) -> int:
     """Train on ``--train`` and write the model folder ``--out``."""
-    # deferred: the classifier pulls in scipy (about 0.3 s); `redline --help` must not pay for it
+    # deferred: the classifier pulls in scipy.sparse (about 0.15 s); `redline --help` need not pay for it
     from redline.core.classifier import RedClassifier
 
     examples, descriptions = read_training(args.train, args.labels)

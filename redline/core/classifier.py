@@ -114,7 +114,7 @@ class RedClassifier:
         self.stacked_ = StackedSubsets(self.subset_models_, self.classes_.tolist())
 
     def _fit_flat(self) -> None:
-        # deferred: scikit-learn costs about a second to import; the CLI's start-up does not need it
+        # deferred: scikit-learn costs about a second to import; importing the core need not pay for it
         from sklearn.linear_model import LogisticRegression
 
         cfg = self._cfg

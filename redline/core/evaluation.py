@@ -76,6 +76,7 @@ class EvaluationResult:
 
 
 def _auroc(is_error: NDArray[np.bool_], score: NDArray[np.floating]) -> float:
+    # deferred: scikit-learn costs about a second to import; importing the core need not pay for it
     from sklearn.metrics import roc_auc_score
 
     if is_error.all() or not is_error.any():
@@ -170,7 +171,7 @@ def evaluate(
     )
     final = state.rounds[-1]
     test_pred = model.predict(test.X, test.texts)
-    from sklearn.metrics import f1_score
+    from sklearn.metrics import f1_score  # deferred: as in _auroc
 
     stats = getattr(expert, "stats", None)
     judge_stats = stats() if callable(stats) else {}

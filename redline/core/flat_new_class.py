@@ -54,7 +54,7 @@ def fit_new_class_row(
     (ndarray (d,), float)
         The new row of ``coef`` and the new intercept.
     """
-    # deferred: scipy.optimize is slow to import and only adding a class at run time needs it
+    # deferred: scipy.optimize takes about 0.3 s to import; only adding a class at run time needs it
     from scipy.optimize import minimize
 
     rng = np.random.default_rng((seed, len(y)))

@@ -32,7 +32,7 @@ def delivered_accuracy(emitted_labels: Sequence[str | None], truth: Sequence[str
     InputDataError
         When the two sequences differ in length.
     """
-    # deferred: scikit-learn costs about a second to import; the CLI's start-up does not need it
+    # deferred: scikit-learn costs about a second to import; importing the core need not pay for it
     from sklearn.metrics import accuracy_score
 
     if len(emitted_labels) != len(truth):

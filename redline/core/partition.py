@@ -63,7 +63,7 @@ def _reduce_umap(E: FloatArray, n_components: int, seed: int) -> FloatArray:
 
 def _unit(M: FloatArray) -> FloatArray:
     """Rows scaled to unit L2 norm (an all-zero row stays zero)."""
-    # deferred: scikit-learn costs about a second to import; the CLI's start-up does not need it
+    # deferred: scikit-learn costs about a second to import; importing the core need not pay for it
     from sklearn.preprocessing import normalize
 
     unit: FloatArray = normalize(M)
