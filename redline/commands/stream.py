@@ -17,11 +17,13 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redline.adapters.jsonl_files import STDIO, display_name, read_json_lines
 from redline.errors import InputDataError, RecordError
-from redline.schemas import TextIn, from_dict
+
+if TYPE_CHECKING:
+    from redline.schemas import TextIn
 
 
 def read_texts(path: str | os.PathLike[str]) -> list[TextIn]:
@@ -32,6 +34,9 @@ def read_texts(path: str | os.PathLike[str]) -> list[TextIn]:
     ``<file stem>-<line number>`` (``stdin-<line number>`` for stdin). Any bad line raises
     ``InputDataError`` as ``<file>:<line>: <what is wrong>``.
     """
+    # deferred: redline.schemas takes about 30 ms to import; `redline --help` need not pay for it
+    from redline.schemas import TextIn, from_dict
+
     where = display_name(path)
     stem = "stdin" if str(path) == STDIO else Path(path).stem
     texts = []
