@@ -82,14 +82,14 @@ def _run_config(
     from redline.commands.demo import stop_worker, wait_until_ready
     from redline.schemas import LabelResult, TextIn, decode
     from redline.streams.clients import collect, produce, text_messages
-    from redline.streams.result_summary import ResultTally
+    from redline.streams.result_summary import ResultSummary
     from redline.streams.settings import TopicNames
 
     run = uuid.uuid4().hex[:6]
     prefix = f"bench{run}."
     topics = TopicNames.with_prefix(prefix)
     texts = [TextIn(id=f"{run}-{i}", text=e.text) for i, e in enumerate(test)]
-    tally = ResultTally(truth={t.id: str(e.label) for t, e in zip(texts, test, strict=True)})
+    tally = ResultSummary(truth={t.id: str(e.label) for t, e in zip(texts, test, strict=True)})
     log = work / f"worker-{run}.log"
     web_port = find_free_port()
     judged = 0

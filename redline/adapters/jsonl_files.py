@@ -54,11 +54,31 @@ def display_name(path: str | os.PathLike[str]) -> str:
     return "<stdin>" if str(path) == STDIO else str(path)
 
 
-def _json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield ``(line_number, object)`` for each non-blank line of a JSONL file."""
-    where = display_name(path)
+def _stdin_is_terminal() -> bool:
     try:
-        raw = sys.stdin.buffer.read() if str(path) == STDIO else path.read_bytes()
+        return bool(sys.stdin.isatty())
+    except (AttributeError, ValueError, OSError):  # replaced or closed stdin: not a terminal
+        return False
+
+
+def read_json_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, object)`` for each non-blank line of a JSONL file (``"-"``: stdin).
+
+    A UTF-8 byte order mark is skipped; lines are decoded one by one, so an error names the line.
+
+    Raises
+    ------
+    InputDataError
+        ``<file>:<line>: <what is wrong>`` (``<stdin>`` for ``"-"``): a missing, unreadable or empty
+        file, stdin left to a terminal, invalid UTF-8 or JSON on a line, or a line that is not an
+        object.
+    """
+    p = Path(path)
+    where = display_name(p)
+    if str(p) == STDIO and _stdin_is_terminal():
+        raise InputDataError(f"{where}: is a terminal; pipe a JSONL file in or name one")
+    try:
+        raw = sys.stdin.buffer.read() if str(p) == STDIO else p.read_bytes()
     except FileNotFoundError:
         raise InputDataError(f"{where}: no such file") from None
     except IsADirectoryError:
@@ -123,7 +143,7 @@ def read_examples(path: str | os.PathLike[str], *, require_label: bool = True) -
     p = Path(path)
     where = display_name(p)
     examples = []
-    for number, obj in _json_lines(p):
+    for number, obj in read_json_lines(p):
         text = _required_string(where, number, obj, "text")
         label: str | None = None
         if require_label or obj.get("label") is not None:
@@ -150,7 +170,7 @@ def read_labels(path: str | os.PathLike[str]) -> dict[str, str]:
     where = display_name(p)
     labels: dict[str, str] = {}
     first_line: dict[str, int] = {}
-    for number, obj in _json_lines(p):
+    for number, obj in read_json_lines(p):
         label = _required_string(where, number, obj, "label")
         description = obj.get("description", "")
         if description is None:

@@ -6,9 +6,9 @@ state into a JSON tree whose arrays are replaced by references (``{"__ndarray__"
 dict of arrays; :func:`decode_state` reverses it. Arrays are stored with ``numpy.savez`` and read with
 ``allow_pickle=False``: loading a snapshot never runs code.
 
-:class:`SnapshotStore` is the one interface (``save`` / ``load`` by name); :class:`FileSnapshotStore`
-writes ``<root>/<name>/manifest.json`` and ``arrays.npz`` atomically. :func:`snapshot_to_bytes` gives
-the single-blob form a message-based store (a Kafka topic) needs.
+:class:`FileSnapshotStore` saves and loads snapshots by name, writing ``<root>/<name>/manifest.json``
+and ``arrays.npz`` atomically. :func:`snapshot_to_bytes` gives the single-blob form a message-based
+store (a Kafka topic) needs.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -53,18 +53,6 @@ class Snapshot:
 
     state: dict[str, Any]
     metadata: dict[str, Any] = field(default_factory=dict)
-
-
-class SnapshotStore(Protocol):
-    """Keeps named snapshots."""
-
-    def save(self, name: str, snapshot: Snapshot) -> str:
-        """Store ``snapshot`` under ``name``; return where it went."""
-        ...
-
-    def load(self, name: str) -> Snapshot:
-        """Return the snapshot stored under ``name`` (ModelError when there is none or it is broken)."""
-        ...
 
 
 def encode_state(state: Any) -> tuple[Any, dict[str, np.ndarray]]:

@@ -32,7 +32,7 @@ from typing import Any
 from redline.errors import RedlineError
 from redline.schemas import DeadLetter, Event, LabelResult, TextIn, decode
 from redline.streams.clients import Collected, collect, produce, text_messages
-from redline.streams.result_summary import STATUSES, ResultTally
+from redline.streams.result_summary import STATUSES, ResultSummary
 from redline.streams.settings import TopicNames
 
 #: the worker's --learn-every (its default)
@@ -102,7 +102,7 @@ def stop_worker(worker: subprocess.Popen[bytes] | None) -> None:
         worker.wait()
 
 
-def _examples(tally: ResultTally, truth: dict[str, str]) -> list[str]:
+def _examples(tally: ResultSummary, truth: dict[str, str]) -> list[str]:
     lines = []
     for status in STATUSES:
         picked = [r for r in tally.results.values() if r.status == status][:1]
@@ -133,7 +133,7 @@ def _learning_line(events: list[Event]) -> str:
 
 
 def _summary(
-    tally: ResultTally, letters: list[DeadLetter], events: list[Event], sent: int, truth: dict[str, str]
+    tally: ResultSummary, letters: list[DeadLetter], events: list[Event], sent: int, truth: dict[str, str]
 ) -> str:
     acc = tally.accuracy()
     rows = [
@@ -161,7 +161,7 @@ async def _stream(
     bootstrap: str,
     topics: TopicNames,
     texts: Sequence[TextIn],
-    tally: ResultTally,
+    tally: ResultSummary,
     worker: subprocess.Popen[bytes],
 ) -> Collected:
     ids = {t.id for t in texts}
@@ -270,7 +270,7 @@ def run(args: argparse.Namespace) -> int:
             f"5/6 streaming {len(texts)} {args.dataset} test texts + {len(MALFORMED)} malformed "
             f"to {topics.texts}"
         )
-        tally = ResultTally(truth=truth)
+        tally = ResultSummary(truth=truth)
         got = asyncio.run(_stream(bootstrap, topics, texts, tally, worker))
         if worker.poll() is not None:
             tail = (work / "worker.log").read_text(errors="replace").strip().splitlines()[-15:]

@@ -14,50 +14,44 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from redline.adapters.jsonl_files import STDIO, display_name, read_json_lines
 from redline.errors import InputDataError, RecordError
 
+if TYPE_CHECKING:
+    from redline.schemas import TextIn
 
-def read_texts(path: Path) -> list[Any]:
+
+def read_texts(path: str | os.PathLike[str]) -> list[TextIn]:
     """Read ``{"text", "id"?, "metadata"?}`` lines as ``TextIn`` records, all validated before any is sent.
 
-    A line without ``id`` gets ``<file stem>-<line number>``. Any bad line raises ``InputDataError``
-    naming the file and line.
+    ``path`` is a JSONL file, or ``"-"`` for stdin (read with
+    :func:`~redline.adapters.jsonl_files.read_json_lines`). A line without ``id`` gets
+    ``<file stem>-<line number>`` (``stdin-<line number>`` for stdin). Any bad line raises
+    ``InputDataError`` as ``<file>:<line>: <what is wrong>``.
     """
+    # deferred: redline.schemas takes about 30 ms to import; `redline --help` need not pay for it
     from redline.schemas import TextIn, from_dict
 
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputDataError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        lines = raw.decode("utf-8-sig").splitlines()
-    except UnicodeDecodeError as exc:
-        raise InputDataError(f"{path}: not UTF-8 (byte {exc.start})") from None
+    where = display_name(path)
+    stem = "stdin" if str(path) == STDIO else Path(path).stem
     texts = []
     seen: dict[str, int] = {}
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputDataError(f"{path}:{number}: invalid JSON: {exc.msg}") from None
-        if isinstance(obj, dict) and "id" not in obj:
-            obj = {**obj, "id": f"{path.stem}-{number}"}
+    for number, obj in read_json_lines(path):
+        if "id" not in obj:
+            obj = {**obj, "id": f"{stem}-{number}"}
         try:
             record = from_dict(TextIn, obj)
         except RecordError as exc:
-            raise InputDataError(f"{path}:{number}: {exc}") from None
+            raise InputDataError(f"{where}:{number}: {exc}") from None
         if record.id in seen:
-            raise InputDataError(f"{path}:{number}: id {record.id!r} repeats line {seen[record.id]}")
+            raise InputDataError(f"{where}:{number}: id {record.id!r} repeats line {seen[record.id]}")
         seen[record.id] = number
         texts.append(record)
-    if not texts:
-        raise InputDataError(f"{path}: no texts")
     return texts
 
 
@@ -70,7 +64,7 @@ def _settings(args: argparse.Namespace) -> Any:
 def _send(args: argparse.Namespace) -> int:
     from redline.streams.clients import produce, text_messages
 
-    texts = read_texts(Path(args.input))
+    texts = read_texts(args.input)
     settings = _settings(args)
     sent = asyncio.run(produce(settings.bootstrap, settings.topics.texts, text_messages(texts)))
     print(f"sent {sent} texts to {settings.topics.texts} on {settings.bootstrap}")
@@ -85,7 +79,7 @@ def _results(args: argparse.Namespace) -> int:
     topic = settings.topics.labels
     wanted: set[str] | None = None
     if args.ids_from:
-        wanted = {t.id for t in read_texts(Path(args.ids_from))}
+        wanted = {t.id for t in read_texts(args.ids_from)}
     results: dict[str, LabelResult] = {}
     undecodable = 0
 
@@ -132,7 +126,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         p.add_argument("--topic-prefix", help="prefix of every topic (default 'redline.')")
 
     send = sub.add_parser("send", help='produce a JSONL of {"text", "id"?, "metadata"?} to <prefix>texts')
-    send.add_argument("--in", dest="input", required=True, help="JSONL file (every line is checked first)")
+    send.add_argument(
+        "--in",
+        dest="input",
+        default="-",
+        help="JSONL file, - for stdin (the default); every line is checked before any is sent",
+    )
     common(send)
     send.set_defaults(func=_send)
 

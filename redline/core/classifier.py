@@ -9,9 +9,12 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import sparse
 
+from redline.core.classifier_snapshot import classifier_state, restore_classifier
 from redline.core.config import EngineConfig
 from redline.core.features import FeatureBuilder
+from redline.core.flat_new_class import fit_new_class_row
 from redline.core.labels import label_embeddings
 from redline.core.partition import LabelPartition
 from redline.core.subsets import NOISE, StackedSubsets, SubsetClassifier, _softmax, noise_indices
@@ -111,6 +114,7 @@ class RedClassifier:
         self.stacked_ = StackedSubsets(self.subset_models_, self.classes_.tolist())
 
     def _fit_flat(self) -> None:
+        # deferred: scikit-learn costs about a second to import; importing the core need not pay for it
         from sklearn.linear_model import LogisticRegression
 
         cfg = self._cfg
@@ -254,55 +258,24 @@ class RedClassifier:
         return self
 
     def _add_flat_class(self, label: str, old_classes: NDArray[np.str_]) -> None:
-        """Fit one new row of the flat softmax with the old rows frozen.
-
-        With old logits Z fixed, the new class's logit s = F w + c enters the softmax loss only through
-        log(exp(M) + exp(s)), M = logsumexp(Z): a binary logistic regression with offset -M, solved with
-        L-BFGS under the same penalty as the full fit (C * loss + ||w||^2 / 2). The old classes are
-        represented by up to ``noise_per_label`` rows each, weighted up to their full count, so the
-        objective matches the full-data one in expectation at a fraction of the cost.
-        """
-        from scipy.optimize import minimize
-
+        """Insert the new class's row into the flat softmax (see :func:`fit_new_class_row`)."""
         cfg = self._cfg
-        C = cfg.C
-        rng = np.random.default_rng((cfg.seed, len(self.y_)))
-        new_rows = np.flatnonzero(self.y_ == label)
-        old = noise_indices(self.y_, [label], "stratified", rng, per_label=cfg.noise_per_label)
-        labels_old, counts_all = np.unique(self.y_, return_counts=True)
-        _, counts_kept = np.unique(self.y_[old], return_counts=True)
-        full = dict(zip(labels_old.tolist(), counts_all.tolist(), strict=True))
-        kept = dict(zip(np.unique(self.y_[old]).tolist(), counts_kept.tolist(), strict=True))
-        rows = np.concatenate([new_rows, old])
-        weight = np.concatenate(
-            [np.ones(new_rows.size), np.array([full[v] / kept[v] for v in self.y_[old].tolist()])]
+        row, intercept = fit_new_class_row(
+            self._F,
+            self.y_,
+            label,
+            self.flat_coef_,
+            self.flat_intercept_,
+            C=cfg.C,
+            max_iter=cfg.max_iter,
+            seed=cfg.seed,
+            per_label=cfg.noise_per_label,
         )
-        F = self._F[rows]
-        Z = np.asarray(F @ self.flat_coef_.T, dtype=np.float64) + self.flat_intercept_
-        zmax = Z.max(axis=1)
-        M = zmax + np.log(np.exp(Z - zmax[:, None]).sum(axis=1))
-        t = np.concatenate([np.ones(new_rows.size), np.zeros(old.size)])
-        dim = F.shape[1]
-
-        def objective(theta: FloatArray) -> tuple[float, FloatArray]:
-            w, c = theta[:dim], theta[dim]
-            u = np.asarray(F @ w).ravel() + c - M
-            loss = float(C * np.sum(weight * (np.logaddexp(0.0, u) - t * u)) + 0.5 * w @ w)
-            g = C * weight * (1.0 / (1.0 + np.exp(-u)) - t)
-            grad = np.concatenate([np.asarray(F.T @ g).ravel() + w, [g.sum()]])
-            return loss, grad
-
-        theta0 = np.zeros(dim + 1)
-        theta0[dim] = float(np.median(M))
-        opts = {"maxiter": self._cfg.max_iter}
-        res = minimize(objective, theta0, jac=True, method="L-BFGS-B", options=opts)
         pos = int(np.searchsorted(old_classes, label))
-        self.flat_coef_ = np.insert(self.flat_coef_, pos, res.x[:dim].astype(np.float32), axis=0)
-        self.flat_intercept_ = np.insert(self.flat_intercept_, pos, res.x[dim])
+        self.flat_coef_ = np.insert(self.flat_coef_, pos, row.astype(np.float32), axis=0)
+        self.flat_intercept_ = np.insert(self.flat_intercept_, pos, intercept)
 
     def _append(self, X: FloatArray, texts: Sequence[str], y: NDArray[np.str_]) -> None:
-        from scipy import sparse
-
         self.X_ = np.vstack([self.X_, X])
         self.texts_ += list(texts)
         self.y_ = np.concatenate([self.y_, y])
@@ -340,48 +313,12 @@ class RedClassifier:
     def to_state(self) -> dict[str, Any]:
         """A snapshot of plain values and numpy arrays (no pickled objects)."""
         self._check()
-        state: dict[str, Any] = {
-            "format": "redline.RedClassifier/1",
-            "config": self._cfg.to_dict(),
-            "classes": self.classes_.tolist(),
-            "descriptions": dict(self.descriptions_),
-            "X": self.X_,
-            "texts": list(self.texts_),
-            "y": self.y_.tolist(),
-            "feature_texts": self.features_.fitted_texts_,
-        }
-        if self.partition_ is not None:
-            state["partition"] = self.partition_.to_state()
-            state["subsets"] = [m.to_state() for m in self.subset_models_]
-        if hasattr(self, "flat_coef_"):
-            state["flat_coef"], state["flat_intercept"] = self.flat_coef_, self.flat_intercept_
-        return state
+        return classifier_state(self)
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> RedClassifier:
         """Rebuild from :meth:`to_state` without refitting any model."""
-        if state.get("format") != "redline.RedClassifier/1":
-            raise ModelError(f"not a RedClassifier snapshot (format={state.get('format')!r})")
-        cfg = EngineConfig.from_dict(dict(state["config"]))
-        model = cls(cfg)
-        model.classes_ = np.asarray([str(c) for c in state["classes"]])
-        model.descriptions_ = dict(state["descriptions"])
-        model.X_ = np.asarray(state["X"], dtype=np.float32)
-        model.texts_ = [str(t) for t in state["texts"]]
-        model.y_ = np.asarray([str(v) for v in state["y"]])
-        n_feat = int(state["feature_texts"])
-        model.features_ = FeatureBuilder(cfg.features, cfg.ngram_weight).fit(model.texts_[:n_feat])
-        model._F = model.features_.transform(model.X_, model.texts_)
-        model.partition_ = None
-        model.subset_models_ = []
-        if "partition" in state:
-            model.partition_ = LabelPartition.from_state(state["partition"])
-            model.subset_models_ = [SubsetClassifier.from_state(s) for s in state["subsets"]]
-            model._stack()
-        if "flat_coef" in state:
-            model.flat_coef_ = np.asarray(state["flat_coef"], dtype=np.float32)
-            model.flat_intercept_ = np.asarray(state["flat_intercept"], dtype=np.float64)
-        return model
+        return restore_classifier(cls, state)
 
 
 def _row(F: Any, i: int) -> FloatArray:

@@ -19,6 +19,7 @@ from redline.core.classifier import RedClassifier
 from redline.core.config import EngineConfig, LoopConfig
 from redline.core.judge_interface import BlockingJudge
 from redline.core.loop import UNRESOLVED, VALIDATED, LoopState, RecursiveLoop
+from redline.core.metrics import delivered_accuracy
 from redline.errors import InputDataError
 
 
@@ -75,6 +76,7 @@ class EvaluationResult:
 
 
 def _auroc(is_error: NDArray[np.bool_], score: NDArray[np.floating]) -> float:
+    # deferred: scikit-learn costs about a second to import; importing the core need not pay for it
     from sklearn.metrics import roc_auc_score
 
     if is_error.all() or not is_error.any():
@@ -158,9 +160,7 @@ def evaluate(
         delivered = delivered_labels(state, pool_pred)
         rec = {
             "test_accuracy": float(np.mean(test_pred == y_test)),
-            "delivered_accuracy": float(
-                np.mean([d == t for d, t in zip(delivered, pool.labels, strict=True)])
-            ),
+            "delivered_accuracy": delivered_accuracy(delivered, pool.labels),
         }
         if progress is not None:
             progress({"round": len(state.rounds), **rec})
@@ -171,7 +171,7 @@ def evaluate(
     )
     final = state.rounds[-1]
     test_pred = model.predict(test.X, test.texts)
-    from sklearn.metrics import f1_score
+    from sklearn.metrics import f1_score  # deferred: as in _auroc
 
     stats = getattr(expert, "stats", None)
     judge_stats = stats() if callable(stats) else {}

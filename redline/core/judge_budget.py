@@ -59,32 +59,36 @@ def held_out_uncertainty(
     """Uncertainty of every training text scored by a model fitted without it (k-fold cross-fitting).
 
     In-sample uncertainties are far too low (the model has seen the texts); cross-fitted ones
-    resemble those of new texts. Folds are stratified by label with a seeded shuffle; a label with
-    fewer than ``folds`` examples stays in every training part (it is scored in-sample).
+    resemble those of new texts. Folds come from scikit-learn's ``StratifiedKFold`` (stratified by
+    label, shuffled with ``seed``); a label with fewer than ``folds`` examples stays in every training
+    part and is scored in-sample by a model fitted on everything. The same inputs and seed give the
+    same result.
     """
+    # deferred: scikit-learn costs about a second to import; the CLI's start-up does not need it
+    from sklearn.model_selection import StratifiedKFold
+
     if folds < 2:
         raise ConfigError(f"folds must be >= 2, got {folds}")
     labels = np.asarray([str(v) for v in y])
     n = labels.size
     if np.asarray(X).shape[0] != n or len(texts) != n:
         raise ConfigError("X, texts and y must have the same length")
-    rng = np.random.default_rng(seed)
-    fold_of = np.full(n, -1)
-    for label in np.unique(labels):
-        idx = np.flatnonzero(labels == label)
-        if idx.size >= folds:
-            fold_of[rng.permutation(idx)] = np.arange(idx.size) % folds
+    names, counts = np.unique(labels, return_counts=True)
+    # only labels with at least `folds` examples are split: StratifiedKFold would warn about the others
+    split = np.flatnonzero(np.isin(labels, names[counts >= folds]))
     out = np.zeros(n, dtype=np.float64)
     scored = np.zeros(n, dtype=bool)
-    for f in range(folds):
-        test = np.flatnonzero(fold_of == f)
-        train = np.flatnonzero(fold_of != f)
-        if test.size == 0:
-            continue
-        model = make_model()
-        model.fit(X[train], [texts[i] for i in train.tolist()], labels[train].tolist())
-        out[test] = model.predict_scores(X[test], [texts[i] for i in test.tolist()]).uncertainty(kind)
-        scored[test] = True
+    if split.size:
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+        for _, test_part in splitter.split(np.zeros((split.size, 1)), labels[split]):
+            test = split[test_part]
+            in_test = np.zeros(n, dtype=bool)
+            in_test[test] = True
+            train = np.flatnonzero(~in_test)
+            model = make_model()
+            model.fit(X[train], [texts[i] for i in train.tolist()], labels[train].tolist())
+            out[test] = model.predict_scores(X[test], [texts[i] for i in test.tolist()]).uncertainty(kind)
+            scored[test] = True
     if not scored.all():  # rare labels: score them with a model fitted on everything
         rest = np.flatnonzero(~scored)
         model = make_model()

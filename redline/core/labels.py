@@ -12,11 +12,6 @@ from redline.errors import InputDataError
 FloatArray = NDArray[np.floating]
 
 
-def _normalise(M: FloatArray) -> FloatArray:
-    norms = np.linalg.norm(M, axis=-1, keepdims=True)
-    return M / np.where(norms == 0.0, 1.0, norms)
-
-
 def label_embeddings(
     X: FloatArray,
     y: Sequence[str],
@@ -43,9 +38,19 @@ def label_embeddings(
     -------
     ndarray of shape (len(labels), d), rows L2-normalised.
     """
+    # deferred: scikit-learn costs about a second to import; the CLI's start-up does not need it
+    from sklearn.preprocessing import normalize  # L2 rows; an all-zero row stays zero
+
     if not 0.0 <= description_weight <= 1.0:
         raise InputDataError(f"description_weight must lie in [0, 1], got {description_weight}")
-    Xn = _normalise(np.asarray(X, dtype=np.float64))
+    X64 = np.asarray(X, dtype=np.float64)
+    if X64.ndim != 2 or X64.shape[0] == 0 or not labels:
+        raise InputDataError(
+            f"label embeddings need examples (a 2-D array, got shape {X64.shape}) and labels to embed"
+        )
+    if not np.isfinite(X64).all():
+        raise InputDataError("embeddings contain NaN or infinity")
+    Xn = normalize(X64)
     y_arr = np.asarray(y)
     index = {lab: i for i, lab in enumerate(labels)}
     codes = np.array([index.get(lab, -1) for lab in y_arr.tolist()], dtype=np.int64)
@@ -56,11 +61,14 @@ def label_embeddings(
     missing = [labels[int(i)] for i in np.flatnonzero(counts == 0)]
     if missing:
         raise InputDataError(f"labels without examples: {', '.join(map(str, missing[:5]))}")
-    E = _normalise(sums / counts[:, None])
+    E: FloatArray = normalize(sums / counts[:, None])
     if description_embeddings and description_weight > 0.0:
         for i, lab in enumerate(labels):
             if lab in description_embeddings:
-                d = _normalise(np.asarray(description_embeddings[lab], dtype=np.float64)[None, :])[0]
+                d = np.asarray(description_embeddings[lab], dtype=np.float64)[None, :]
+                if not np.isfinite(d).all():
+                    raise InputDataError(f"the description embedding of {lab!r} contains NaN or infinity")
+                d = normalize(d)[0]
                 E[i] = (1.0 - description_weight) * E[i] + description_weight * d
-        E = _normalise(E)
+        E = normalize(E)
     return E

@@ -58,8 +58,12 @@ def _reduce_umap(E: FloatArray, n_components: int, seed: int) -> FloatArray:
 
 
 def _unit(M: FloatArray) -> FloatArray:
-    norms = np.linalg.norm(M, axis=-1, keepdims=True)
-    return M / np.where(norms == 0.0, 1.0, norms)
+    """Rows scaled to unit L2 norm (an all-zero row stays zero)."""
+    # deferred: scikit-learn costs about a second to import; importing the core need not pay for it
+    from sklearn.preprocessing import normalize
+
+    unit: FloatArray = normalize(M)
+    return unit
 
 
 def greedy_subsets(Z: FloatArray, max_subset_size: int, order: Sequence[int]) -> list[list[int]]:

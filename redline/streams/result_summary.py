@@ -8,13 +8,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from redline.core.metrics import delivered_accuracy
 from redline.schemas import LabelResult
 
-STATUSES = ("accepted", "validated", "corrected", "unresolved")
+#: every status a result can have; the last two emit no label and count as wrong in accuracy
+STATUSES = ("accepted", "validated", "corrected", "unresolved", "judge_unavailable")
+#: the statuses that emit a label (per-status accuracy is reported for these)
+LABELLING_STATUSES = ("accepted", "validated", "corrected")
 
 
 @dataclass
-class ResultTally:
+class ResultSummary:
     """Counts results as they arrive; ground truth (id -> label) is optional.
 
     Duplicate ids are counted in ``duplicates`` and otherwise ignored (the first result wins).
@@ -53,24 +57,28 @@ class ResultTally:
         return self.count / max(self.last_arrival - self.started, 1e-9)
 
     def _accuracy(self, pick: Any) -> tuple[float | None, int]:
+        """Accuracy of ``pick(result)`` (a label, None = wrong, ``...`` = leave the result out) over
+        the results with a known truth, and how many were counted."""
         pairs = [(pick(r), self.truth[i]) for i, r in self.results.items() if i in self.truth]
         pairs = [(p, t) for p, t in pairs if p is not ...]
         if not pairs:
             return None, 0
-        return sum(p == t for p, t in pairs) / len(pairs), len(pairs)
+        emitted, truth = zip(*pairs, strict=True)
+        return delivered_accuracy(emitted, truth), len(pairs)
 
     def accuracy(self) -> dict[str, Any]:
         """Accuracy against the truth, several ways.
 
         ``model``: the model's top candidate alone (what the stream would emit without a judge);
-        ``delivered``: the emitted label, unresolved counting as wrong; ``precision``: over emitted
-        labels only; per status: accuracy of the labels emitted with that status.
+        ``delivered``: the emitted label, a result without one (unresolved, judge unavailable) counting
+        as wrong (:func:`redline.core.metrics.delivered_accuracy`); ``precision``: over emitted labels
+        only; per labelling status: accuracy of the labels emitted with that status.
         """
         out: dict[str, Any] = {}
         out["model"], out["n"] = self._accuracy(lambda r: r.candidates[0].label if r.candidates else None)
         out["delivered"], _ = self._accuracy(lambda r: r.label)
         out["precision"], out["labelled"] = self._accuracy(lambda r: r.label if r.label is not None else ...)
-        for status in STATUSES[:3]:
+        for status in LABELLING_STATUSES:
             out[status], _ = self._accuracy(lambda r, s=status: r.label if r.status == s else ...)
         return out
 

@@ -347,11 +347,6 @@ class LlamaServer:
             proc.kill()
             proc.wait(timeout=timeout)
 
-    def restart(self, timeout: float = 120.0) -> LlamaServer:
-        """Stop and start again on the same port; return self."""
-        self.stop()
-        return self.start(timeout)
-
     def log_tail(self, lines: int = 12) -> str:
         """Return the last ``lines`` lines of the server's log as one line."""
         if self.log_path is None or not self.log_path.exists():

@@ -13,6 +13,7 @@ from redline.adapters.jsonl_files import (
     check_label_descriptions,
     check_training_set,
     read_examples,
+    read_json_lines,
     read_labels,
     write_examples,
     write_labels,
@@ -222,3 +223,22 @@ def test_unwritable_output_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(ConfigError, match="cannot write"):
         write_labels(tmp_path / "file" / "sub.jsonl", {"a": ""})
+
+
+def test_read_json_lines_yields_line_numbers_of_objects(tmp_path: Path) -> None:
+    p = _write(tmp_path / "x.jsonl", b'\xef\xbb\xbf{"a": 1}\n\n  \n{"b": "\xc3\xa9"}\n')
+    assert list(read_json_lines(p)) == [(1, {"a": 1}), (4, {"b": "é"})]
+
+
+def test_stdin_left_to_a_terminal_is_refused_not_waited_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    class TerminalStdin:
+        def isatty(self) -> bool:
+            return True
+
+        @property
+        def buffer(self) -> None:  # pragma: no cover - must not be read
+            raise AssertionError("read a terminal")
+
+    monkeypatch.setattr("sys.stdin", TerminalStdin())
+    with pytest.raises(InputDataError, match=r"^<stdin>: is a terminal"):
+        list(read_json_lines("-"))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import uuid
 
 import pytest
 
 from redline.cli import main
+from redline.commands.stream import read_texts
 from redline.schemas import Candidate, LabelResult, TextIn, decode, encode
 from redline.streams.clients import collect, produce
 from redline.streams.settings import TopicNames
@@ -20,8 +22,9 @@ from redline.streams.settings import TopicNames
         (b'{"text": "ok"}\n{"text": \n', "t.jsonl:2: invalid JSON"),
         (b'{"text": "ok"}\n{"id": "x"}\n', "t.jsonl:2: $: missing required field 'text'"),
         (b'{"id": "a", "text": "x"}\n{"id": "a", "text": "y"}\n', "t.jsonl:2: id 'a' repeats line 1"),
-        (b"\n\n", "t.jsonl: no texts"),
-        (b"\xff", "t.jsonl: not UTF-8"),
+        (b"\n\n", "t.jsonl: file is empty"),
+        (b"\xff", "t.jsonl:1: invalid UTF-8 (byte 0xff at column 1)"),
+        (b'{"text": "ok"}\n["x"]\n', "t.jsonl:2: expected a JSON object, got list"),
     ],
 )
 def test_send_refuses_a_bad_file_before_sending_anything(tmp_path, capsys, content, message) -> None:
@@ -31,6 +34,27 @@ def test_send_refuses_a_bad_file_before_sending_anything(tmp_path, capsys, conte
     assert main(["stream", "send", "--in", str(path), "--bootstrap", "127.0.0.1:1"]) == 1
     [line] = capsys.readouterr().err.strip().splitlines()
     assert message in line
+
+
+class _FakeStdin:
+    def __init__(self, data: bytes) -> None:
+        self.buffer = io.BytesIO(data)
+
+    def isatty(self) -> bool:
+        return False
+
+
+def test_send_reads_stdin_by_default_and_names_it_in_errors(monkeypatch, capsys) -> None:
+    monkeypatch.setattr("sys.stdin", _FakeStdin(b'{"text": "ok"}\n{"text": \n'))
+    assert main(["stream", "send", "--bootstrap", "127.0.0.1:1"]) == 1
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("redline: error: <stdin>:2: invalid JSON")
+
+
+def test_texts_from_stdin_get_stdin_ids(monkeypatch) -> None:
+    lines = b'{"text": "a"}\n\n{"id": "own", "text": "b"}\n{"text": "c"}\n'
+    monkeypatch.setattr("sys.stdin", _FakeStdin(lines))
+    assert [(t.id, t.text) for t in read_texts("-")] == [("stdin-1", "a"), ("own", "b"), ("stdin-4", "c")]
 
 
 @pytest.mark.integration

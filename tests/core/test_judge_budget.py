@@ -160,6 +160,47 @@ def test_held_out_uncertainty_is_higher_than_in_sample() -> None:
         held_out_uncertainty(_Centroids, X, texts, y, "margin", folds=1)
 
 
+class _Recording(_Centroids):
+    """Remembers which texts each fitted model trained on and which it scored."""
+
+    log: list[tuple[set[str], list[str]]]
+
+    def fit(self, X, texts, y):
+        self.trained = set(texts)
+        return super().fit(X, texts, y)
+
+    def predict_scores(self, X, texts):
+        self.log.append((self.trained, list(texts)))
+        return super().predict_scores(X, texts)
+
+
+def test_held_out_folds_score_every_text_out_of_sample_except_rare_labels(recwarn) -> None:
+    rng = np.random.default_rng(7)
+    y = [c for c, n in (("a", 10), ("b", 7), ("c", 4), ("rare", 2)) for _ in range(n)]
+    X = rng.normal(size=(len(y), 3))
+    texts = [f"t{i}" for i in range(len(y))]
+    log: list[tuple[set[str], list[str]]] = []
+
+    def make() -> _Recording:
+        model = _Recording()
+        model.log = log
+        return model
+
+    held = held_out_uncertainty(make, X, texts, y, "margin", folds=3, seed=1)
+    assert not recwarn.list  # no "least populated class" warning for the rare label
+    assert held.shape == (len(y),) and np.isfinite(held).all()
+    scored_by = {t: trained for trained, scored in log for t in scored}
+    assert set(scored_by) == set(texts)  # every text scored exactly once
+    assert sum(len(scored) for _, scored in log) == len(texts)
+    for text, label in zip(texts, y, strict=True):
+        # a frequent label's text is scored by a model that never saw it; a rare one in-sample
+        assert (text in scored_by[text]) == (label == "rare")
+    rare = {t for t, lab in zip(texts, y, strict=True) if lab == "rare"}
+    assert all(rare <= trained for trained, _ in log)  # rare texts stay in every training part
+    again = held_out_uncertainty(make, X, texts, y, "margin", folds=3, seed=1)
+    assert (held == again).all()
+
+
 def test_a_wrong_prior_fades_after_prior_weight_texts() -> None:
     rng = np.random.default_rng(6)
     prior = uncertainty_quantiles(rng.beta(3, 2, 3000))  # fit time: far more uncertain than the stream
