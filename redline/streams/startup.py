@@ -4,19 +4,14 @@ create the topics, register the agents and run Faust."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from redline.adapters.embedder import Embedder, EmbeddingSettings
 from redline.adapters.jsonl_files import read_examples
-from redline.adapters.model_files import check_embedder
-from redline.adapters.snapshot_store import MANIFEST_FILE, FileSnapshotStore
+from redline.adapters.model_files import FittedModel, check_embedder, read_model_folder
 from redline.core.candidate_walk import CandidateWalk
-from redline.core.classifier import RedClassifier
 from redline.core.engine import StreamEngine
 from redline.core.judge_budget import BudgetedRouter
 from redline.errors import ConfigError, ModelError
@@ -24,28 +19,6 @@ from redline.judge.specs import build_judge, parse_judge_spec
 from redline.streams.model_snapshots import ModelLineage, read_latest
 from redline.streams.settings import StreamSettings
 from redline.streams.worker import Worker
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """A model read from a folder written by ``redline fit``."""
-
-    model: RedClassifier
-    version: str
-    metadata: dict[str, Any]
-    folder: Path | None = None
-
-
-def load_model(model_dir: Path) -> LoadedModel:
-    """Read a ``redline fit`` folder (snapshot manifest + arrays) into a ``RedClassifier``."""
-    folder = Path(model_dir)
-    if not folder.is_dir():
-        raise ModelError(f"{folder}: no such model folder (write one with `redline fit`)")
-    snapshot = FileSnapshotStore(folder).load("")
-    model = RedClassifier.from_state(snapshot.state)
-    manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
-    digest = manifest.get("arrays_sha256") or hashlib.sha256(json.dumps(manifest).encode()).hexdigest()
-    return LoadedModel(model, f"{folder.name}@{str(digest)[:12]}", dict(snapshot.metadata), folder)
 
 
 def build_router(settings: StreamSettings, metadata: dict[str, Any]) -> BudgetedRouter:
@@ -62,7 +35,7 @@ def build_router(settings: StreamSettings, metadata: dict[str, Any]) -> Budgeted
         raise ModelError(f"the model's uncertainty_quantiles are unusable: {exc}") from exc
 
 
-def build_engine(settings: StreamSettings, loaded: LoadedModel, *, judge_available: bool) -> StreamEngine:
+def build_engine(settings: StreamSettings, loaded: FittedModel, *, judge_available: bool) -> StreamEngine:
     """The engine a worker decides with, from a loaded model and the settings."""
     return StreamEngine(
         loaded.model,
@@ -81,11 +54,11 @@ def build_worker(
     if settings.model_dir is None:
         raise ConfigError("a worker needs a model: pass --model DIR (written by `redline fit`)")
     parse_judge_spec(settings.judge)  # a bad spec fails before any model work
-    loaded = load_model(settings.model_dir)
+    loaded = read_model_folder(settings.model_dir)
     if embedder is None:
         # no on-disk cache in a worker: stream texts rarely repeat and several workers may share a disk
         embedder = EmbeddingSettings.from_env(batch_size=settings.batch_size, cache=False).build()
-    check_embedder(loaded.metadata, embedder, where=loaded.folder or loaded.version)
+    check_embedder(loaded.metadata, embedder, where=loaded.folder)
     truth = {e.text: str(e.label) for e in read_examples(judge_truth)} if judge_truth is not None else None
     model = loaded.model
     judge = build_judge(settings.judge, truth=truth, X=model.X_, labels=[str(v) for v in model.y_])

@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 
 from redline.adapters.jsonl_files import Example, write_examples
+from redline.adapters.model_files import read_model_folder
 from redline.adapters.snapshot_store import FileSnapshotStore, Snapshot
 from redline.core.classifier import RedClassifier
 from redline.core.config import EngineConfig
 from redline.errors import ConfigError, ModelError
 from redline.judge.simulated_expert import SimulatedExpert
 from redline.streams.settings import StreamSettings
-from redline.streams.startup import build_engine, build_router, build_worker, load_model
+from redline.streams.startup import build_engine, build_router, build_worker
 
 
 @pytest.fixture
@@ -40,22 +41,22 @@ def _settings(tmp_path, model_dir, **kw) -> StreamSettings:
 
 
 def test_load_model_gives_a_versioned_classifier(model_dir) -> None:
-    loaded = load_model(model_dir)
+    loaded = read_model_folder(model_dir)
     assert list(loaded.model.classes_) == ["a", "b", "c"]
     assert loaded.version.startswith("m@") and len(loaded.version) == len("m@") + 12
-    assert load_model(model_dir).version == loaded.version  # same folder, same version
+    assert read_model_folder(model_dir).version == loaded.version  # same folder, same version
 
 
 def test_missing_model_folder_is_a_clear_error(tmp_path) -> None:
-    with pytest.raises(ModelError, match="no such model folder"):
-        load_model(tmp_path / "nope")
+    with pytest.raises(ModelError, match="no model here"):
+        read_model_folder(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelError, match="no model here"):
-        load_model(tmp_path / "empty")
+        read_model_folder(tmp_path / "empty")
 
 
 def test_engine_uses_the_judge_budget_and_the_models_uncertainty(model_dir, tmp_path) -> None:
-    loaded = load_model(model_dir)
+    loaded = read_model_folder(model_dir)
     engine = build_engine(_settings(tmp_path, model_dir, max_candidates=2, judge_share=0.3), loaded,
                           judge_available=False)  # fmt: skip
     assert engine.walk.max_candidates == 2 and engine.uncertainty_kind == "entropy"
