@@ -1,12 +1,24 @@
-"""Typed, versioned records for every redline topic, their JSON codec and JSON Schema files."""
+"""Typed, versioned records for every redline topic, their JSON codec and JSON Schema files (pydantic)."""
 
 from __future__ import annotations
 
 from redline.schemas.codec import decode, encode, from_dict, json_schema, to_dict
+from redline.schemas.embedding import decode_embedding, encode_embedding
 from redline.schemas.export import SCHEMA_DIR, export_schemas, render_schemas
+from redline.schemas.fields import (
+    MAX_CONTROL_EXAMPLES,
+    MAX_DEAD_LETTER_BYTES,
+    MAX_DEAD_LETTER_KEY_BYTES,
+    MAX_EMBEDDING_DIM,
+    MAX_RECORD_BYTES,
+    MAX_TEXT_CHARS,
+    SCHEMA_VERSION,
+    Scalar,
+)
+from redline.schemas.operations import POLICY_KEYS, CommandName, EventKind
 from redline.schemas.records import (
     RECORD_BY_TOPIC,
-    SCHEMA_VERSION,
+    STATUSES,
     Candidate,
     ControlCommand,
     DeadLetter,
@@ -18,19 +30,31 @@ from redline.schemas.records import (
     LabelContext,
     LabelResult,
     Prediction,
+    PredictionRoute,
+    Status,
     TextIn,
     decode_embedding,
     encode_embedding,
 )
 
 __all__ = [
+    "MAX_CONTROL_EXAMPLES",
+    "MAX_DEAD_LETTER_BYTES",
+    "MAX_DEAD_LETTER_KEY_BYTES",
+    "MAX_EMBEDDING_DIM",
+    "MAX_RECORD_BYTES",
+    "MAX_TEXT_CHARS",
+    "POLICY_KEYS",
     "RECORD_BY_TOPIC",
     "SCHEMA_DIR",
     "SCHEMA_VERSION",
+    "STATUSES",
     "Candidate",
+    "CommandName",
     "ControlCommand",
     "DeadLetter",
     "Event",
+    "EventKind",
     "JudgeAttempt",
     "JudgeInfo",
     "JudgeRequest",
@@ -38,6 +62,9 @@ __all__ = [
     "LabelContext",
     "LabelResult",
     "Prediction",
+    "PredictionRoute",
+    "Scalar",
+    "Status",
     "TextIn",
     "decode",
     "decode_embedding",
