@@ -33,8 +33,6 @@ from redline.schemas.records import (
     PredictionRoute,
     Status,
     TextIn,
-    decode_embedding,
-    encode_embedding,
 )
 
 __all__ = [

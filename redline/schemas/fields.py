@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import math
 from collections.abc import Callable
+from types import MappingProxyType
 from typing import Annotated, Any, TypeVar, dataclass_transform
 
 from pydantic import AfterValidator, ConfigDict, Field, JsonValue, ValidationError, WithJsonSchema
@@ -50,9 +51,11 @@ MAX_RECORD_BYTES = 8 * 1024 * 1024
 #: the configuration every record shares
 RECORD_CONFIG = ConfigDict(extra="ignore", strict=True, allow_inf_nan=False)
 
-_JSON_TYPE = {str: "string", int: "integer", float: "number", bool: "boolean", list: "array", dict: "object"}
+_JSON_TYPE = MappingProxyType(
+    {str: "string", int: "integer", float: "number", bool: "boolean", list: "array", dict: "object"}
+)
 #: how pydantic names the members of a failed union in an error location
-_UNION_TAGS = {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}
+_UNION_TAGS = MappingProxyType({"str": "string", "int": "integer", "float": "number", "bool": "boolean"})
 
 
 def rule_error(reason: str) -> PydanticCustomError:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
+from collections.abc import Mapping
 from dataclasses import field
+from types import MappingProxyType
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, JsonValue, WithJsonSchema, model_validator
@@ -35,16 +37,18 @@ LABEL_COMMANDS: tuple[str, ...] = ("add_label", "update_description", "remove_la
 EventKind = Literal["applied", "rejected", "info", "drift", "recovered", "new_label_suggested", "model"]
 
 #: the keys ``set_policy`` understands: JSON Schema of each value
-POLICY_KEYS: dict[str, dict[str, Any]] = {
-    "judge_share": {"type": "number", "minimum": 0, "maximum": 1},
-    "threshold": {"anyOf": [{"type": "number", "minimum": 0, "maximum": 1}, {"type": "null"}]},
-    "max_candidates": {"type": "integer", "minimum": 1, "maximum": 50},
-    "context_examples": {"type": "integer", "minimum": 0, "maximum": 20},
-}
+POLICY_KEYS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+    {
+        "judge_share": {"type": "number", "minimum": 0, "maximum": 1},
+        "threshold": {"anyOf": [{"type": "number", "minimum": 0, "maximum": 1}, {"type": "null"}]},
+        "max_candidates": {"type": "integer", "minimum": 1, "maximum": 50},
+        "context_examples": {"type": "integer", "minimum": 0, "maximum": 20},
+    }
+)
 #: a policy change: the keys of POLICY_KEYS with their values
 Policy = Annotated[
     dict[str, int | float | None],
-    WithJsonSchema({"type": "object", "properties": POLICY_KEYS, "additionalProperties": False}),
+    WithJsonSchema({"type": "object", "properties": dict(POLICY_KEYS), "additionalProperties": False}),
 ]
 Example = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
 
@@ -70,14 +74,14 @@ def _when(command: str | list[str], then: dict[str, Any]) -> dict[str, Any]:
     return {"if": {"properties": {"command": {"enum": names}}}, "then": then}
 
 
-_COMMAND_RULES: list[JsonValue] = [
+_COMMAND_RULES: tuple[JsonValue, ...] = (
     _when(list(LABEL_COMMANDS), {"required": ["label"], "properties": {"label": {"pattern": r"\S"}}}),
     _when("add_label", {"required": ["examples"],
                         "properties": {"examples": {"contains": {"pattern": r"\S"}, "minContains": 2}}}),
     _when("set_policy", {"required": ["policy"], "properties": {"policy": {"minProperties": 1}}}),
     {"if": {"properties": {"command": {"not": {"const": "set_policy"}}}},
      "then": {"properties": {"policy": {"maxProperties": 0}}}},
-]  # fmt: skip
+)  # fmt: skip
 
 
 @record
@@ -91,7 +95,7 @@ class ControlCommand:
     """
 
     __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(
-        **RECORD_CONFIG, json_schema_extra={"allOf": _COMMAND_RULES}
+        **RECORD_CONFIG, json_schema_extra={"allOf": list(_COMMAND_RULES)}
     )
 
     id: Id

@@ -20,7 +20,9 @@ into JSON bytes and JSON Schema files (``redline/schemas/json/*.json``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import field
+from types import MappingProxyType
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import ConfigDict, Field, model_validator
@@ -196,11 +198,13 @@ class JudgeInfo:
     cost: float = 0.0
 
 
-_LABEL_FITS_STATUS: dict[str, Any] = {
-    "if": {"properties": {"status": {"enum": list(UNLABELLED)}}},
-    "then": {"properties": {"label": {"type": "null"}}},
-    "else": {"properties": {"label": {"type": "string"}}},
-}
+_LABEL_FITS_STATUS: Mapping[str, Any] = MappingProxyType(
+    {
+        "if": {"properties": {"status": {"enum": list(UNLABELLED)}}},
+        "then": {"properties": {"label": {"type": "null"}}},
+        "else": {"properties": {"label": {"type": "string"}}},
+    }
+)
 
 
 @record
@@ -215,7 +219,7 @@ class LabelResult:
     """
 
     __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(
-        **RECORD_CONFIG, json_schema_extra={"allOf": [_LABEL_FITS_STATUS]}
+        **RECORD_CONFIG, json_schema_extra={"allOf": [dict(_LABEL_FITS_STATUS)]}
     )
 
     id: Id
@@ -238,13 +242,15 @@ class LabelResult:
 
 
 #: the record each topic carries, by the topic's name without the ``redline.`` prefix
-RECORD_BY_TOPIC: dict[str, type] = {
-    "texts": TextIn,
-    "predictions": Prediction,
-    "labels": LabelResult,
-    "judge.requests": JudgeRequest,
-    "judge.verdicts": JudgeVerdict,
-    "control": ControlCommand,
-    "events": Event,
-    "deadletter": DeadLetter,
-}
+RECORD_BY_TOPIC: Mapping[str, type] = MappingProxyType(
+    {
+        "texts": TextIn,
+        "predictions": Prediction,
+        "labels": LabelResult,
+        "judge.requests": JudgeRequest,
+        "judge.verdicts": JudgeVerdict,
+        "control": ControlCommand,
+        "events": Event,
+        "deadletter": DeadLetter,
+    }
+)

@@ -48,7 +48,7 @@ def resolve(verdict: JudgeVerdict, walk: CandidateWalk) -> Resolution:
         result = _result(request, info, step.label, step.outcome.value, request.candidates[step.index].p)
         learn = None
         if request.embedding:
-            learn = LearnedExample(decode_embedding(request.embedding), request.text, step.label)  # type: ignore[arg-type]
+            learn = LearnedExample(decode_embedding(request.embedding), request.text, step.label)
         return Resolution(result, learn)
     if step.outcome is Outcome.JUDGE_FAILED:
         reason = f"the judge could not answer about {labels[step.index]!r}: {attempts[step.index].reason}"

@@ -11,7 +11,7 @@ from redline.cli import main
     ("argv", "message"),
     [
         (["worker"], "a worker needs a model"),
-        (["worker", "--model", "/nonexistent/model"], "no such model folder"),
+        (["worker", "--model", "/nonexistent/model"], "no model here"),
         (["worker", "--model", ".", "--bootstrap", "nohost"], "host:port"),
         (["worker", "--model", ".", "--threshold", "2"], "uncertainty_threshold"),
         (["worker", "--model", ".", "--judge-share", "1.5"], "judge_share"),
