@@ -12,15 +12,19 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import os
+import re
 import sqlite3
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from types import MappingProxyType
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import numpy as np
+from pydantic import Field, field_validator
+from pydantic_settings import SettingsConfigDict
 
 from redline.errors import ConfigError, ModelError
+from redline.settings_base import RedlineSettings
 
 #: the model redline ships with
 DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
@@ -35,59 +39,66 @@ class Embedder(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class EmbeddingSettings:
+def _default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "redline" / "embeddings"
+
+
+class EmbeddingSettings(RedlineSettings):
     """How to embed: built once at start-up (from the environment and CLI) and passed down.
+
+    The constructor takes keyword arguments and defaults only; :meth:`from_env` reads the variables
+    (``REDLINE_EMBED_*`` and ``REDLINE_CACHE_DIR``, see :meth:`env_vars`) and applies overrides.
 
     Parameters
     ----------
     batch_size : int
-        Texts per forward pass.
+        Texts per forward pass (``$REDLINE_EMBED_BATCH_SIZE``).
     progress : bool
-        Show a tqdm bar (on stderr) while encoding.
+        Show a tqdm bar (on stderr) while encoding (``$REDLINE_EMBED_PROGRESS``).
     cache : bool
-        Keep vectors in the on-disk cache.
+        Keep vectors in the on-disk cache (``$REDLINE_EMBED_CACHE``).
     cache_dir : Path
         Where the cache lives: ``$REDLINE_CACHE_DIR/embeddings`` or ``~/.cache/redline/embeddings``.
     threads : int or None
         Torch CPU threads (``$REDLINE_EMBED_THREADS``); None keeps torch's default (one per core).
         On a machine busy with other work, 1 thread is several times faster than oversubscribed cores.
+    backend : {"torch"}
+        What runs the model (``$REDLINE_EMBED_BACKEND``): sentence-transformers on torch.
+    device : str
+        Torch device (``$REDLINE_EMBED_DEVICE``): ``cpu``, ``cuda``, ``cuda:<n>`` or ``mps``.
     """
 
-    batch_size: int = 64
-    progress: bool = False
-    cache: bool = True
-    cache_dir: Path = Path.home() / ".cache" / "redline" / "embeddings"
-    threads: int | None = None
+    model_config = SettingsConfigDict(env_prefix="REDLINE_EMBED_")
+    #: the cache folder is ``embeddings/`` under ``$REDLINE_CACHE_DIR`` (see :meth:`value_from_env`)
+    env_var_names: ClassVar[Mapping[str, str]] = MappingProxyType({"cache_dir": "REDLINE_CACHE_DIR"})
+
+    batch_size: int = Field(default=64, ge=1, description="texts per forward pass")
+    progress: bool = Field(default=False, description="show a progress bar while encoding")
+    cache: bool = Field(default=True, description="keep vectors in the on-disk cache")
+    cache_dir: Path = Field(
+        default_factory=_default_cache_dir,
+        description="embedding cache folder (<REDLINE_CACHE_DIR>/embeddings)",
+    )
+    threads: int | None = Field(default=None, ge=1, description="torch CPU threads (default: one per core)")
+    backend: Literal["torch"] = Field(default="torch", description="what runs the model: torch")
+    device: str = Field(default="cpu", description="torch device: cpu, cuda[:<n>] or mps")
+
+    @field_validator("device")
+    @classmethod
+    def _torch_device(cls, value: str) -> str:
+        if not re.fullmatch(r"cpu|cuda(:[0-9]+)?|mps", value):
+            raise ValueError("must be cpu, cuda, cuda:<n> or mps")
+        return value
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> EmbeddingSettings:
-        """Build settings from ``REDLINE_CACHE_DIR``, ``REDLINE_EMBED_THREADS`` and keyword overrides.
-
-        An override of None leaves the environment's (or the default) value in place.
-        """
-        env = os.environ if environ is None else environ
-        root = env.get("REDLINE_CACHE_DIR")
-        base = Path(root).expanduser() if root else Path("~/.cache/redline").expanduser()
-        values: dict[str, Any] = {"cache_dir": base / "embeddings"}
-        raw_threads = env.get("REDLINE_EMBED_THREADS", "").strip()
-        if raw_threads:
-            try:
-                values["threads"] = int(raw_threads)
-            except ValueError:
-                raise ConfigError(f"REDLINE_EMBED_THREADS={raw_threads!r} is not an integer") from None
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        settings = cls(**values)
-        if settings.batch_size < 1:
-            raise ConfigError(f"batch size must be at least 1, got {settings.batch_size}")
-        if settings.threads is not None and settings.threads < 1:
-            raise ConfigError(f"embedding threads must be at least 1, got {settings.threads}")
-        return settings
+    def value_from_env(cls, name: str, raw: str) -> Any:
+        """``$REDLINE_CACHE_DIR`` is the root all redline caches share; embeddings are one folder in it."""
+        return Path(raw).expanduser() / "embeddings" if name == "cache_dir" else raw
 
     def build(self) -> Embedder:
         """The embedder these settings describe (cached unless ``cache`` is False)."""
         inner = SentenceTransformerEmbedder(
-            batch_size=self.batch_size, progress=self.progress, threads=self.threads
+            batch_size=self.batch_size, progress=self.progress, device=self.device, threads=self.threads
         )
         if not self.cache:
             return inner

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from redline.adapters.embedder import Embedder, EmbeddingSettings
 from redline.commands import evaluate_command, fit_predict
 from redline.commands.engine_inputs import EmbedderFactory
 from redline.core.config import EngineConfig, LoopConfig
+
+if TYPE_CHECKING:  # deferred: the embedder module loads pydantic (0.2-0.4 s), not needed for `--help`
+    from redline.adapters.embedder import Embedder, EmbeddingSettings
 
 
 def make_embedder(settings: EmbeddingSettings) -> Embedder:
@@ -119,6 +121,8 @@ def _embedder_factory(args: argparse.Namespace) -> EmbedderFactory:
     """Builds this run's embedder from the command line and the environment when first needed."""
 
     def new_embedder() -> Embedder:
+        from redline.adapters.embedder import EmbeddingSettings
+
         settings = EmbeddingSettings.from_env(
             batch_size=args.batch_size,
             progress=not args.no_progress,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from redline.adapters.embedder import Embedder
 from redline.adapters.jsonl_files import (
     Example,
     check_label_descriptions,
@@ -19,8 +19,11 @@ from redline.adapters.jsonl_files import (
 )
 from redline.errors import ModelError
 
+if TYPE_CHECKING:  # deferred: the embedder module loads pydantic (0.2-0.4 s), not needed for `--help`
+    from redline.adapters.embedder import Embedder
+
 #: builds the run's embedder when a command first needs it (after its input is checked)
-EmbedderFactory = Callable[[], Embedder]
+EmbedderFactory = Callable[[], "Embedder"]
 
 
 def read_training(train: Path, labels: Path | None) -> tuple[list[Example], dict[str, str]]:

@@ -16,14 +16,29 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from redline.adapters.jsonl_files import STDIO, display_name, read_json_lines
+from redline.commands.settings_flags import (
+    SettingsHelpFormatter,
+    add_kafka_security_flags,
+    add_setting_flags,
+    kafka_security_from_args,
+    long_flags,
+    setting_values,
+)
 from redline.errors import InputDataError, RecordError
 
 if TYPE_CHECKING:
     from redline.schemas import TextIn
+
+#: the StreamSettings fields ``stream send|results`` take a flag for (the rest: REDLINE_* variables)
+STREAM_FLAGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {"bootstrap": ("--bootstrap", "-b"), "topic_prefix": ("--topic-prefix",)}
+)
 
 
 def read_texts(path: str | os.PathLike[str]) -> list[TextIn]:
@@ -58,7 +73,11 @@ def read_texts(path: str | os.PathLike[str]) -> list[TextIn]:
 def _settings(args: argparse.Namespace) -> Any:
     from redline.streams.settings import StreamSettings
 
-    return StreamSettings.from_env(bootstrap=args.bootstrap, topic_prefix=args.topic_prefix)
+    return StreamSettings.from_env(
+        flags=long_flags(STREAM_FLAGS),
+        security=kafka_security_from_args(args),
+        **setting_values(args, STREAM_FLAGS),
+    )
 
 
 def _send(args: argparse.Namespace) -> int:
@@ -122,10 +141,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sub = group.add_subparsers(dest="stream_command", metavar="SUBCOMMAND", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--bootstrap", "-b", help="Kafka bootstrap servers host:port (REDLINE_BOOTSTRAP)")
-        p.add_argument("--topic-prefix", help="prefix of every topic (default 'redline.')")
+        add_setting_flags(p, "redline.streams.settings:StreamSettings", STREAM_FLAGS)
+        add_kafka_security_flags(p)
 
-    send = sub.add_parser("send", help='produce a JSONL of {"text", "id"?, "metadata"?} to <prefix>texts')
+    send = sub.add_parser(
+        "send",
+        help='produce a JSONL of {"text", "id"?, "metadata"?} to <prefix>texts',
+        formatter_class=SettingsHelpFormatter,
+    )
     send.add_argument(
         "--in",
         dest="input",
@@ -142,6 +165,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "written at least once: a worker killed mid-stream may leave a second, possibly different, "
         "result for an id. All results of an id are on one partition in order, so keeping the first "
         "(as this command does) gives every reader the same answer; other consumers should do the same.",
+        formatter_class=SettingsHelpFormatter,
     )
     res.add_argument("--out", help="JSONL file to write (default: stdout)")
     res.add_argument("--ids-from", help="stop when every id of this JSONL (as sent) has a result")

@@ -1,38 +1,90 @@
-"""``redline worker``: run the stream worker (classify, judge, resolve agents) against Kafka."""
+"""``redline worker``: run the stream worker (classify, judge, resolve agents) against Kafka.
+
+Every :class:`~redline.streams.settings.StreamSettings` knob has one flag here (:data:`WORKER_FLAGS`)
+and one ``REDLINE_*`` variable; a flag wins over its variable. The ``--kafka-*`` flags set
+:class:`~redline.streams.kafka_security.KafkaSecurity`.
+"""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING
 
+from redline.commands.settings_flags import (
+    SettingsHelpFormatter,
+    add_kafka_security_flags,
+    add_setting_flags,
+    kafka_security_from_args,
+    long_flags,
+    setting_values,
+)
 
-def _run(args: argparse.Namespace) -> int:
+if TYPE_CHECKING:
     from redline.streams.settings import StreamSettings
-    from redline.streams.startup import run_worker
+
+STREAM_SETTINGS = "redline.streams.settings:StreamSettings"
+#: the flag of every StreamSettings field (but ``security``: the ``--kafka-*`` flags)
+WORKER_FLAGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "model_dir": ("--model", "-m"),
+        "bootstrap": ("--bootstrap", "-b"),
+        "app_id": ("--app-id",),
+        "topic_prefix": ("--topic-prefix",),
+        "partitions": ("--partitions",),
+        "replication": ("--replication",),
+        "web_host": ("--web-host",),
+        "web_port": ("--web-port",),
+        "batch_size": ("--batch-size",),
+        "batch_within_s": ("--batch-within",),
+        "judge": ("--judge",),
+        "judge_concurrency": ("--judge-concurrency",),
+        "judge_share": ("--judge-share",),
+        "uncertainty_threshold": ("--threshold",),
+        "max_candidates": ("--max-candidates",),
+        "context_examples": ("--context-examples",),
+        "learn_every": ("--learn-every",),
+        "learn_interval_s": ("--learn-interval",),
+        "max_text_chars": ("--max-text-chars",),
+        "truncate_texts": ("--truncate-texts",),
+        "ready_timeout_s": ("--ready-timeout",),
+        "data_dir": ("--data-dir",),
+        "metrics": ("--metrics",),
+        "loglevel": ("--loglevel",),
+        "log_json": ("--log-json",),
+    }
+)
+#: the on/off fields: ``--name`` / ``--no-name``
+WORKER_SWITCHES = frozenset({"truncate_texts", "metrics", "log_json"})
+
+
+def worker_settings(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> StreamSettings:
+    """The worker's settings: ``REDLINE_*`` variables of ``environ`` (None: ``os.environ``), then flags.
+
+    Without ``--data-dir`` the worker's folder is ``<data dir>/<app id>-<web port>``: several workers
+    may run on one machine.
+    """
+    from redline.streams.settings import StreamSettings
 
     settings = StreamSettings.from_env(
-        bootstrap=args.bootstrap,
-        app_id=args.app_id,
-        topic_prefix=args.topic_prefix,
-        partitions=args.partitions,
-        web_port=args.web_port,
-        batch_size=args.batch_size,
-        batch_within_s=args.batch_within,
-        judge=args.judge,
-        judge_concurrency=args.judge_concurrency,
-        uncertainty_threshold=args.threshold,
-        judge_share=args.judge_share,
-        max_candidates=args.max_candidates,
-        context_examples=args.context_examples,
-        learn_every=args.learn_every,
-        model_dir=Path(args.model) if args.model else None,
-        data_dir=Path(args.data_dir) if args.data_dir else None,
-        loglevel=args.loglevel,
+        environ,
+        flags=long_flags(WORKER_FLAGS),
+        security=kafka_security_from_args(args, environ),
+        **setting_values(args, WORKER_FLAGS),
     )
-    if args.data_dir is None:  # one folder per worker: several may run on one machine
+    if args.data_dir is None:
         settings = settings.with_overrides(
             data_dir=settings.data_dir / f"{settings.app_id}-{settings.web_port}"
         )
+    return settings
+
+
+def _run(args: argparse.Namespace) -> int:
+    from redline.streams.startup import run_worker
+
+    settings = worker_settings(args)
     judge_truth = Path(args.judge_truth) if args.judge_truth else None
     return run_worker(settings, judge_truth=judge_truth)
 
@@ -46,46 +98,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "uncertain ones (about --judge-share of the texts), emit one result per id on <prefix>labels; "
         "undecodable input goes to <prefix>deadletter. Delivery is at least once: a worker killed "
         "mid-stream may emit a second result for an id, which can differ from the first; keep the "
-        "first per id (as `redline stream results` does). Settings default to REDLINE_* environment "
-        "variables. "
-        "Stop with Ctrl-C or SIGTERM.",
-    )
-    p.add_argument("--model", "-m", help="model folder written by `redline fit` (or REDLINE_MODEL_DIR)")
-    p.add_argument("--bootstrap", "-b", help="Kafka bootstrap servers host:port (REDLINE_BOOTSTRAP)")
-    p.add_argument(
-        "--web-port", type=int, help="port of the worker's web server; one per worker (default 6066)"
-    )
-    p.add_argument("--app-id", help="Faust app id = consumer group (default redline)")
-    p.add_argument("--topic-prefix", help="prefix of every topic (default 'redline.')")
-    p.add_argument("--partitions", type=int, help="partitions of topics the worker creates (default 1)")
-    p.add_argument(
-        "--judge",
-        help="none | simulated:<accuracy> | simulated-hard:<accuracy> (evaluation only) | openai[:<model>] "
-        "(endpoint from OPENAI_BASE_URL / OPENAI_API_KEY)",
+        "first per id (as `redline stream results` does). Every setting has a REDLINE_* variable "
+        "(named in its help); a flag wins over its variable. Without --data-dir the worker's folder "
+        "is <data dir>/<app id>-<web port>. Stop with Ctrl-C or SIGTERM.",
+        formatter_class=SettingsHelpFormatter,
     )
     p.add_argument("--judge-truth", help="JSONL of {text, label}: the simulated expert's ground truth")
-    p.add_argument("--judge-concurrency", type=int, help="judge calls in flight per worker (default 8)")
-    p.add_argument(
-        "--judge-share",
-        type=float,
-        help="judge budget: share of texts, the most uncertain, sent to the judge; the uncertainty "
-        "threshold adapts to keep it (REDLINE_JUDGE_SHARE, default 0.2)",
-    )
-    p.add_argument(
-        "--threshold",
-        type=float,
-        help="fixed uncertainty at or above which the judge is asked; overrides --judge-share "
-        "(REDLINE_UNCERTAINTY_THRESHOLD)",
-    )
-    p.add_argument(
-        "--max-candidates", type=int, help="labels the judge may be asked about per text (default 5)"
-    )
-    p.add_argument("--context-examples", type=int, help="nearest training examples shown to the judge")
-    p.add_argument(
-        "--learn-every", type=int, help="learn judge-confirmed texts in batches of N (default 64; 0: off)"
-    )
-    p.add_argument("--batch-size", type=int, help="texts embedded and scored at once (default 64)")
-    p.add_argument("--batch-within", type=float, help="seconds to wait for a batch to fill (default 0.5)")
-    p.add_argument("--data-dir", help="worker-local folder (default .redline/worker)")
-    p.add_argument("--loglevel", default="warning", help="Faust log level (default warning)")
+    group = p.add_argument_group("worker settings")
+    add_setting_flags(group, STREAM_SETTINGS, WORKER_FLAGS, WORKER_SWITCHES)
+    add_kafka_security_flags(p)
     p.set_defaults(func=_run)

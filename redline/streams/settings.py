@@ -1,19 +1,32 @@
-"""The frozen settings of one stream worker, built once at start-up from env and CLI."""
+"""The frozen settings of one stream worker, built once at start-up from env and CLI.
+
+:class:`StreamSettings` is a :class:`~redline.settings_base.RedlineSettings`: the constructor takes
+keyword arguments and defaults only; :meth:`~redline.settings_base.RedlineSettings.from_env` reads the
+``REDLINE_*`` variables (:data:`ENV_VARS`, one per knob) and applies CLI overrides on top.
+"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Annotated, Any, ClassVar, Literal
 
-from redline.errors import ConfigError
+from pydantic import AfterValidator, Field, field_validator
+
+from redline.settings_base import RedlineSettings
+from redline.streams.kafka_security import KafkaSecurity
+
+__all__ = ["ENV_VARS", "KafkaSecurity", "StreamSettings", "TopicNames"]
 
 
 @dataclass(frozen=True)
 class TopicNames:
-    """The name of every redline topic; all share one prefix (``redline.`` by default)."""
+    """The name of every redline topic; all share one prefix (``redline.`` by default).
+
+    Derived from :attr:`StreamSettings.topic_prefix` (the knob), so a plain frozen dataclass.
+    """
 
     texts: str
     predictions: str
@@ -35,120 +48,125 @@ class TopicNames:
         return [getattr(self, f.name) for f in fields(self)]
 
 
-#: environment variables read by :meth:`StreamSettings.from_env`, by field
-ENV_VARS = {
-    "bootstrap": "REDLINE_BOOTSTRAP",
-    "app_id": "REDLINE_APP_ID",
-    "topic_prefix": "REDLINE_TOPIC_PREFIX",
-    "partitions": "REDLINE_PARTITIONS",
-    "web_port": "REDLINE_WEB_PORT",
-    "batch_size": "REDLINE_BATCH_SIZE",
-    "batch_within_s": "REDLINE_BATCH_WITHIN_S",
-    "judge": "REDLINE_JUDGE",
-    "judge_concurrency": "REDLINE_JUDGE_CONCURRENCY",
-    "uncertainty_threshold": "REDLINE_UNCERTAINTY_THRESHOLD",
-    "judge_share": "REDLINE_JUDGE_SHARE",
-    "max_candidates": "REDLINE_MAX_CANDIDATES",
-    "context_examples": "REDLINE_CONTEXT_EXAMPLES",
-    "learn_every": "REDLINE_LEARN_EVERY",
-    "model_dir": "REDLINE_MODEL_DIR",
-    "data_dir": "REDLINE_WORKER_DIR",
-}
+def _unit_interval(value: float) -> float:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError("must lie in [0, 1]")
+    return value
 
 
-@dataclass(frozen=True)
-class StreamSettings:
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+Share = Annotated[float, AfterValidator(_unit_interval)]
+NonBlank = Annotated[str, AfterValidator(_not_blank)]
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+_TOPIC_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+class StreamSettings(RedlineSettings):
     """Everything a stream worker needs to know, validated on construction.
 
-    Parameters
-    ----------
-    bootstrap : str
-        Kafka bootstrap servers, ``host:port[,host:port...]``.
-    app_id : str
-        Faust application id = consumer group id; workers with the same id share the work.
-    topic_prefix : str
-        Prefix of every topic name.
-    partitions, replication : int
-        Partitions and replication factor of topics redline creates.
-    web_host, web_port : str, int
-        Where the worker's web server binds (each worker on one host needs its own port).
-    batch_size, batch_within_s : int, float
-        The classify agent embeds and scores up to ``batch_size`` texts at once, waiting at most
-        ``batch_within_s`` seconds for a batch to fill.
-    judge : str
-        Judge spec: ``none``, ``simulated:<accuracy>`` (evaluation only, needs ground truth) or an
-        ``openai:...`` spec understood by :mod:`redline.judge.openai_judge`.
-    judge_concurrency : int
-        Judge calls in flight at once per worker.
-    uncertainty_threshold : float or None
-        A fixed threshold: texts whose uncertainty reaches it go to the judge (``judge_share`` is then
-        ignored). None (default): the judge budget decides.
-    judge_share : float
-        The judge budget: the share of texts, the most uncertain, sent to the judge (default 0.2,
-        where offline measurements put the best delivered accuracy). The threshold adapts online
-        (:class:`redline.core.judge_budget.BudgetedRouter`).
-    max_candidates : int
-        Labels the judge may be asked about per text, best first.
-    context_examples : int
-        Nearest training examples of a label shown to the judge.
-    learn_every : int
-        The model learns judge-confirmed texts in batches of this many (0: never learns).
-    learn_interval_s : float
-        Seconds after which fewer than ``learn_every`` waiting texts are learned anyway.
-    model_dir : Path or None
-        Model written by ``redline fit``.
-    data_dir : Path
-        Worker-local folder (Faust's data dir).
+    Each field's ``description`` is its help text; :data:`ENV_VARS` names its variable. Kafka
+    authentication and TLS are in :attr:`security` (``REDLINE_KAFKA_*``), built by ``from_env`` from the
+    same environment. The constructor reads no environment (``StreamSettings(web_port=7000)`` is the
+    same everywhere; its ``security`` is PLAINTEXT).
     """
 
-    bootstrap: str = "127.0.0.1:9092"
-    app_id: str = "redline"
-    topic_prefix: str = "redline."
-    partitions: int = 1
-    replication: int = 1
-    web_host: str = "127.0.0.1"
-    web_port: int = 6066
-    batch_size: int = 64
-    batch_within_s: float = 0.5
-    judge: str = "none"
-    judge_concurrency: int = 8
-    uncertainty_threshold: float | None = None
-    judge_share: float = 0.2
-    max_candidates: int = 5
-    context_examples: int = 5
-    learn_every: int = 64
-    learn_interval_s: float = 300.0
-    model_dir: Path | None = None
-    data_dir: Path = field(default_factory=lambda: Path(".redline") / "worker")
-    loglevel: str = "warning"
+    nested_settings: ClassVar[tuple[str, ...]] = ("security",)
+    env_var_names: ClassVar[Mapping[str, str]] = MappingProxyType({"data_dir": "REDLINE_WORKER_DIR"})
 
-    def __post_init__(self) -> None:
-        hosts = [h.strip() for h in self.bootstrap.split(",") if h.strip()]
+    bootstrap: str = Field(
+        default="127.0.0.1:9092", description="Kafka bootstrap servers host:port[,host:port...]"
+    )
+    app_id: NonBlank = Field(
+        default="redline", description="Faust app id = consumer group; workers with one id share the work"
+    )
+    topic_prefix: str = Field(default="redline.", description="prefix of every topic name")
+    partitions: int = Field(default=4, ge=1, description="partitions of the topics redline creates")
+    replication: int = Field(default=1, ge=1, description="replication factor of the topics redline creates")
+    web_host: NonBlank = Field(default="127.0.0.1", description="address the worker's web server binds")
+    web_port: int = Field(
+        default=6066, ge=1, le=65535, description="port of the worker's web server; one per worker on a host"
+    )
+    batch_size: int = Field(default=64, ge=1, description="texts embedded and scored at once")
+    batch_within_s: float = Field(default=0.5, gt=0, description="seconds to wait for a batch to fill")
+    judge: str = Field(
+        default="none",
+        description="judge spec: none | simulated:<accuracy> | simulated-hard:<accuracy> (evaluation "
+        "only) | openai[:<model>] (endpoint from OPENAI_BASE_URL / OPENAI_API_KEY)",
+    )
+    judge_concurrency: int = Field(default=8, ge=1, description="judge calls in flight per worker")
+    uncertainty_threshold: Share | None = Field(
+        default=None,
+        description="fixed uncertainty at or above which the judge is asked; overrides the judge share",
+    )
+    judge_share: Share = Field(
+        default=0.2,
+        description="judge budget: share of texts, the most uncertain, sent to the judge; the "
+        "uncertainty threshold adapts to keep it",
+    )
+    max_candidates: int = Field(default=5, ge=1, description="labels the judge may be asked about per text")
+    context_examples: int = Field(
+        default=3, ge=0, description="nearest training examples of a label shown to the judge"
+    )
+    learn_every: int = Field(
+        default=64, ge=0, description="learn judge-confirmed texts in batches of this many (0: off)"
+    )
+    learn_interval_s: float = Field(
+        default=300.0, gt=0, description="seconds after which fewer waiting texts are learned anyway"
+    )
+    model_dir: Path | None = Field(default=None, description="model folder written by `redline fit`")
+    data_dir: Path = Field(
+        default=Path(".redline") / "worker",
+        description="worker-local folder (Faust's data dir)",
+    )
+    loglevel: LogLevel = Field(
+        default="warning", description="log level: debug, info, warning, error or critical"
+    )
+    ready_timeout_s: float = Field(
+        default=120.0, gt=0, description="seconds to wait for Kafka and the topics at start-up"
+    )
+    max_text_chars: int = Field(
+        default=20000, ge=1, description="longest text accepted; longer ones are dead-lettered (or truncated)"
+    )
+    truncate_texts: bool = Field(
+        default=False, description="truncate texts over the maximum length instead of dead-lettering them"
+    )
+    metrics: bool = Field(default=True, description="serve Prometheus /metrics on the web port")
+    log_json: bool = Field(default=False, description="write logs as JSON lines")
+    security: KafkaSecurity = Field(
+        default_factory=KafkaSecurity, description="Kafka authentication and TLS (REDLINE_KAFKA_*)"
+    )
+
+    @field_validator("bootstrap")
+    @classmethod
+    def _host_ports(cls, value: str) -> str:
+        hosts = [h.strip() for h in value.split(",") if h.strip()]
         if not hosts or any(":" not in h or not h.rsplit(":", 1)[1].isdigit() for h in hosts):
-            raise ConfigError(
-                f"bootstrap servers must look like host:port[,host:port], got {self.bootstrap!r}"
-            )
-        if not self.app_id.strip():
-            raise ConfigError("app_id must not be empty")
-        for name in ("partitions", "replication", "batch_size", "judge_concurrency", "max_candidates"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.learn_interval_s <= 0:
-            raise ConfigError(f"learn_interval_s must be > 0, got {self.learn_interval_s}")
-        if self.learn_every < 0:
-            raise ConfigError(f"learn_every must be >= 0, got {self.learn_every}")
-        if self.context_examples < 0:
-            raise ConfigError(f"context_examples must be >= 0, got {self.context_examples}")
-        if not 1 <= self.web_port <= 65535:
-            raise ConfigError(f"web_port must be a TCP port, got {self.web_port}")
-        if self.batch_within_s <= 0:
-            raise ConfigError(f"batch_within_s must be > 0, got {self.batch_within_s}")
-        if self.uncertainty_threshold is not None and not 0.0 <= self.uncertainty_threshold <= 1.0:
-            raise ConfigError(f"uncertainty_threshold must lie in [0, 1], got {self.uncertainty_threshold}")
-        if not 0.0 <= self.judge_share <= 1.0:
-            raise ConfigError(f"judge_share must lie in [0, 1], got {self.judge_share}")
-        if not self.judge.strip():
-            raise ConfigError("judge spec must not be empty (use 'none' for no judge)")
+            raise ValueError("must look like host:port[,host:port]")
+        return value
+
+    @field_validator("judge")
+    @classmethod
+    def _judge_spec(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty (use 'none' for no judge)")
+        return value
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _topic_characters(cls, value: str) -> str:
+        if not set(value) <= _TOPIC_CHARS:
+            raise ValueError("may hold only letters, digits, '.', '_' and '-' (Kafka topic names)")
+        return value
+
+    @field_validator("loglevel", mode="before")
+    @classmethod
+    def _lower_case(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @property
     def topics(self) -> TopicNames:
@@ -160,33 +178,6 @@ class StreamSettings:
         """The bootstrap servers as a Faust broker URL list."""
         return ";".join(f"kafka://{h.strip()}" for h in self.bootstrap.split(",") if h.strip())
 
-    def with_overrides(self, **values: Any) -> StreamSettings:
-        """A copy with the non-None ``values`` replaced."""
-        return replace(self, **{k: v for k, v in values.items() if v is not None})
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> StreamSettings:
-        """Build settings from ``REDLINE_*`` variables, then apply non-None ``overrides`` (CLI)."""
-        env = os.environ if environ is None else environ
-        types = {f.name: f.type for f in fields(cls)}
-        values: dict[str, Any] = {}
-        for name, var in ENV_VARS.items():
-            raw = env.get(var)
-            if raw is None or raw == "":
-                continue
-            values[name] = _parse(name, var, raw, str(types[name]))
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
-
-
-def _parse(name: str, var: str, raw: str, type_name: str) -> Any:
-    try:
-        if type_name.startswith("int"):
-            return int(raw)
-        if type_name.startswith("float"):
-            return float(raw)
-        if "Path" in type_name:
-            return Path(raw)
-    except ValueError:
-        raise ConfigError(f"{var}={raw!r} is not a valid {type_name.split(' ')[0]}") from None
-    return raw
+#: the environment variable of every knob, by field (``security.<field>`` for :class:`KafkaSecurity`)
+ENV_VARS = MappingProxyType(StreamSettings.env_vars())

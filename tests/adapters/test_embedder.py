@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from redline.adapters.embedder import (
     CachedEmbedder,
@@ -135,7 +136,7 @@ def test_settings_respect_redline_cache_dir(tmp_path: Path) -> None:
     default = EmbeddingSettings.from_env({})
     assert default.cache_dir == Path.home() / ".cache" / "redline" / "embeddings"
     assert isinstance(EmbeddingSettings.from_env({}, cache=False).build(), SentenceTransformerEmbedder)
-    with pytest.raises(ConfigError, match="batch size"):
+    with pytest.raises(ConfigError, match="batch_size=0 must be >= 1"):
         EmbeddingSettings.from_env({}, batch_size=0)
 
 
@@ -210,8 +211,60 @@ def test_threads_setting_from_environment_and_overrides() -> None:
     assert isinstance(built, SentenceTransformerEmbedder) and built.threads == 1
     with pytest.raises(ConfigError, match="REDLINE_EMBED_THREADS='many' is not an integer"):
         EmbeddingSettings.from_env({"REDLINE_EMBED_THREADS": "many"})
-    with pytest.raises(ConfigError, match="threads must be at least 1"):
+    with pytest.raises(ConfigError, match="threads=0 must be >= 1"):
         EmbeddingSettings.from_env({}, threads=0)
+
+
+def test_every_embedding_knob_has_one_variable() -> None:
+    assert EmbeddingSettings.env_vars() == {
+        "batch_size": "REDLINE_EMBED_BATCH_SIZE",
+        "progress": "REDLINE_EMBED_PROGRESS",
+        "cache": "REDLINE_EMBED_CACHE",
+        "cache_dir": "REDLINE_CACHE_DIR",
+        "threads": "REDLINE_EMBED_THREADS",
+        "backend": "REDLINE_EMBED_BACKEND",
+        "device": "REDLINE_EMBED_DEVICE",
+    }
+    env = {
+        "REDLINE_EMBED_BATCH_SIZE": "16",
+        "REDLINE_EMBED_PROGRESS": "on",
+        "REDLINE_EMBED_CACHE": "off",
+        "REDLINE_EMBED_BACKEND": "torch",
+        "REDLINE_EMBED_DEVICE": "cuda:1",
+    }
+    settings = EmbeddingSettings.from_env(env)
+    assert (settings.batch_size, settings.progress, settings.cache) == (16, True, False)
+    assert settings.backend == "torch" and settings.device == "cuda:1"
+    built = settings.build()
+    assert isinstance(built, SentenceTransformerEmbedder)
+    assert built.device == "cuda:1" and built.batch_size == 16
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"REDLINE_EMBED_DEVICE": "gpu"}, "REDLINE_EMBED_DEVICE='gpu' must be cpu, cuda, cuda:<n> or mps"),
+        ({"REDLINE_EMBED_BACKEND": "tf"}, "REDLINE_EMBED_BACKEND='tf' must be one of 'torch'"),
+        ({"REDLINE_EMBED_CACHE": "sometimes"}, "REDLINE_EMBED_CACHE='sometimes' is not a boolean"),
+    ],
+)
+def test_bad_embedding_variables_are_one_clear_line(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        EmbeddingSettings.from_env(env)
+
+
+def test_embedding_settings_are_frozen_and_their_constructor_ignores_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("REDLINE_EMBED_THREADS", "3")
+    monkeypatch.setenv("REDLINE_CACHE_DIR", str(tmp_path))
+    settings = EmbeddingSettings(batch_size=4)
+    assert settings.threads is None
+    assert settings.cache_dir == Path.home() / ".cache" / "redline" / "embeddings"
+    assert EmbeddingSettings.from_env().threads == 3
+    assert EmbeddingSettings.from_env().cache_dir == tmp_path / "embeddings"
+    with pytest.raises(ValidationError):
+        settings.batch_size = 8  # type: ignore[misc]
 
 
 @pytest.mark.slow

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import dataclasses
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,3 +54,16 @@ def test_relative_data_dir_becomes_absolute(tmp_path: Path, monkeypatch: pytest.
 def test_invalid_settings_are_refused(tmp_path: Path, kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         BrokerSettings(data_dir=tmp_path, cache_dir=tmp_path, **kwargs)  # type: ignore[arg-type]
+
+
+def test_settings_are_frozen(tmp_path: Path) -> None:
+    s = BrokerSettings(data_dir=tmp_path, cache_dir=tmp_path)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.port = 1  # type: ignore[misc]
+
+
+def test_broker_settings_load_without_pydantic() -> None:
+    """``redline kafka`` registers its flags from these constants at every CLI start: keep them light."""
+    code = "import sys, redline.broker, redline.commands.kafka; print('pydantic' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
