@@ -96,6 +96,85 @@ class Decision:
         return self.candidates[0].p if self.candidates else 0.0
 
 
+@dataclass(frozen=True)
+class JudgePolicy:
+    """How much the judge is asked, and what it is shown (``set_policy`` changes it at run time).
+
+    Parameters
+    ----------
+    judge_share : float
+        Target share of texts sent to the judge (the judge budget), in [0, 1].
+    threshold : float or None
+        A fixed uncertainty threshold instead of the budget (texts at or above it are asked).
+    max_candidates : int
+        Labels the judge may be asked about per text, best first.
+    context_examples : int
+        Nearest training examples of a label shown to the judge.
+    """
+
+    judge_share: float = 0.2
+    threshold: float | None = None
+    max_candidates: int = 5
+    context_examples: int = 3
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.judge_share <= 1.0:
+            raise ConfigError(f"judge_share must lie in [0, 1], got {self.judge_share}")
+        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
+            raise ConfigError(f"threshold must lie in [0, 1], got {self.threshold}")
+        if not 1 <= self.max_candidates <= 50:
+            raise ConfigError(f"max_candidates must lie in [1, 50], got {self.max_candidates}")
+        if not 0 <= self.context_examples <= 20:
+            raise ConfigError(f"context_examples must lie in [0, 20], got {self.context_examples}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """As plain values (``set_policy`` keys)."""
+        return {
+            "judge_share": self.judge_share,
+            "threshold": self.threshold,
+            "max_candidates": self.max_candidates,
+            "context_examples": self.context_examples,
+        }
+
+
+@dataclass(frozen=True)
+class ExampleIndex:
+    """Labelled examples the judge is shown (texts and their embeddings), indexed by label.
+
+    A worker's examples can come from its model's training data (:meth:`of_model`) or from the
+    examples topic; the index is immutable, so a batch keeps the one it started with.
+    """
+
+    X: NDArray[np.float32]
+    texts: tuple[str, ...]
+    rows_of: Mapping[str, NDArray[np.int64]]
+
+    @classmethod
+    def build(cls, X: FloatArray, texts: Sequence[str], labels: Sequence[str]) -> ExampleIndex:
+        """Index ``texts`` (row-aligned with embeddings ``X``) by ``labels``."""
+        y = np.asarray([str(v) for v in labels])
+        matrix = (
+            np.asarray(X, dtype=np.float32).reshape(len(y), -1) if len(y) else np.zeros((0, 0), np.float32)
+        )
+        return cls(matrix, tuple(str(t) for t in texts), _rows_by_label(y) if y.size else {})
+
+    @classmethod
+    def of_model(cls, model: RedClassifier) -> ExampleIndex:
+        """The training examples of ``model``."""
+        return cls.build(model.X_, model.texts_, model.y_.tolist())
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def nearest(self, sims_row: NDArray[np.floating], label: str, k: int) -> tuple[str, ...]:
+        """The ``k`` texts of ``label`` with the highest similarity in ``sims_row`` (one per example)."""
+        idx = self.rows_of.get(label)
+        if idx is None or k <= 0:
+            return ()
+        order = idx[np.argsort(-sims_row[idx], kind="stable")[:k]]
+        return tuple(self.texts[j] for j in order.tolist())
+
+
 class StreamEngine:
     """What a worker decides with.
 
@@ -106,11 +185,13 @@ class StreamEngine:
     version : str
         Identifies ``model`` on every record it produced.
     router : BudgetedRouter
-        Decides which texts go to the judge (judge budget or fixed threshold).
-    walk : CandidateWalk
-        The candidate walk's rules (``max_candidates``).
-    context_examples : int
-        Nearest training examples of a label shown to the judge.
+        Decides which texts go to the judge (judge budget or fixed threshold); the worker's, shared by
+        the engines that follow this one.
+    policy : JudgePolicy
+        Judge share / threshold, candidates per text, examples shown to the judge. The router is
+        retargeted to it.
+    examples : ExampleIndex, optional
+        The examples the judge is shown; default: the model's training data.
     judge_available : bool
         False when no judge is configured: texts the router would send to it end unresolved.
     """
@@ -120,24 +201,24 @@ class StreamEngine:
         model: RedClassifier,
         version: str,
         router: BudgetedRouter,
-        walk: CandidateWalk | None = None,
+        policy: JudgePolicy | None = None,
         *,
-        context_examples: int = 3,
+        examples: ExampleIndex | None = None,
         judge_available: bool = True,
     ) -> None:
         if not hasattr(model, "classes_"):
             raise ModelError("the engine needs a fitted model")
-        if context_examples < 0:
-            raise ConfigError(f"context_examples must be >= 0, got {context_examples}")
         self.model = model
         self.version = version
         self.router = router
-        self.walk = walk if walk is not None else CandidateWalk()
-        self.context_examples = context_examples
+        self.policy = policy if policy is not None else JudgePolicy()
+        if (router.share, router.fixed_threshold) != (self.policy.judge_share, self.policy.threshold):
+            router.retarget(self.policy.judge_share, self.policy.threshold)
+        self.walk = CandidateWalk(self.policy.max_candidates)
+        self.examples = examples if examples is not None else ExampleIndex.of_model(model)
         self.judge_available = judge_available
         self.classes: list[str] = [str(c) for c in model.classes_]
         self.uncertainty_kind = model.config.uncertainty if model.config is not None else "margin"
-        self._rows_of = _rows_by_label(model.y_)
 
     # -- reading -------------------------------------------------------------------------------
     @property
@@ -169,27 +250,28 @@ class StreamEngine:
                 out.append(Decision(Action.UNRESOLVED, cands, u, reason="uncertain and no judge configured"))
         return out
 
-    def contexts(
-        self, X: FloatArray, candidates: Sequence[Sequence[str]]
-    ) -> list[tuple[LabelContext, ...]]:
+    def contexts(self, X: FloatArray, candidates: Sequence[Sequence[str]]) -> list[tuple[LabelContext, ...]]:
         """For each row of ``X``, the judge's context of each of its candidate labels: the label's
         description and its ``context_examples`` training texts nearest to the row (one matrix product
         for the batch)."""
-        k = self.context_examples
+        k = self.policy.context_examples
         descriptions = self.descriptions
-        sims = np.asarray(X, dtype=np.float32) @ self.model.X_.T if k > 0 and len(candidates) else None
-        texts = self.model.texts_
+        index = self.examples
+        sims = None
+        if k > 0 and len(candidates) and len(index):
+            sims = np.asarray(X, dtype=np.float32) @ index.X.T
         out = []
         for i, labels in enumerate(candidates):
-            row = []
-            for label in labels:
-                examples: tuple[str, ...] = ()
-                idx = self._rows_of.get(label)
-                if sims is not None and idx is not None:
-                    order = idx[np.argsort(-sims[i, idx], kind="stable")[:k]]
-                    examples = tuple(texts[j] for j in order.tolist())
-                row.append(LabelContext(label, descriptions.get(label, ""), examples))
-            out.append(tuple(row))
+            out.append(
+                tuple(
+                    LabelContext(
+                        label,
+                        descriptions.get(label, ""),
+                        index.nearest(sims[i], label, k) if sims is not None else (),
+                    )
+                    for label in labels
+                )
+            )
         return out
 
     def step(self, candidates: Sequence[str], answers: Sequence[bool | None]) -> WalkStep:
@@ -211,47 +293,58 @@ class StreamEngine:
         model.add_label(label, X, texts, description=description)
         return self._with(model, version)
 
-    def with_model(self, model: RedClassifier, version: str) -> StreamEngine:
-        """A new engine deciding with another model (a published snapshot), same router and rules."""
-        return self._with(model, version)
-
-    def _with(self, model: RedClassifier, version: str) -> StreamEngine:
+    def with_model(
+        self,
+        model: RedClassifier,
+        version: str,
+        policy: JudgePolicy | None = None,
+        examples: ExampleIndex | None = None,
+    ) -> StreamEngine:
+        """A new engine deciding with another model (a published snapshot), the same router; the
+        policy and the examples stay unless given."""
         return StreamEngine(
             model,
             version,
             self.router,
-            self.walk,
-            context_examples=self.context_examples,
+            policy if policy is not None else self.policy,
+            examples=examples,
             judge_available=self.judge_available,
         )
 
+    def with_policy(self, policy: JudgePolicy) -> StreamEngine:
+        """A new engine with another judge policy (same model, examples and router)."""
+        return StreamEngine(
+            self.model,
+            self.version,
+            self.router,
+            policy,
+            examples=self.examples,
+            judge_available=self.judge_available,
+        )
+
+    def _with(self, model: RedClassifier, version: str) -> StreamEngine:
+        return self.with_model(model, version)
+
     # -- state ---------------------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
-        """The model's state and version (the router is the worker's, rebuilt from its settings)."""
-        return {"format": STATE_FORMAT, "version": self.version, "model": self.model.to_state()}
+        """The model's state, version and policy (the router is the worker's)."""
+        return {
+            "format": STATE_FORMAT,
+            "version": self.version,
+            "policy": self.policy.to_dict(),
+            "model": self.model.to_state(),
+        }
 
     @classmethod
     def from_state(
-        cls,
-        state: Mapping[str, Any],
-        router: BudgetedRouter,
-        walk: CandidateWalk | None = None,
-        *,
-        context_examples: int = 3,
-        judge_available: bool = True,
+        cls, state: Mapping[str, Any], router: BudgetedRouter, *, judge_available: bool = True
     ) -> StreamEngine:
         """Rebuild from :meth:`to_state` (no model is refitted)."""
         if state.get("format") != STATE_FORMAT:
             raise ModelError(f"not a StreamEngine state (format={state.get('format')!r})")
         model = RedClassifier.from_state(state["model"])
-        return cls(
-            model,
-            str(state["version"]),
-            router,
-            walk,
-            context_examples=context_examples,
-            judge_available=judge_available,
-        )
+        policy = JudgePolicy(**dict(state["policy"]))
+        return cls(model, str(state["version"]), router, policy, judge_available=judge_available)
 
 
 def _rows_by_label(y: NDArray[np.str_]) -> dict[str, NDArray[np.int64]]:

@@ -216,6 +216,20 @@ class BudgetedRouter:
         self.asked_ += int(np.count_nonzero(asked))
         return np.asarray(asked, dtype=np.bool_)
 
+    def retarget(self, share: float, fixed_threshold: float | None) -> None:
+        """Change the target share or the fixed threshold (an operator's policy change); the window of
+        recent uncertainties and the counters are kept, so the budget adapts from where it stands."""
+        previous = (self.share, self.fixed_threshold)
+        self.share, self.fixed_threshold = share, fixed_threshold
+        try:
+            self._check()
+        except ConfigError:
+            self.share, self.fixed_threshold = previous
+            raise
+        if fixed_threshold is not None or not self.recent_:
+            self.threshold_ = self._initial_threshold()
+        # else: the next batch recomputes the threshold from the window before it routes anything
+
     def state(self) -> BudgetState:
         """Counters and the current threshold."""
         return BudgetState(

@@ -11,8 +11,7 @@ from typing import Any
 from redline.adapters.embedder import Embedder, EmbeddingSettings
 from redline.adapters.jsonl_files import read_examples
 from redline.adapters.model_files import FittedModel, check_embedder, read_model_folder
-from redline.core.candidate_walk import CandidateWalk
-from redline.core.engine import StreamEngine
+from redline.core.engine import JudgePolicy, StreamEngine
 from redline.core.judge_budget import BudgetedRouter
 from redline.errors import ConfigError, ModelError
 from redline.judge.specs import build_judge, parse_judge_spec
@@ -37,12 +36,17 @@ def build_router(settings: StreamSettings, metadata: dict[str, Any]) -> Budgeted
 
 def build_engine(settings: StreamSettings, loaded: FittedModel, *, judge_available: bool) -> StreamEngine:
     """The engine a worker decides with, from a loaded model and the settings."""
+    policy = JudgePolicy(
+        judge_share=settings.judge_share,
+        threshold=settings.uncertainty_threshold,
+        max_candidates=settings.max_candidates,
+        context_examples=settings.context_examples,
+    )
     return StreamEngine(
         loaded.model,
         loaded.version,
         build_router(settings, loaded.metadata),
-        CandidateWalk(settings.max_candidates),
-        context_examples=settings.context_examples,
+        policy,
         judge_available=judge_available,
     )
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from core_synthetic import make_set, split
 
-from redline.core.candidate_walk import CandidateWalk, Outcome
+from redline.core.candidate_walk import Outcome
 from redline.core.classifier import RedClassifier
 from redline.core.config import EngineConfig
-from redline.core.engine import Action, StreamEngine
+from redline.core.engine import Action, ExampleIndex, JudgePolicy, StreamEngine
 from redline.core.judge_budget import BudgetedRouter
 from redline.errors import ConfigError, ModelError
 
@@ -21,7 +21,13 @@ CONFIG = EngineConfig(scorer="flat", features="embedding", reducer="cosine")
 def _engine(**kwargs: object) -> StreamEngine:
     model = RedClassifier(CONFIG).fit(SEED.X, SEED.texts, SEED.labels, {"label_000": "the first"})
     router = kwargs.pop("router", BudgetedRouter(share=0.3, window=200))
-    return StreamEngine(model, "v1", router, CandidateWalk(3), **kwargs)  # type: ignore[arg-type]
+    policy = JudgePolicy(
+        judge_share=router.share,
+        threshold=router.fixed_threshold,
+        max_candidates=3,
+        context_examples=int(kwargs.pop("context_examples", 3)),  # type: ignore[call-overload]
+    )
+    return StreamEngine(model, "v1", router, policy, **kwargs)  # type: ignore[arg-type]
 
 
 def test_decisions_follow_the_router_and_rank_candidates() -> None:
@@ -88,7 +94,7 @@ def test_add_label_returns_an_engine_that_can_predict_it() -> None:
 
 def test_state_round_trip_decides_the_same() -> None:
     engine = _engine(router=BudgetedRouter(fixed_threshold=0.5))
-    again = StreamEngine.from_state(engine.to_state(), BudgetedRouter(fixed_threshold=0.5), CandidateWalk(3))
+    again = StreamEngine.from_state(engine.to_state(), BudgetedRouter(fixed_threshold=0.5))
     assert again.version == "v1"
     a = engine.decide(POOL.X, POOL.texts)
     b = again.decide(POOL.X, POOL.texts)
@@ -102,3 +108,27 @@ def test_bad_construction_is_refused() -> None:
         StreamEngine(RedClassifier(CONFIG), "v", BudgetedRouter())
     with pytest.raises(ConfigError):
         _engine(context_examples=-1)
+    with pytest.raises(ConfigError):
+        JudgePolicy(max_candidates=0)
+
+
+def test_a_policy_change_retargets_the_shared_router_and_the_walk() -> None:
+    engine = _engine(router=BudgetedRouter(share=0.2, window=100))
+    engine.decide(POOL.X, POOL.texts)
+    seen = engine.router.state().seen
+    changed = engine.with_policy(JudgePolicy(judge_share=0.5, max_candidates=2, context_examples=1))
+    assert changed.router is engine.router and engine.router.share == 0.5
+    assert engine.router.state().seen == seen  # the window and counters are kept
+    d = changed.decide(POOL.X[:1], POOL.texts[:1])[0]
+    assert len(d.candidates) == 2
+    fixed = changed.with_policy(JudgePolicy(threshold=0.0))
+    assert all(x.action is Action.ASK for x in fixed.decide(POOL.X[:5], POOL.texts[:5]))
+
+
+def test_the_examples_shown_to_the_judge_can_come_from_elsewhere() -> None:
+    engine = _engine(router=BudgetedRouter(share=1.0), context_examples=1)
+    index = ExampleIndex.build(POOL.X[:3], ["x0", "x1", "x2"], [engine.classes[0]] * 3)
+    other = engine.with_model(engine.model, "v2", examples=index)
+    [ctx] = other.contexts(POOL.X[1:2], [[engine.classes[0]]])[0]
+    assert ctx.examples == ("x1",)
+    assert other.contexts(POOL.X[1:2], [[engine.classes[1]]])[0][0].examples == ()

@@ -14,10 +14,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from redline.core.candidate_walk import CandidateWalk
 from redline.core.classifier import RedClassifier
 from redline.core.config import EngineConfig
-from redline.core.engine import StreamEngine
+from redline.core.engine import JudgePolicy, StreamEngine
 from redline.core.judge_budget import BudgetedRouter
 from redline.judge.simulated_expert import SimulatedExpert
 from redline.streams.model_snapshots import ModelLineage
@@ -97,7 +96,8 @@ def make_world(
     embedder = TableEmbedder(table)
     judge = SimulatedExpert(truth, accuracy=1.0)
     router = BudgetedRouter(share=share, window=window, fixed_threshold=threshold)
-    engine = StreamEngine(model, "test-model", router, CandidateWalk(3), context_examples=2)
+    policy = JudgePolicy(judge_share=share, threshold=threshold, max_candidates=3, context_examples=2)
+    engine = StreamEngine(model, "test-model", router, policy)
     settings = StreamSettings(
         data_dir=tmp_path / "worker",
         batch_size=4,
