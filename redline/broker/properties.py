@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from redline.errors import ConfigError, InputDataError
+
 #: the node id of the single combined broker/controller
 NODE_ID = 1
 
@@ -24,7 +26,7 @@ def server_properties(*, host: str, port: int, controller_port: int, log_dirs: P
         Where partitions, the metadata log and ``meta.properties`` live.
     """
     if port == controller_port:
-        raise ValueError(f"client port and controller port must differ, both are {port}")
+        raise ConfigError(f"client port and controller port must differ, both are {port}")
     return {
         "process.roles": "broker,controller",
         "node.id": str(NODE_ID),
@@ -70,7 +72,7 @@ def parse_properties(text: str) -> dict[str, str]:
 
     Raises
     ------
-    ValueError
+    InputDataError
         A non-comment line has no ``=``.
     """
     values: dict[str, str] = {}
@@ -79,7 +81,7 @@ def parse_properties(text: str) -> dict[str, str]:
         if not line or line[0] in "#!":
             continue
         if "=" not in line:
-            raise ValueError(f"line {number} is not key=value: {raw[:80]!r}")
+            raise InputDataError(f"line {number} is not key=value: {raw[:80]!r}")
         key, _, value = line.partition("=")
         values[key.strip()] = value.strip()
     return values

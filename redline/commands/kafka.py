@@ -16,7 +16,7 @@ from redline.broker import KAFKA_VERSION, BrokerSettings, LocalKafkaBroker
 from redline.broker.pidfile import read_pid_file
 from redline.broker.properties import client_port, parse_properties
 from redline.broker.settings import DEFAULT_HEAP, DEFAULT_PORT, default_cache_dir, default_data_dir
-from redline.errors import KafkaBrokerError
+from redline.errors import InputDataError, KafkaBrokerError
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
@@ -30,7 +30,7 @@ def recorded_port(data_dir: Path) -> int | None:
         return record.port
     try:
         return client_port(parse_properties((data_dir / "server.properties").read_text(encoding="utf-8")))
-    except (OSError, ValueError):
+    except (OSError, UnicodeDecodeError, InputDataError):
         return None
 
 

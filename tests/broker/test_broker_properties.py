@@ -11,6 +11,7 @@ from redline.broker.properties import (
     render_properties,
     server_properties,
 )
+from redline.errors import ConfigError, InputDataError
 
 
 def _props(tmp_path: Path) -> dict[str, str]:
@@ -43,7 +44,7 @@ def test_internal_topics_fit_a_single_node(tmp_path: Path) -> None:
 
 
 def test_same_port_for_client_and_controller_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="must differ"):
+    with pytest.raises(ConfigError, match="must differ"):
         server_properties(host="127.0.0.1", port=9092, controller_port=9092, log_dirs=tmp_path)
 
 
@@ -57,7 +58,7 @@ def test_render_then_parse_round_trips(tmp_path: Path) -> None:
 
 def test_parse_skips_comments_and_refuses_garbage() -> None:
     assert parse_properties("#c\n!c\n\n a = b \n") == {"a": "b"}
-    with pytest.raises(ValueError, match="line 2"):
+    with pytest.raises(InputDataError, match="line 2"):
         parse_properties("a=b\n\x00\x01garbage\n")
 
 
