@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 _TOKEN_STRIP = " \t\r\n\"'`.,:;!?*()[]{}<>▁Ġ_-"
 _WORD = re.compile(r"[a-z]+")
-_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.IGNORECASE)
 _JSON_KEYS = ("answer", "valid", "verdict", "is_example", "result", "label", "response")
 
 #: token alternatives at one position: (token text, log-probability)
@@ -139,9 +138,21 @@ def _json_value(value: object) -> bool | None:
     return None
 
 
+def _unfenced(content: str) -> str:
+    r"""``content`` without a Markdown code fence around it (string operations: linear, unlike the
+    regex ``\s*```$`` tried at every position)."""
+    text = content.strip()
+    if text.startswith("```"):
+        text = text[3:]
+        text = text[4:] if text[:4].lower() == "json" else text
+    if text.endswith("```"):
+        text = text[:-3]
+    return text.strip()
+
+
 def parse_json(content: str) -> ParsedAnswer:
     """Read yes/no from a JSON answer such as ``{"answer": "yes"}`` or ``{"valid": false}``."""
-    text = _FENCE.sub("", content.strip()).strip()
+    text = _unfenced(content)
     start, end = text.find("{"), text.rfind("}")
     if start < 0 or end <= start:
         return ParsedAnswer(None, None, "no JSON object in answer")
