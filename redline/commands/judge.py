@@ -109,7 +109,7 @@ def load_calibration(path: Path) -> JudgeCalibration:
         raise InputDataError(f"{path}: not a calibration file: expected a JSON object")
     try:
         return JudgeCalibration.from_dict(data)
-    except ValueError as exc:
+    except InputDataError as exc:
         raise InputDataError(f"{path}: {exc}") from None
 
 

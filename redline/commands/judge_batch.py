@@ -165,7 +165,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
             words=[v.extra.get("word") if isinstance(v.extra.get("word"), bool) else None for v in verdicts],
             seed=args.seed,
         )
-    except ValueError as exc:
+    except InputDataError as exc:
         failed = sum(v.valid is None for v in verdicts)
         raise JudgeError(
             f"cannot calibrate: {exc} ({failed} of {len(verdicts)} questions unanswered)"

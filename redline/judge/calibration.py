@@ -16,20 +16,21 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from redline.errors import InputDataError
+
 #: the fewest scored judgements (with both answers present) a threshold is fitted on
 MIN_QUESTIONS = 4
 
 
 def roc_auc(scores: Sequence[float], truth: Sequence[bool]) -> float | None:
     """ROC AUC of ``scores`` for ``truth`` (ties count half); None with only one class present."""
-    s = np.asarray(scores, dtype=np.float64)
+    # deferred: scikit-learn takes seconds to import and every CLI command imports this module
+    from sklearn.metrics import roc_auc_score
+
     t = np.asarray(truth, dtype=bool)
-    pos, neg = s[t], s[~t]
-    if len(pos) == 0 or len(neg) == 0:
+    if t.all() or not t.any():
         return None
-    greater = (pos[:, None] > neg[None, :]).sum()
-    ties = (pos[:, None] == neg[None, :]).sum()
-    return float((greater + 0.5 * ties) / (len(pos) * len(neg)))
+    return float(roc_auc_score(t, np.asarray(scores, dtype=np.float64)))
 
 
 def _accuracy(scores: NDArray[np.float64], truth: NDArray[np.bool_], threshold: float) -> float:
@@ -52,9 +53,9 @@ def fit_threshold(p_yes: Sequence[float], truth: Sequence[bool]) -> float:
     scores = np.asarray(p_yes, dtype=np.float64)
     labels = np.asarray(truth, dtype=bool)
     if scores.shape != labels.shape or scores.ndim != 1:
-        raise ValueError("p_yes and truth must be 1-d and of the same length")
+        raise InputDataError("p_yes and truth must be 1-d and of the same length")
     if len(scores) == 0:
-        raise ValueError("no judgements to fit a threshold on")
+        raise InputDataError("no judgements to fit a threshold on")
     distinct = np.unique(scores)
     candidates = np.concatenate(
         [(distinct[:-1] + distinct[1:]) / 2.0, [0.5, 0.0, np.nextafter(distinct[-1], 2)]]
@@ -113,32 +114,34 @@ class JudgeCalibration:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> JudgeCalibration:
-        """Inverse of :meth:`to_dict`; raises ValueError on a malformed record."""
-        try:
-            threshold = float(data["threshold"])
-            version = str(data["prompt_version"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"calibration record lacks a valid {exc}") from None
-        if not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"calibration threshold {threshold} is outside [0, 1]")
+        """Inverse of :meth:`to_dict`; :class:`InputDataError` on a malformed record."""
+        for key in ("threshold", "prompt_version"):
+            if key not in data:
+                raise InputDataError(f"calibration record lacks {key!r}")
 
         def opt(key: str) -> float | None:
             value = data.get(key)
             return None if value is None else float(value)
 
-        return cls(
-            threshold=threshold,
-            prompt_version=version,
-            model=str(data.get("model", "")),
-            questions=int(data.get("questions", 0)),
-            scored=int(data.get("scored", 0)),
-            accuracy=float(data.get("accuracy", 0.0)),
-            heldout_accuracy=float(data.get("heldout_accuracy", 0.0)),
-            accuracy_at_half=float(data.get("accuracy_at_half", 0.0)),
-            word_accuracy=opt("word_accuracy"),
-            roc_auc=opt("roc_auc"),
-            yes_rate=float(data.get("yes_rate", 0.0)),
-        )
+        try:
+            calibration = cls(
+                threshold=float(data["threshold"]),
+                prompt_version=str(data["prompt_version"]),
+                model=str(data.get("model", "")),
+                questions=int(data.get("questions", 0)),
+                scored=int(data.get("scored", 0)),
+                accuracy=float(data.get("accuracy", 0.0)),
+                heldout_accuracy=float(data.get("heldout_accuracy", 0.0)),
+                accuracy_at_half=float(data.get("accuracy_at_half", 0.0)),
+                word_accuracy=opt("word_accuracy"),
+                roc_auc=opt("roc_auc"),
+                yes_rate=float(data.get("yes_rate", 0.0)),
+            )
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise InputDataError(f"calibration record has an invalid value: {exc}") from None
+        if not 0.0 <= calibration.threshold <= 1.0:
+            raise InputDataError(f"calibration threshold {calibration.threshold} is outside [0, 1]")
+        return calibration
 
 
 def _heldout_accuracy(scores: NDArray[np.float64], labels: NDArray[np.bool_], seed: int) -> float:
@@ -179,21 +182,21 @@ def calibrate(
 
     Raises
     ------
-    ValueError
+    InputDataError
         Fewer than :data:`MIN_QUESTIONS` scored judgements, or only one class among them.
     """
     if len(p_yes) != len(truth):
-        raise ValueError("p_yes and truth must have the same length")
+        raise InputDataError("p_yes and truth must have the same length")
     keep = [i for i, p in enumerate(p_yes) if p is not None]
     scores = np.array([float(p_yes[i]) for i in keep], dtype=np.float64)  # type: ignore[arg-type]
     labels = np.array([bool(truth[i]) for i in keep], dtype=bool)
     if len(keep) < MIN_QUESTIONS:
-        raise ValueError(
+        raise InputDataError(
             f"only {len(keep)} of {len(p_yes)} judgements carry a P(yes) (need {MIN_QUESTIONS}); "
             "does the endpoint return logprobs?"
         )
     if labels.all() or not labels.any():
-        raise ValueError("the judgements hold only one kind of question (all right or all wrong labels)")
+        raise InputDataError("the judgements hold only one kind of question (all right or all wrong labels)")
     threshold = fit_threshold(scores.tolist(), labels.tolist())
     word_accuracy = None
     if words is not None:

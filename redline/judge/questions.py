@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from redline.core.judge_interface import JudgeContext
+from redline.errors import InputDataError
 
 
 @dataclass(frozen=True)
@@ -40,9 +41,12 @@ class JudgeQuestion:
 
 
 def _normalise(matrix: NDArray[np.floating]) -> NDArray[np.float64]:
+    """Rows scaled to unit length (zero rows stay zero); a vector is one row."""
+    # deferred: scikit-learn takes seconds to import and every CLI command imports this module
+    from sklearn.preprocessing import normalize
+
     m = np.asarray(matrix, dtype=np.float64)
-    norms = np.linalg.norm(m, axis=-1, keepdims=True)
-    return m / np.where(norms > 0, norms, 1.0)
+    return np.asarray(normalize(m.reshape(1, -1) if m.ndim == 1 else m), dtype=np.float64).reshape(m.shape)
 
 
 def nearest_examples(
@@ -62,7 +66,7 @@ def nearest_examples(
     c : int
     """
     if len(examples) != len(example_embeddings):
-        raise ValueError(f"{len(examples)} examples but {len(example_embeddings)} embeddings")
+        raise InputDataError(f"{len(examples)} examples but {len(example_embeddings)} embeddings")
     if c <= 0 or not len(examples):
         return []
     sims = _normalise(example_embeddings) @ _normalise(np.asarray(text_embedding).reshape(-1))
@@ -75,7 +79,7 @@ def label_centroids(
 ) -> tuple[list[str], NDArray[np.float64]]:
     """Sorted label names and the normalised mean of each label's normalised embeddings."""
     if len(labels) != len(embeddings):
-        raise ValueError(f"{len(labels)} labels but {len(embeddings)} embeddings")
+        raise InputDataError(f"{len(labels)} labels but {len(embeddings)} embeddings")
     names = sorted(set(labels))
     index = {name: i for i, name in enumerate(names)}
     rows = _normalise(embeddings)
@@ -87,7 +91,7 @@ def label_centroids(
 def nearest_wrong_labels(names: Sequence[str], centroids: NDArray[np.floating]) -> dict[str, str]:
     """For each label, the other label whose centroid is most similar (cosine)."""
     if len(names) < 2:
-        raise ValueError("need at least two labels to find a nearest wrong label")
+        raise InputDataError("need at least two labels to find a nearest wrong label")
     sims = _normalise(centroids) @ _normalise(centroids).T
     np.fill_diagonal(sims, -np.inf)
     return {names[i]: names[int(np.argmax(sims[i]))] for i in range(len(names))}
@@ -128,7 +132,7 @@ def hard_negative_questions(
         Pairs (true, hard negative) in a deterministic order; ``truth`` set.
     """
     if not (len(texts) == len(labels) == len(embeddings)):
-        raise ValueError("texts, labels and embeddings must have the same length")
+        raise InputDataError("texts, labels and embeddings must have the same length")
     names, centroids = label_centroids(embeddings, labels)
     wrong = nearest_wrong_labels(names, centroids)
     descriptions = descriptions or {}

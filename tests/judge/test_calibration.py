@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from redline.judge.calibration import JudgeCalibration, calibrate, fit_threshold
+from redline.errors import InputDataError
+from redline.judge.calibration import JudgeCalibration, calibrate, fit_threshold, roc_auc
 from redline.judge.questions import (
     hard_negative_questions,
     label_centroids,
@@ -45,19 +46,25 @@ def test_calibrate_skips_missing_scores_and_reports_words() -> None:
 
 
 def test_calibrate_refuses_too_little_or_one_sided_data() -> None:
-    with pytest.raises(ValueError, match="logprobs"):
+    with pytest.raises(InputDataError, match="logprobs"):
         calibrate([None, None, 0.5], [True, False, True], prompt_version="v", model="m")
-    with pytest.raises(ValueError, match="one kind"):
+    with pytest.raises(InputDataError, match="one kind"):
         calibrate([0.1, 0.2, 0.3, 0.4], [True] * 4, prompt_version="v", model="m")
+    with pytest.raises(InputDataError, match="same length"):
+        calibrate([0.1, 0.2], [True], prompt_version="v", model="m")
+    with pytest.raises(InputDataError, match="no judgements"):
+        fit_threshold([], [])
 
 
 def test_calibration_record_round_trip() -> None:
     cal = calibrate([0.9, 0.8, 0.2, 0.1], [True, True, False, False], prompt_version="v", model="m")
     assert JudgeCalibration.from_dict(cal.to_dict()) == cal
-    with pytest.raises(ValueError):
+    with pytest.raises(InputDataError, match="outside"):
         JudgeCalibration.from_dict({"threshold": 2.0, "prompt_version": "v"})
-    with pytest.raises(ValueError):
+    with pytest.raises(InputDataError, match="lacks 'threshold'"):
         JudgeCalibration.from_dict({"prompt_version": "v"})
+    with pytest.raises(InputDataError, match="invalid value"):
+        JudgeCalibration.from_dict({"threshold": 0.5, "prompt_version": "v", "questions": "many"})
 
 
 def _toy() -> tuple[list[str], list[str], np.ndarray]:
@@ -79,13 +86,24 @@ def test_nearest_wrong_labels_by_centroid() -> None:
     assert names == ["a", "b", "c"]
     wrong = nearest_wrong_labels(names, centroids)
     assert wrong["a"] == "b" and wrong["b"] == "a" and wrong["c"] in ("a", "b")
+    with pytest.raises(InputDataError, match="two labels"):
+        nearest_wrong_labels(["a"], centroids[:1])
+    with pytest.raises(InputDataError, match="embeddings"):
+        label_centroids(emb, labels[:-1])
 
 
 def test_nearest_examples_most_similar_first() -> None:
     emb = np.array([[1.0, 0.0], [0.0, 1.0], [0.7, 0.7]])
     assert nearest_examples(np.array([1.0, 0.1]), emb, ["x", "y", "xy"], c=2) == ["x", "xy"]
     assert nearest_examples(np.array([1.0, 0.1]), emb, ["x", "y", "xy"], c=0) == []
-    with pytest.raises(ValueError):
+    # cosine, not dot product: a long vector is not nearer; a zero vector is nearest to nothing
+    emb2 = np.array([[10.0, 10.0], [0.0, 0.0], [1.0, 0.05]])
+    assert nearest_examples(np.array([2.0, 0.0]), emb2, ["far", "zero", "near"], c=3) == [
+        "near",
+        "far",
+        "zero",
+    ]
+    with pytest.raises(InputDataError, match="1 examples but 3 embeddings"):
         nearest_examples(np.array([1.0, 0.0]), emb, ["x"], c=1)
 
 
@@ -109,10 +127,17 @@ def test_hard_negative_questions_pairs_without_leaking_the_text() -> None:
 
 
 def test_roc_auc_matches_pairwise_definition() -> None:
-    from redline.judge.calibration import roc_auc
-
     assert roc_auc([0.9, 0.8, 0.2, 0.1], [True, True, False, False]) == 1.0
     assert roc_auc([0.1, 0.2, 0.8, 0.9], [True, True, False, False]) == 0.0
     assert roc_auc([0.5, 0.5], [True, False]) == 0.5
     assert roc_auc([0.3, 0.7, 0.4], [True, True, False]) == 0.5
     assert roc_auc([0.1], [True]) is None
+    rng = np.random.default_rng(0)
+    for _ in range(20):  # ties counted half, as in the Mann-Whitney statistic
+        scores = rng.integers(0, 5, 30) / 4.0
+        truth = rng.random(30) < 0.4
+        pos, neg = scores[truth], scores[~truth]
+        pairwise = ((pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()) / (
+            len(pos) * len(neg)
+        )
+        assert roc_auc(scores.tolist(), truth.tolist()) == pytest.approx(pairwise)
