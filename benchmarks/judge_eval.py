@@ -50,8 +50,10 @@ from judge_questions import INJECTION, Question, build_questions, load_clinc
 from judge_token_cost import compare, count_tokens, engine_operating_point, measure_flat_tokens
 
 from redline.core.judge_interface import JudgeContext
-from redline.judge.openai_judge import JudgeSettings, OpenAIJudge
-from redline.judge.prompt import InjectionFinding, JudgePrompt, build_judge_prompt
+from redline.judge.injection import InjectionFinding
+from redline.judge.openai_judge import OpenAIJudge
+from redline.judge.prompt import JudgePrompt, build_judge_prompt
+from redline.judge.settings import JudgeSettings
 
 RESULTS = Path(__file__).resolve().parent / "results"
 VARIANTS = ("mask", "flag", "none", "text_first")
@@ -132,7 +134,8 @@ async def evaluate(args: argparse.Namespace, base_url: str) -> dict[str, Any]:
     questions = build_questions(args.n, seed=args.seed, n_examples=args.examples)
     base = JudgeSettings.from_env(
         model=args.model, base_url=base_url, api_key=args.api_key or os.environ.get("OPENAI_API_KEY"),
-        concurrency=args.concurrency, timeout_s=args.timeout, cache=False, max_examples=args.examples,
+        max_in_flight=args.concurrency, timeout_s=args.timeout, cache_enabled=False,
+        max_examples=args.examples,
         max_outage_s=120.0,
     )
     per_variant: dict[str, list[Outcome]] = {}
@@ -146,7 +149,9 @@ async def evaluate(args: argparse.Namespace, base_url: str) -> dict[str, Any]:
     train, _ = load_clinc()
     labels = sorted({lab for _, lab in train})
     flat_texts = [q.text for q in questions if q.kind == "true"][: args.flat_texts]
-    client = openai.AsyncOpenAI(base_url=base_url, api_key=base.api_key, timeout=300.0, max_retries=2)
+    client = openai.AsyncOpenAI(
+        base_url=base_url, api_key=base.api_key.get_secret_value(), timeout=300.0, max_retries=2
+    )
     try:
         flat = await measure_flat_tokens(client, args.model, flat_texts, labels)
     finally:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from redline.adapters.jsonl_files import read_examples, read_labels, write_jsonl
-from redline.commands import judge as judge_cmd
+from redline.commands import judge_options
 from redline.errors import InputDataError, JudgeError
 from redline.judge.calibration import calibrate
 from redline.judge.prompt import (
@@ -35,6 +35,9 @@ from redline.judge.prompt import (
     prompt_version,
 )
 from redline.judge.questions import hard_negative_questions
+
+#: batch jobs may wait longer for a down endpoint than one question (options and variables still win)
+BATCH_DEFAULTS = {"max_outage_s": 300.0}
 
 
 def _examples_by_label(path: Path) -> dict[str, list[str]]:
@@ -48,7 +51,7 @@ def run_describe(args: argparse.Namespace) -> int:
     """``redline describe``: one short LLM-written description per label, as JSONL."""
     by_label = _examples_by_label(args.train)
     model = args.model or os.environ.get("REDLINE_DESCRIBE_MODEL") or None
-    settings = judge_cmd.settings_from_args(args, model=model, max_outage_s=args.max_outage)
+    settings = judge_options.settings_from_args(args, defaults=BATCH_DEFAULTS, model=model)
     rng = random.Random(args.seed)
     requests = {
         label: describe_prompt(
@@ -60,9 +63,9 @@ def run_describe(args: argparse.Namespace) -> int:
     }
 
     async def describe_all() -> tuple[dict[str, str], dict[str, Any]]:
-        judge = judge_cmd.make_judge(settings)
+        judge = judge_options.make_judge(settings)
         try:
-            from tqdm import tqdm
+            from tqdm import tqdm  # deferred: 50 ms of every CLI start-up, for a progress bar
 
             bar = tqdm(total=len(requests), desc="describing labels", unit="label", disable=args.quiet)
 
@@ -74,7 +77,7 @@ def run_describe(args: argparse.Namespace) -> int:
 
             texts = await asyncio.gather(*(one(m) for m in requests.values()))
             bar.close()
-            return dict(zip(requests, texts, strict=True)), judge.stats.as_dict()
+            return dict(zip(requests, texts, strict=True)), judge.stats()
         finally:
             await judge.aclose()
 
@@ -120,9 +123,9 @@ def run_calibrate(args: argparse.Namespace) -> int:
     if len(set(labels)) < 2:
         raise InputDataError(f"{args.train}: calibration needs at least two labels")
     descriptions = read_labels(args.labels) if args.labels is not None else {}
-    settings = judge_cmd.settings_from_args(args, max_outage_s=args.max_outage)
+    settings = judge_options.settings_from_args(args, defaults=BATCH_DEFAULTS)
     settings = settings.with_(threshold=0.5)  # P(yes) is what is fitted; the threshold plays no part
-    embeddings = np.asarray(judge_cmd.make_embedder().encode(texts))
+    embeddings = np.asarray(judge_options.make_embedder().encode(texts))
     questions = hard_negative_questions(
         texts,
         labels,
@@ -140,12 +143,12 @@ def run_calibrate(args: argparse.Namespace) -> int:
         raise InputDataError(f"{args.train}: no label has two or more examples to hold one out")
 
     async def ask_all() -> tuple[list[Any], dict[str, Any], str]:
-        judge = judge_cmd.make_judge(settings)
+        judge = judge_options.make_judge(settings)
         try:
             verdicts = await judge.judge_many(questions, on_error="verdict", progress=not args.quiet)
             return (
                 verdicts,
-                judge.stats.as_dict(),
+                judge.stats(),
                 prompt_version(settings.hardening, settings.response_format),
             )
         finally:
@@ -198,11 +201,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--out", type=Path, required=True, help="labels JSONL to write")
     p.add_argument(
         "--examples-per-label",
-        type=judge_cmd._positive_int,
+        type=judge_options.positive_int,
         default=20,
         help="examples shown per label (default 20)",
     )
-    p.add_argument("--max-tokens", type=judge_cmd._positive_int, default=80, help="tokens per description")
+    p.add_argument("--max-tokens", type=judge_options.positive_int, default=80, help="tokens per description")
     _common(p)
     p.set_defaults(func=run_describe)
 
@@ -216,22 +219,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--labels", type=Path, help="labels JSONL with descriptions")
     p.add_argument(
         "--per-label",
-        type=judge_cmd._positive_int,
+        type=judge_options.positive_int,
         default=2,
         help="held-out texts per label (default 2; each gives a true and a hard-negative question)",
     )
-    p.add_argument("--max-questions", type=judge_cmd._positive_int, help="cap on questions asked")
+    p.add_argument("--max-questions", type=judge_options.positive_int, help="cap on questions asked")
     _common(p)
     p.set_defaults(func=run_calibrate)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of sampling (default 0)")
-    p.add_argument(
-        "--max-outage",
-        type=float,
-        default=300.0,
-        help="seconds to wait for a down endpoint before giving up (default 300)",
-    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    judge_cmd.add_endpoint_options(p)
+    judge_options.add_judge_options(p, defaults=BATCH_DEFAULTS)

@@ -8,7 +8,34 @@ missing or malformed becomes ``None`` / 0 here, never an exception.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
+
+#: per generated token, its top alternatives as (token, log-probability)
+TokenLogprobs = list[list[tuple[str, float]]]
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What one answered call gave.
+
+    Parameters
+    ----------
+    content : str or None
+        The message content.
+    logprobs : list of list of (str, float), or None
+        Top alternatives per generated token, when the endpoint sent them.
+    tokens_in, tokens_out : int
+        Usage as the endpoint reported it (0 when missing).
+    latency_ms : float
+        Wall time of the call.
+    """
+
+    content: str | None
+    logprobs: TokenLogprobs | None
+    tokens_in: int
+    tokens_out: int
+    latency_ms: float = 0.0
 
 
 def _as_dict(obj: Any) -> Any:
@@ -20,11 +47,11 @@ def _as_dict(obj: Any) -> Any:
     return obj
 
 
-def _positions(logprobs: Any) -> list[list[tuple[str, float]]] | None:
+def _positions(logprobs: Any) -> TokenLogprobs | None:
     data = _as_dict(logprobs)
     if not isinstance(data, Mapping):
         return None
-    out: list[list[tuple[str, float]]] = []
+    out: TokenLogprobs = []
     content = data.get("content")
     if isinstance(content, list):
         for item in content:
@@ -48,7 +75,7 @@ def _positions(logprobs: Any) -> list[list[tuple[str, float]]] | None:
     return None
 
 
-def extract_completion(response: Any) -> tuple[str | None, list[list[tuple[str, float]]] | None, int, int]:
+def extract_completion(response: Any) -> tuple[str | None, TokenLogprobs | None, int, int]:
     """``(content, logprobs per token, prompt tokens, completion tokens)`` of a chat completion."""
     content: str | None = None
     logprobs = None

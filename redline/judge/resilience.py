@@ -1,200 +1,165 @@
-"""Keeping a remote judge usable: retry delays, Retry-After, and a circuit breaker.
+"""Keeping a remote judge usable: every call to the endpoint goes through :class:`ResilientCaller`.
 
-:class:`RetryPolicy` computes exponential backoff with jitter (or honours the server's
-Retry-After). :class:`CircuitBreaker` stops hammering an endpoint that is down: after
-``failure_threshold`` consecutive failures it opens; requests then *wait* (they are never dropped)
-while one of them probes the endpoint every ``probe_interval_s``; the first probe that succeeds
-closes the breaker and every waiting request resumes.
+Around one :class:`~redline.judge.chat_endpoint.ChatEndpoint` it adds
 
-One breaker belongs to one event loop (it holds an :class:`asyncio.Event`).
+* bounded concurrency: at most ``max_in_flight`` calls out at once;
+* retries with exponential backoff and jitter on 429, 408/409, 5xx, timeouts and connection errors,
+  honouring Retry-After (:class:`~redline.judge.retry_policy.RetryPolicy`);
+* a circuit breaker (:class:`~redline.judge.circuit_breaker.CircuitBreaker`): when the endpoint is
+  down, requests wait behind it without spending their retries, and one probe at a time finds out
+  when it is back;
+* a bounded outage: a request that has waited ``max_outage_s`` since it first found the breaker
+  open fails instead of waiting for ever.
+
+"Down" means a refused or broken connection, a 5xx, or a timeout while the endpoint does not answer
+a quick ``GET {base_url}/models`` either. A timeout on an endpoint that answers (with any HTTP status)
+is a slow model: it spends a retry like any other failure, so it ends in a JudgeError.
+
+So every request ends: with a completion, with a :class:`~redline.errors.JudgeError` (retries spent,
+outage too long, credentials or model refused), or with a
+:class:`~redline.judge.chat_endpoint.RefusedRequest` / ``MalformedResponse`` the judge turns into
+``Verdict(valid=None)``. At worst it takes ``max_outage_s`` plus one attempt
+(``timeout_s + reachability_timeout_s``) plus its retries and their delays.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import random
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+from redline.errors import JudgeError
+from redline.judge.chat_endpoint import CallFailure, ChatEndpoint, RejectedRequest, RetryableFailure
+from redline.judge.circuit_breaker import BreakerWaitExceeded, CircuitBreaker
+from redline.judge.openai_response import Completion
+from redline.judge.settings import JudgeSettings
+from redline.judge.stats import JudgeStats
 
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How long to wait before retry number ``n``.
-
-    Parameters
-    ----------
-    max_retries : int
-        Retries after the first attempt (0: try once).
-    base_delay_s : float
-        Delay before the first retry; doubles with every further retry.
-    max_delay_s : float
-        Ceiling of the exponential delay.
-    jitter : float
-        Fraction of the delay drawn at random (0: none; 0.5: between 50 % and 100 % of it).
-    max_retry_after_s : float
-        Ceiling on a server's Retry-After.
-    """
-
-    max_retries: int = 4
-    base_delay_s: float = 0.5
-    max_delay_s: float = 20.0
-    jitter: float = 0.5
-    max_retry_after_s: float = 60.0
-
-    def __post_init__(self) -> None:
-        if self.max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
-        if self.base_delay_s < 0 or self.max_delay_s < 0 or self.max_retry_after_s < 0:
-            raise ValueError("retry delays must be >= 0")
-        if not 0.0 <= self.jitter <= 1.0:
-            raise ValueError(f"jitter must be in [0, 1], got {self.jitter}")
-
-    def delay(self, retry: int, retry_after: float | None, rng: random.Random) -> float:
-        """Seconds to wait before retry number ``retry`` (1-based).
-
-        A server's Retry-After wins (capped at ``max_retry_after_s``); otherwise
-        ``min(max_delay_s, base_delay_s * 2**(retry-1))`` minus a random share of ``jitter``.
-        """
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_retry_after_s)
-        exponential = min(self.max_delay_s, self.base_delay_s * (2.0 ** max(retry - 1, 0)))
-        return exponential * (1.0 - self.jitter * rng.random())
+Sleep = Callable[[float], Awaitable[Any]]
 
 
-def parse_retry_after(headers: Mapping[str, str] | None, *, now: datetime | None = None) -> float | None:
-    """Seconds the server asks us to wait, from ``retry-after-ms`` or ``Retry-After``; None if absent.
-
-    ``Retry-After`` may be a number of seconds or an HTTP date.
-    """
-    if not headers:
-        return None
-    lowered = {str(k).lower(): str(v) for k, v in headers.items()}
-    millis = lowered.get("retry-after-ms")
-    if millis is not None:
-        try:
-            return max(float(millis) / 1000.0, 0.0)
-        except ValueError:
-            pass
-    value = lowered.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
-
-
-class BreakerWaitExceeded(Exception):
-    """A request waited longer than its allowance for the endpoint to come back."""
-
-
-class CircuitBreaker:
-    """Open after consecutive failures; requests wait; a single probe decides when to resume.
+class ResilientCaller:
+    """Calls one endpoint with bounded concurrency, retries, a circuit breaker and a bounded outage.
 
     Parameters
     ----------
-    failure_threshold : int
-        Consecutive failures that open the breaker (0 disables it: it never opens).
-    probe_interval_s : float
-        While open, how long to wait between probes.
+    endpoint : ChatEndpoint
+    settings : JudgeSettings
+        ``max_in_flight``, the retry policy, the breaker's settings and ``max_outage_s``.
+    stats : JudgeStats
+        Where calls, retries and errors are counted.
+    sleep : callable, optional
+        ``await sleep(seconds)`` between retries (tests record the delays).
     clock : callable, optional
-        Monotonic seconds (tests pass a fake).
+        Monotonic seconds.
     """
 
     def __init__(
         self,
-        failure_threshold: int = 5,
-        probe_interval_s: float = 5.0,
+        endpoint: ChatEndpoint,
+        settings: JudgeSettings,
+        stats: JudgeStats,
+        *,
+        sleep: Sleep | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.failure_threshold = failure_threshold
-        self.probe_interval_s = probe_interval_s
-        self.clock = clock
-        self.state = CLOSED
-        self.opens = 0
-        self.probes = 0
-        self._failures = 0
-        self._opened_at = 0.0
-        self._wakeup: asyncio.Event | None = None
+        self.endpoint = endpoint
+        self.stats = stats
+        self.policy = settings.retry_policy
+        self.max_outage_s = settings.max_outage_s
+        self.breaker = CircuitBreaker(settings.breaker_threshold, settings.breaker_probe_interval_s, clock)
+        self._max_in_flight = settings.max_in_flight
+        self._semaphore: asyncio.Semaphore | None = None  # made on first use, inside the running loop
+        self._sleep: Sleep = sleep or asyncio.sleep
+        self._rng = random.Random(settings.jitter_seed)
+        self._clock = clock
 
-    @property
-    def is_open(self) -> bool:
-        """True while requests have to wait (open or probing)."""
-        return self.state != CLOSED
-
-    def _notify(self) -> None:
-        if self._wakeup is not None:
-            self._wakeup.set()
-            self._wakeup = None
-
-    async def acquire(self, max_wait_s: float | None = None) -> bool:
-        """Wait until a request may go out; return True when this request is the probe.
+    async def call(self, request: dict[str, Any]) -> tuple[Completion, int]:
+        """One completion for ``request`` and the attempts it took.
 
         Raises
         ------
-        BreakerWaitExceeded
-            When the breaker stayed open for more than ``max_wait_s`` seconds of this call.
+        JudgeError
+            Retries spent, the endpoint down for more than ``max_outage_s``, or the credentials or
+            model refused.
+        RefusedRequest, MalformedResponse
+            The endpoint is up but refused this request or answered nonsense (not retried).
         """
-        started = self.clock()
+        retries = attempts = 0
+        outage_started: float | None = None  # when this request first found the breaker open
         while True:
-            if self.state == CLOSED:
-                return False
-            now = self.clock()
-            if self.state == OPEN and now - self._opened_at >= self.probe_interval_s:
-                self.state = HALF_OPEN
-                self.probes += 1
-                return True
-            waited = now - started
-            if max_wait_s is not None and waited >= max_wait_s:
-                raise BreakerWaitExceeded(f"endpoint down for more than {max_wait_s:g} s")
-            timeout = max(self._opened_at + self.probe_interval_s - now, 0.001)
-            if self.state == HALF_OPEN:  # a probe is out: wait for its outcome
-                timeout = self.probe_interval_s
-            if max_wait_s is not None:
-                timeout = min(timeout, max(max_wait_s - waited, 0.001))
-            if self._wakeup is None:
-                self._wakeup = asyncio.Event()
-            event = self._wakeup
+            if outage_started is None and self.breaker.is_open:
+                outage_started = self._clock()
+            probe = await self._wait_for_breaker(outage_started)
+            attempts += 1
+            self.stats.calls += 1
             try:
-                await asyncio.wait_for(event.wait(), timeout)
-            except TimeoutError:
-                pass
+                completion = await self._attempt(request)
+            except RetryableFailure as failure:
+                self.stats.record_error(failure.kind)
+                down = await self._is_down(failure, probe)
+                if down:
+                    self.breaker.record_failure(probe)
+                else:
+                    self.breaker.record_success(probe)
+                if probe or (down and self.breaker.is_open):
+                    continue  # the endpoint is down: wait for it, without spending this request's retries
+                retries += 1
+                if retries > self.policy.max_retries:
+                    self.stats.record_gave_up("retries_exhausted")
+                    raise JudgeError(
+                        f"judge endpoint {self.endpoint.where} failed after "
+                        f"{self.policy.max_retries} retries: {failure}"
+                    ) from None
+                self.stats.retries += 1
+                await self._sleep(self.policy.delay(retries, failure.retry_after, self._rng))
+                continue
+            except RejectedRequest as failure:
+                self.breaker.record_success(probe)  # the endpoint is up; asking again will not help
+                self.stats.record_error(failure.kind)
+                self.stats.record_gave_up("rejected")
+                raise JudgeError(str(failure)) from None
+            except CallFailure as failure:  # refused or malformed: the endpoint is up
+                self.breaker.record_success(probe)
+                self.stats.record_error(failure.kind)
+                raise
+            except BaseException:  # cancelled: let the next waiter probe
+                if probe:
+                    self.breaker.release_probe()
+                raise
+            self.breaker.record_success(probe)
+            return completion, attempts
 
-    def record_success(self, probe: bool = False) -> None:
-        """The endpoint answered: close the breaker and wake every waiting request."""
-        self._failures = 0
-        if self.state != CLOSED:
-            self.state = CLOSED
-            self._notify()
+    async def _wait_for_breaker(self, outage_started: float | None) -> bool:
+        """Wait while the breaker is open (for the rest of this request's outage allowance)."""
+        if outage_started is None or not self.breaker.is_open:
+            return await self.breaker.acquire()
+        allowance = self.max_outage_s - (self._clock() - outage_started)
+        try:
+            if allowance > 0:
+                return await self.breaker.acquire(allowance)
+        except BreakerWaitExceeded:
+            pass
+        self.stats.record_gave_up("outage")
+        raise JudgeError(
+            f"judge endpoint {self.endpoint.where} unreachable: down for more than {self.max_outage_s:g} s "
+            "(max_outage_s)"
+        )
 
-    def record_failure(self, probe: bool = False) -> None:
-        """The endpoint failed (down, 5xx, timeout); open the breaker at the threshold."""
-        self._failures += 1
-        if probe or self.state == HALF_OPEN:
-            self.state = OPEN
-            self._opened_at = self.clock()
-            self._notify()
-            return
-        if self.state == CLOSED and self.failure_threshold > 0 and self._failures >= self.failure_threshold:
-            self.state = OPEN
-            self._opened_at = self.clock()
-            self.opens += 1
+    async def _attempt(self, request: dict[str, Any]) -> Completion:
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self._max_in_flight)
+        async with self._semaphore:
+            return await self.endpoint.complete(request)
 
-    def release_probe(self) -> None:
-        """A probe ended without telling anything (cancelled): let the next waiter probe at once."""
-        if self.state == HALF_OPEN:
-            self.state = OPEN
-            self._opened_at = self.clock() - self.probe_interval_s
-            self._notify()
+    async def _is_down(self, failure: RetryableFailure, probe: bool) -> bool:
+        if not failure.timed_out:
+            return failure.endpoint_down
+        try:
+            return not await self.endpoint.answers()
+        except BaseException:  # cancelled while checking: let the next waiter probe
+            if probe:
+                self.breaker.release_probe()
+            raise

@@ -95,7 +95,8 @@ def build_judge(
                 f"judge {spec!r} is a simulated expert: give the ground truth (--judge-truth FILE)"
             )
         return simulated_expert(parsed.text, truth, X, labels, seed=seed)
-    # deferred: the OpenAI client pulls in openai and httpx (start-up time of every other judge)
+    # deferred: the OpenAI client pulls in openai and httpx, its settings pydantic-settings (start-up
+    # time of every other judge)
     from redline.judge.openai_judge import OpenAIJudge
     from redline.judge.settings import JudgeSettings
 

@@ -2,8 +2,9 @@
 
 Keyed by the text's hash, the label and the prompt version (plus the model and a fingerprint of the
 label's description and examples, since a different context is a different question). Kept in
-memory, and in a sqlite file when a path is given, so a restarted process does not pay again.
-Unreadable verdicts (``valid=None``) are never cached: they are worth asking again.
+memory, at most ``max_entries`` verdicts (the least recently used go first), and in a sqlite file
+when a path is given, so a restarted process does not pay again. Unreadable verdicts
+(``valid=None``) are never cached: they are worth asking again.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import os
 import sqlite3
 import threading
+from collections import OrderedDict
 from dataclasses import asdict
 from pathlib import Path
 
@@ -77,18 +79,30 @@ def _from_json(raw: str) -> Verdict:
     )
 
 
+#: verdicts kept in memory by default (about 1 KB each)
+DEFAULT_MAX_ENTRIES = 100_000
+
+
 class VerdictCache:
-    """Verdicts by question key, in memory and optionally in a sqlite file.
+    """Verdicts by question key, in a bounded memory LRU and optionally in a sqlite file.
 
     Parameters
     ----------
     path : path-like, optional
         A sqlite file (created with its folder when missing); None keeps the cache in memory only.
+    max_entries : int
+        Most verdicts kept in memory; beyond it the least recently used are forgotten there (the
+        sqlite file keeps them all). 0 keeps none in memory.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, *, max_entries: int = DEFAULT_MAX_ENTRIES
+    ) -> None:
+        if max_entries < 0:
+            raise ConfigError(f"verdict cache: max_entries must be >= 0, got {max_entries}")
         self.path = Path(path) if path is not None else None
-        self._memory: dict[str, Verdict] = {}
+        self.max_entries = max_entries
+        self._memory: OrderedDict[str, Verdict] = OrderedDict()
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         if self.path is not None:
@@ -106,8 +120,11 @@ class VerdictCache:
         """The stored verdict for ``key``, or None."""
         with self._lock:
             hit = self._memory.get(key)
-            if hit is not None or self._db is None:
+            if hit is not None:
+                self._memory.move_to_end(key)
                 return hit
+            if self._db is None:
+                return None
             row = self._db.execute("SELECT verdict FROM verdicts WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
@@ -116,7 +133,7 @@ class VerdictCache:
         except (ValueError, TypeError):
             return None
         with self._lock:
-            self._memory[key] = verdict
+            self._remember(key, verdict)
         return verdict
 
     def put(self, key: str, verdict: Verdict) -> None:
@@ -124,14 +141,30 @@ class VerdictCache:
         if verdict.valid is None:
             return
         with self._lock:
-            self._memory[key] = verdict
+            self._remember(key, verdict)
             if self._db is not None:
                 self._db.execute(
                     "INSERT OR REPLACE INTO verdicts (key, verdict) VALUES (?, ?)", (key, _to_json(verdict))
                 )
                 self._db.commit()
 
+    def _remember(self, key: str, verdict: Verdict) -> None:
+        """Put ``verdict`` in memory as the most recently used; forget the oldest beyond the bound."""
+        if self.max_entries == 0:
+            return
+        self._memory[key] = verdict
+        self._memory.move_to_end(key)
+        while len(self._memory) > self.max_entries:
+            self._memory.popitem(last=False)
+
+    @property
+    def in_memory(self) -> int:
+        """Verdicts held in memory now (at most ``max_entries``)."""
+        with self._lock:
+            return len(self._memory)
+
     def __len__(self) -> int:
+        """Verdicts stored: in the sqlite file when there is one, else in memory."""
         with self._lock:
             if self._db is not None:
                 return int(self._db.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import socket
 import subprocess
@@ -20,10 +21,10 @@ import pytest
 
 from redline import cli
 from redline.adapters.jsonl_files import read_labels
-from redline.commands import judge as judge_cmd
+from redline.commands import judge_options
 from redline.judge.openai_judge import OpenAIJudge
 from redline.judge.prompt import prompt_version
-from redline.judge.settings import JudgeSettings
+from redline.judge.settings import JudgeSettings, judge_knobs
 from redline.testing.openai_mock import Reply, ScriptedEndpoint
 
 ENV = {"REDLINE_JUDGE_MODEL": "judge", "OPENAI_BASE_URL": "http://judge.test/v1"}
@@ -56,19 +57,24 @@ def knows_the_answer(body: dict[str, Any]) -> Reply:
     return Reply("No", top=(("Yes", math.log(p)), ("No", math.log(1 - p))), tokens_in=60, tokens_out=1)
 
 
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith(("REDLINE_JUDGE", "OPENAI_", "REDLINE_DESCRIBE")):
+            monkeypatch.delenv(name)
+
+
 @pytest.fixture
 def endpoint(monkeypatch: pytest.MonkeyPatch) -> ScriptedEndpoint:
     for key, value in ENV.items():
         monkeypatch.setenv(key, value)
-    for key in ("OPENAI_API_KEY", "REDLINE_JUDGE_CACHE", "REDLINE_DESCRIBE_MODEL", "REDLINE_JUDGE_THRESHOLD"):
-        monkeypatch.delenv(key, raising=False)
     scripted = ScriptedEndpoint(answer=knows_the_answer)
 
     def make_judge(settings: JudgeSettings) -> OpenAIJudge:
         return OpenAIJudge(settings, http_client=scripted.client())
 
-    monkeypatch.setattr(judge_cmd, "make_judge", make_judge)
-    monkeypatch.setattr(judge_cmd, "make_embedder", LetterEmbedder)
+    monkeypatch.setattr(judge_options, "make_judge", make_judge)
+    monkeypatch.setattr(judge_options, "make_embedder", LetterEmbedder)
     return scripted
 
 
@@ -235,3 +241,70 @@ def test_unreachable_endpoint_real_http_exit_2_one_line(tmp_path: Path) -> None:
         f"redline: error: judge endpoint http://127.0.0.1:{port}/v1 failed after 2 retries"
     )
     assert "cannot connect" in lines[0]
+
+
+#: an option value different from every default, per kind
+OPTION_VALUES = {
+    int: ("7", 7),
+    float: ("0.25", 0.25),
+    str: ("http://127.0.0.1:1/v1", "http://127.0.0.1:1/v1"),
+}
+
+
+@pytest.mark.parametrize("command", ["judge", "describe", "judge-calibrate"])
+def test_every_judge_setting_has_an_option_on_every_command(command: str, tmp_path: Path) -> None:
+    parser = cli.build_parser()
+    required = {
+        "judge": ["--text", "t", "--label", "l"],
+        "describe": ["--train", "t.jsonl", "--out", "o.jsonl"],
+        "judge-calibrate": ["--train", "t.jsonl", "--out", "o.json"],
+    }[command]
+    for knob in judge_knobs():
+        if not knob.flag:
+            assert knob.name == "api_key"  # from the environment only
+            continue
+        if knob.kind is bool:
+            argv, expected = [f"--no-{knob.flag[2:]}"], False
+        elif knob.choices:
+            expected = next(c for c in knob.choices if c != knob.default)
+            argv = [knob.flag, expected]
+        elif knob.name == "cache_path":
+            argv, expected = [knob.flag, str(tmp_path / "c.sqlite")], str(tmp_path / "c.sqlite")
+        elif knob.name == "model":
+            argv, expected = [knob.flag, "other"], "other"
+        else:
+            raw, expected = OPTION_VALUES[knob.kind]
+            argv = [knob.flag, raw]
+        args = parser.parse_args([command, *required, "--model", "m", *argv])
+        settings = judge_options.settings_from_args(args)
+        assert getattr(settings, knob.name) == expected, knob.flag
+
+
+def test_command_defaults_give_way_to_the_environment_and_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    parser = cli.build_parser()
+    monkeypatch.setenv("REDLINE_JUDGE_MODEL", "m")
+    one = ["judge", "--text", "t", "--label", "l"]
+    batch = ["describe", "--train", "t.jsonl", "--out", "o.jsonl"]
+
+    def settings(argv: list[str], defaults: dict[str, object]) -> JudgeSettings:
+        return judge_options.settings_from_args(parser.parse_args(argv), defaults=defaults)
+
+    from redline.commands.judge import JUDGE_DEFAULTS
+    from redline.commands.judge_batch import BATCH_DEFAULTS
+
+    assert settings(one, JUDGE_DEFAULTS).breaker_threshold == 0  # one question: no breaker
+    assert settings([*one, "--breaker-threshold", "3"], JUDGE_DEFAULTS).breaker_threshold == 3
+    assert settings(batch, BATCH_DEFAULTS).max_outage_s == 300.0  # batch jobs wait longer
+    assert settings([*batch, "--max-outage", "5"], BATCH_DEFAULTS).max_outage_s == 5.0
+    monkeypatch.setenv("REDLINE_JUDGE_MAX_OUTAGE_S", "42")
+    assert settings(batch, BATCH_DEFAULTS).max_outage_s == 42.0
+    assert settings([*batch, "--json-format"], BATCH_DEFAULTS).response_format == "json"
+
+
+def test_an_invalid_option_value_is_one_line(
+    endpoint: ScriptedEndpoint, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["judge", "--text", "t", "--label", "l", "--max-outage", "0"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "max_outage_s (REDLINE_JUDGE_MAX_OUTAGE_S) = 0.0" in err[0]
+    assert endpoint.requests == 0

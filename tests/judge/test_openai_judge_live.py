@@ -43,7 +43,7 @@ def settings(server: LlamaServer, **overrides: Any) -> JudgeSettings:
         "backoff_base_s": 0.2,
         "backoff_max_s": 1.0,
         "breaker_probe_interval_s": 0.5,
-        "cache": False,
+        "cache_enabled": False,
     }
     values.update(overrides)
     return JudgeSettings(**values)
@@ -85,7 +85,7 @@ class ConcurrencyProbe(httpx.AsyncBaseTransport):
 
 
 async def test_real_round_trip_reads_p_yes_and_counts_tokens_and_cost(llm_server: LlamaServer) -> None:
-    judge = OpenAIJudge(settings(llm_server, price_in_per_1k=0.5, price_out_per_1k=2.0, cache=True))
+    judge = OpenAIJudge(settings(llm_server, price_in_per_1k=0.5, price_out_per_1k=2.0, cache_enabled=True))
     assert isinstance(judge, Judge)
     async with judge:
         verdict = await judge.judge("please change the pin on my debit card", "change_pin", CTX)
@@ -99,17 +99,18 @@ async def test_real_round_trip_reads_p_yes_and_counts_tokens_and_cost(llm_server
     # the same question again is answered by the verdict cache: no call, nothing paid
     assert again.cached is True and again.valid == verdict.valid and again.p_yes == verdict.p_yes
     assert again.tokens_in == 0 and again.cost == 0.0
-    stats = judge.stats
-    assert (stats.requests, stats.calls, stats.cache_hits, stats.answered) == (2, 1, 1, 1)
-    assert (stats.tokens_in, stats.tokens_out) == (verdict.tokens_in, verdict.tokens_out)
-    assert stats.cost == pytest.approx(expected_cost)
+    stats = judge.stats()
+    assert (stats["requests"], stats["calls"], stats["cache_hits"], stats["answered"]) == (2, 1, 1, 1)
+    assert (stats["tokens_in"], stats["tokens_out"]) == (verdict.tokens_in, verdict.tokens_out)
+    assert stats["cost"] == pytest.approx(expected_cost)
+    assert stats["mean_latency_ms"] == pytest.approx(verdict.latency_ms) and stats["failures"] == 0
 
 
 async def test_json_answer_format_is_read(llm_server: LlamaServer) -> None:
     async with OpenAIJudge(settings(llm_server, response_format="json")) as judge:
         verdict = await judge.judge("what is my card's pin", "change_pin", CTX)
     assert verdict.valid in (True, False), verdict.reason
-    assert judge.stats.format_fallbacks == 0  # llama.cpp's server supports response_format json_object
+    assert judge.stats()["format_fallbacks"] == 0  # llama.cpp's server supports response_format json_object
     assert verdict.extra["prompt_version"] == prompt_version("mask", "json")
     assert json.loads(str(verdict.extra["answer"]))  # the server really answered JSON
 
@@ -121,7 +122,7 @@ async def test_injected_text_is_masked_and_still_answered(llm_server: LlamaServe
     assert_answered(verdict)
     injection = verdict.extra["injection"]
     assert isinstance(injection, list) and "override" in injection
-    assert judge.stats.injections_flagged == 1
+    assert judge.stats()["injections_flagged"] == 1
 
 
 async def test_concurrent_questions_are_bounded_and_returned_in_order(llm_server: LlamaServer) -> None:
@@ -131,7 +132,7 @@ async def test_concurrent_questions_are_bounded_and_returned_in_order(llm_server
     ]
     probe = ConcurrencyProbe()
     async with httpx.AsyncClient(transport=probe) as http:
-        judge = OpenAIJudge(settings(llm_server, concurrency=2), http_client=http)
+        judge = OpenAIJudge(settings(llm_server, max_in_flight=2), http_client=http)
         verdicts = await judge.judge_many(questions)
         await judge.aclose()
 
@@ -150,19 +151,21 @@ async def test_tiny_timeout_is_retried_then_fails_with_judge_error(llm_server: L
     async with OpenAIJudge(tight) as judge:
         with pytest.raises(JudgeError, match=r"failed after 2 retries: timed out after 0.05 s"):
             await judge.judge("change my pin", "change_pin", CTX)
-        assert (judge.stats.calls, judge.stats.retries, judge.stats.failures) == (3, 2, 3)
+        stats = judge.stats()
+        assert (stats["calls"], stats["retries"], stats["failures"]) == (3, 2, 3)
+        assert stats["errors"]["timeout"] == 3 and stats["gave_up"]["retries_exhausted"] == 1
         # in a batch the same failure becomes a verdict with valid=None and the reason
         verdicts = await judge.judge_many([("order a pizza", "change_pin", CTX)], on_error="verdict")
     assert verdicts[0].valid is None
     assert "timed out" in verdicts[0].reason
-    # with the breaker on and no outage limit, timeouts still spend retries: the server answers
-    # GET /models, so it is up (a slow model, not an outage) and the request ends instead of
-    # waiting behind an open breaker forever
-    tight = tight.with_(breaker_threshold=2, breaker_probe_interval_s=0.2, max_outage_s=None)
+    # with the breaker on and a long outage limit, timeouts still spend retries: the server answers
+    # GET /models, so it is up (a slow model, not an outage) and the request ends after its retries
+    # instead of waiting behind an open breaker
+    tight = tight.with_(breaker_threshold=2, breaker_probe_interval_s=0.2, max_outage_s=600.0)
     async with OpenAIJudge(tight) as judge:
         with pytest.raises(JudgeError, match=r"failed after 2 retries: timed out"):
             await asyncio.wait_for(judge.judge("change my pin", "change_pin", CTX), 60)
-        assert judge.stats.calls == 3 and judge.breaker.opens == 0
+        assert judge.stats()["calls"] == 3 and judge.stats()["breaker"]["opens"] == 0
     # the server itself is fine: a normal timeout answers
     async with OpenAIJudge(settings(llm_server)) as judge:
         assert_answered(await judge.judge("change my pin", "change_pin", CTX))
@@ -170,24 +173,32 @@ async def test_tiny_timeout_is_retried_then_fails_with_judge_error(llm_server: L
 
 async def test_server_stopped_and_restarted_mid_run_loses_no_verdict(llm_server: LlamaServer) -> None:
     questions = [JudgeQuestion(f"change the pin of card number {i}", "change_pin", CTX) for i in range(6)]
+    # the restart may take minutes on a loaded machine: the outage limit must outlast it
     judge = OpenAIJudge(
-        settings(llm_server, concurrency=2, breaker_threshold=2, max_retries=2, timeout_s=30.0)
+        settings(
+            llm_server,
+            max_in_flight=2,
+            breaker_threshold=2,
+            max_retries=2,
+            timeout_s=30.0,
+            max_outage_s=600.0,
+        )
     )
     run = asyncio.ensure_future(judge.judge_many(questions))
     try:
         deadline = time.monotonic() + 60
-        while judge.stats.answered < 1:  # the run is under way
+        while judge.stats()["answered"] < 1:  # the run is under way
             assert time.monotonic() < deadline, "no answer from the live server within 60 s"
             assert not run.done(), run
             await asyncio.sleep(0.05)
         await asyncio.to_thread(llm_server.stop)
         outage = time.monotonic()
-        while judge.stats.failures < 2:  # requests hit the dead endpoint
+        while judge.stats()["failures"] < 2:  # requests hit the dead endpoint
             assert time.monotonic() - outage < 30, "no failed call while the server was down"
             await asyncio.sleep(0.05)
         await asyncio.sleep(1.0)
         assert not run.done()  # requests are waiting, not dropped
-        assert judge.breaker.is_open
+        assert judge.stats()["breaker"]["state"] != "closed" and judge.stats()["breaker"]["open_for_s"] > 0
         llm_server.start(180.0)  # same port; from the main thread, so it still dies with the test run
         verdicts = await asyncio.wait_for(run, timeout=180)
     finally:
@@ -200,9 +211,10 @@ async def test_server_stopped_and_restarted_mid_run_loses_no_verdict(llm_server:
     assert len(verdicts) == len(questions)
     for verdict in verdicts:
         assert_answered(verdict)
-    assert judge.breaker.opens >= 1
-    assert judge.stats.answered == len(questions)
-    assert not judge.breaker.is_open
+    stats = judge.stats()
+    assert stats["breaker"]["opens"] >= 1 and stats["breaker"]["state"] == "closed"
+    assert stats["breaker"]["outage_s"] > 1.0  # the breaker kept the time the server was down
+    assert stats["answered"] == len(questions) and stats["failures"] >= 2
 
 
 def test_cli_judge_against_live_server_prints_one_json_verdict(llm_server: LlamaServer) -> None:
