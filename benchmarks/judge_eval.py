@@ -81,8 +81,8 @@ class TextFirstJudge(OpenAIJudge):
 def make_judge(variant: str, base: JudgeSettings) -> OpenAIJudge:
     """The judge for one prompt variant (verdict cache off: every question is paid and timed)."""
     if variant == "text_first":
-        return TextFirstJudge(base.with_(hardening="none"))
-    return OpenAIJudge(base.with_(hardening=variant))
+        return TextFirstJudge(base.with_overrides(hardening="none"))
+    return OpenAIJudge(base.with_overrides(hardening=variant))
 
 
 async def run_variant(variant: str, base: JudgeSettings, questions: Sequence[Question]) -> list[Outcome]:

@@ -25,6 +25,7 @@ from typing import Any
 
 from redline.adapters.jsonl_files import read_examples, read_labels
 from redline.commands import judge_batch, judge_options
+from redline.commands.settings_flags import SettingsHelpFormatter
 from redline.core.judge_interface import JudgeContext, Verdict
 from redline.errors import InputDataError
 from redline.judge.questions import nearest_examples
@@ -95,7 +96,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = subparsers.add_parser(
         "judge",
         help="ask the LLM judge whether a text is an example of a label",
-        description=run_judge.__doc__,
+        description=f"{run_judge.__doc__} One question: no circuit breaker unless --breaker-threshold "
+        "or its variable asks for one, so an unreachable endpoint fails after the configured retries.",
+        formatter_class=SettingsHelpFormatter,
     )
     p.add_argument("--text", required=True, help="the text")
     p.add_argument("--label", required=True, help="the proposed label")
@@ -104,6 +107,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--examples", type=Path, help="training JSONL; the label's examples nearest to the text are shown"
     )
-    judge_options.add_judge_options(p, defaults=JUDGE_DEFAULTS)
+    judge_options.add_judge_options(p)
     p.set_defaults(func=run_judge)
     judge_batch.register(subparsers)

@@ -26,6 +26,7 @@ import numpy as np
 
 from redline.adapters.jsonl_files import read_examples, read_labels, write_jsonl
 from redline.commands import judge_options
+from redline.commands.settings_flags import SettingsHelpFormatter
 from redline.errors import InputDataError, JudgeError
 from redline.judge.calibration import calibrate
 from redline.judge.prompt import (
@@ -38,6 +39,7 @@ from redline.judge.questions import hard_negative_questions
 
 #: batch jobs may wait longer for a down endpoint than one question (options and variables still win)
 BATCH_DEFAULTS = {"max_outage_s": 300.0}
+_OUTAGE_NOTE = "A down endpoint is waited for up to 300 s unless --max-outage or its variable says otherwise."
 
 
 def _examples_by_label(path: Path) -> dict[str, list[str]]:
@@ -124,7 +126,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
         raise InputDataError(f"{args.train}: calibration needs at least two labels")
     descriptions = read_labels(args.labels) if args.labels is not None else {}
     settings = judge_options.settings_from_args(args, defaults=BATCH_DEFAULTS)
-    settings = settings.with_(threshold=0.5)  # P(yes) is what is fitted; the threshold plays no part
+    settings = settings.with_overrides(threshold=0.5)  # P(yes) is fitted; the threshold plays no part
     embeddings = np.asarray(judge_options.make_embedder().encode(texts))
     questions = hard_negative_questions(
         texts,
@@ -195,7 +197,10 @@ def run_calibrate(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``describe`` and ``judge-calibrate``."""
     p = subparsers.add_parser(
-        "describe", help="let the LLM write one short description per label", description=run_describe.__doc__
+        "describe",
+        help="let the LLM write one short description per label",
+        description=f"{run_describe.__doc__} {_OUTAGE_NOTE}",
+        formatter_class=SettingsHelpFormatter,
     )
     p.add_argument("--train", type=Path, required=True, help="training JSONL ({text, label} lines)")
     p.add_argument("--out", type=Path, required=True, help="labels JSONL to write")
@@ -212,7 +217,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = subparsers.add_parser(
         "judge-calibrate",
         help="fit the judge's P(yes) threshold on held-out questions",
-        description=run_calibrate.__doc__,
+        description=f"{run_calibrate.__doc__} {_OUTAGE_NOTE}",
+        formatter_class=SettingsHelpFormatter,
     )
     p.add_argument("--train", type=Path, required=True, help="training JSONL ({text, label} lines)")
     p.add_argument("--out", type=Path, required=True, help="calibration JSON to write")
@@ -231,4 +237,4 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of sampling (default 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    judge_options.add_judge_options(p, defaults=BATCH_DEFAULTS)
+    judge_options.add_judge_options(p)

@@ -1,10 +1,11 @@
 """What ``redline judge``, ``describe`` and ``judge-calibrate`` share: the judge's options and settings.
 
-Every setting of :class:`~redline.judge.settings.JudgeSettings` but the API key becomes an option of
-each command (:func:`add_judge_options`, generated from :func:`~redline.judge.settings.judge_knobs`
-so that no knob can miss one); :func:`settings_from_args` layers a command's defaults < the
-environment < the options. :func:`make_judge` and :func:`make_embedder` are the collaborators tests
-replace.
+Every field of :class:`~redline.judge.settings.JudgeSettings` but the API key has one option here
+(:data:`JUDGE_FLAGS`), on each of the three commands, added like the worker's with
+:mod:`redline.commands.settings_flags`: the options take text, the settings parse it as they parse
+the variables (a bad value is one line naming the option), and building the parser loads neither
+pydantic nor openai. :func:`settings_from_args` layers a command's own defaults < the variables <
+the options. :func:`make_judge` and :func:`make_embedder` are the collaborators tests replace.
 """
 
 from __future__ import annotations
@@ -14,21 +15,59 @@ import json
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from redline.adapters.embedder import Embedder, EmbeddingSettings
+from redline.commands.settings_flags import add_setting_flags, long_flags, setting_values
 from redline.errors import ConfigError, InputDataError
 from redline.judge.calibration import JudgeCalibration
 from redline.judge.prompt import prompt_version
-from redline.judge.settings import JudgeSettings, judge_knobs
 
-if TYPE_CHECKING:  # importing it at run time costs every command openai's start-up (see make_judge)
+if TYPE_CHECKING:  # imported where used: pydantic and openai are seconds of every CLI start-up
+    from redline.adapters.embedder import Embedder
     from redline.judge.openai_judge import OpenAIJudge
+    from redline.judge.settings import JudgeSettings
+
+JUDGE_SETTINGS = "redline.judge.settings:JudgeSettings"
+#: the option of every JudgeSettings field but ``api_key`` (read from $OPENAI_API_KEY only)
+JUDGE_FLAGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "model": ("--model",),
+        "base_url": ("--base-url",),
+        "temperature": ("--temperature",),
+        "max_tokens": ("--answer-max-tokens",),
+        "timeout_s": ("--timeout",),
+        "max_retries": ("--max-retries",),
+        "backoff_base_s": ("--retry-base-delay",),
+        "backoff_max_s": ("--retry-max-delay",),
+        "jitter": ("--retry-jitter",),
+        "max_retry_after_s": ("--max-retry-after",),
+        "max_in_flight": ("--max-in-flight",),
+        "price_in_per_1k": ("--price-in",),
+        "price_out_per_1k": ("--price-out",),
+        "use_logprobs": ("--logprobs",),
+        "top_logprobs": ("--top-logprobs",),
+        "response_format": ("--response-format",),
+        "threshold": ("--threshold",),
+        "hardening": ("--hardening",),
+        "max_examples": ("--examples-shown",),
+        "breaker_threshold": ("--breaker-threshold",),
+        "breaker_probe_interval_s": ("--breaker-probe-interval",),
+        "max_outage_s": ("--max-outage",),
+        "reachability_timeout_s": ("--reachability-timeout",),
+        "cache_enabled": ("--verdict-cache",),
+        "cache_path": ("--cache",),
+        "cache_max_entries": ("--cache-max-entries",),
+        "jitter_seed": ("--jitter-seed",),
+    }
+)
+#: the on/off fields: ``--name`` / ``--no-name``
+JUDGE_SWITCHES = frozenset({"use_logprobs", "cache_enabled"})
 
 
 def make_judge(settings: JudgeSettings) -> OpenAIJudge:
     """The judge the commands use (tests replace this attribute)."""
-    # deferred: openai and httpx take about a second to import; most commands never judge
+    # deferred: openai and httpx take about a second to import; the parser never needs them
     from redline.judge.openai_judge import OpenAIJudge
 
     return OpenAIJudge(settings)
@@ -36,6 +75,9 @@ def make_judge(settings: JudgeSettings) -> OpenAIJudge:
 
 def make_embedder() -> Embedder:
     """The sentence embedder, for the examples nearest to a text (tests replace this attribute)."""
+    # deferred: the embedder's settings load pydantic; the parser never needs them
+    from redline.adapters.embedder import EmbeddingSettings
+
     return EmbeddingSettings.from_env().build()
 
 
@@ -50,30 +92,15 @@ def positive_int(value: str) -> int:
     return n
 
 
-def add_judge_options(parser: argparse.ArgumentParser, *, defaults: Mapping[str, Any] | None = None) -> None:
-    """One option per judge setting (each overrides its environment variable), plus
-    ``--json-format`` and ``--calibration``; ``defaults`` are the command's own defaults."""
+def add_judge_options(parser: argparse.ArgumentParser) -> None:
+    """One option per judge setting (each wins over its variable), ``--json-format`` and
+    ``--calibration``; render the parser's help with ``SettingsHelpFormatter``."""
     group = parser.add_argument_group(
-        "judge endpoint", "each option overrides its environment variable; the API key is read from "
-        "$OPENAI_API_KEY only (a key on a command line shows in `ps`)",
-    )  # fmt: skip
-    for knob in judge_knobs():
-        if not knob.flag:
-            continue
-        default = (defaults or {}).get(knob.name, knob.default)
-        shown = "unset" if default is None or default == "" else default
-        text = f"{knob.help} (${knob.env}; default {shown})".replace("%", "%%")
-        if knob.kind is bool:
-            group.add_argument(
-                knob.flag, dest=knob.name, action=argparse.BooleanOptionalAction, default=None, help=text
-            )
-        elif knob.choices:
-            group.add_argument(knob.flag, dest=knob.name, choices=knob.choices, default=None, help=text)
-        else:
-            metavar = knob.flag.removeprefix("--").replace("-", "_").upper()
-            group.add_argument(
-                knob.flag, dest=knob.name, type=knob.kind, default=None, metavar=metavar, help=text
-            )
+        "judge endpoint",
+        "each option wins over its variable; the API key is read from $OPENAI_API_KEY only "
+        "(a key on a command line shows in the process list)",
+    )
+    add_setting_flags(group, JUDGE_SETTINGS, JUDGE_FLAGS, JUDGE_SWITCHES)
     group.add_argument(
         "--json-format",
         dest="response_format",
@@ -106,13 +133,20 @@ def load_calibration(path: Path) -> JudgeCalibration:
 
 
 def settings_from_args(
-    args: argparse.Namespace, *, defaults: Mapping[str, Any] | None = None, **fixed: Any
+    args: argparse.Namespace,
+    *,
+    defaults: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    **fixed: Any,
 ) -> JudgeSettings:
-    """JudgeSettings from ``defaults`` < the environment < the options < ``fixed`` (None skipped),
-    with the threshold of ``--calibration`` unless ``--threshold`` is given."""
-    options = {knob.name: getattr(args, knob.name, None) for knob in judge_knobs() if knob.flag}
-    options.update(fixed)
-    settings = JudgeSettings.from_env(defaults=defaults, **options)
+    """JudgeSettings from ``defaults`` < the variables of ``environ`` (None: ``os.environ``) < the
+    options < ``fixed`` (None values skipped), with the threshold of ``--calibration`` unless
+    ``--threshold`` is given."""
+    # deferred: pydantic (0.2-0.4 s); building the parser never loads it
+    from redline.judge.settings import JudgeSettings
+
+    values = {**setting_values(args, JUDGE_FLAGS), **{k: v for k, v in fixed.items() if v is not None}}
+    settings = JudgeSettings.from_env(environ, flags=long_flags(JUDGE_FLAGS), defaults=defaults, **values)
     calibration_path = getattr(args, "calibration", None)
     if calibration_path is None:
         return settings
@@ -130,5 +164,5 @@ def settings_from_args(
             file=sys.stderr,
         )
     if getattr(args, "threshold", None) is None:
-        settings = settings.with_(threshold=calibration.threshold)
+        settings = settings.with_overrides(threshold=calibration.threshold)
     return settings

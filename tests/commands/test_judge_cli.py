@@ -22,9 +22,11 @@ import pytest
 from redline import cli
 from redline.adapters.jsonl_files import read_labels
 from redline.commands import judge_options
+from redline.commands.judge import JUDGE_DEFAULTS
+from redline.commands.judge_batch import BATCH_DEFAULTS
 from redline.judge.openai_judge import OpenAIJudge
 from redline.judge.prompt import prompt_version
-from redline.judge.settings import JudgeSettings, judge_knobs
+from redline.judge.settings import JudgeSettings
 from redline.testing.openai_mock import Reply, ScriptedEndpoint
 
 ENV = {"REDLINE_JUDGE_MODEL": "judge", "OPENAI_BASE_URL": "http://judge.test/v1"}
@@ -215,7 +217,7 @@ def test_missing_model_is_one_line(
     monkeypatch.delenv("REDLINE_JUDGE_MODEL", raising=False)
     assert cli.main(["judge", "--text", "t", "--label", "l"]) == 1
     assert capsys.readouterr().err.strip().splitlines() == [
-        "redline: error: judge settings: no judge model: set REDLINE_JUDGE_MODEL or pass --model"
+        "redline: error: REDLINE_JUDGE_MODEL (or --model) is required: the name of the judge's model"
     ]
 
 
@@ -243,54 +245,72 @@ def test_unreachable_endpoint_real_http_exit_2_one_line(tmp_path: Path) -> None:
     assert "cannot connect" in lines[0]
 
 
-#: an option value different from every default, per kind
-OPTION_VALUES = {
-    int: ("7", 7),
-    float: ("0.25", 0.25),
-    str: ("http://127.0.0.1:1/v1", "http://127.0.0.1:1/v1"),
+#: an option's text and the value it gives, different from the default, per field
+OPTION_VALUES: dict[str, tuple[list[str], object]] = {
+    "model": (["--model", "other"], "other"),
+    "base_url": (["--base-url", "http://127.0.0.1:1/v1"], "http://127.0.0.1:1/v1"),
+    "temperature": (["--temperature", "0.7"], 0.7),
+    "max_tokens": (["--answer-max-tokens", "12"], 12),
+    "timeout_s": (["--timeout", "9.5"], 9.5),
+    "max_retries": (["--max-retries", "7"], 7),
+    "backoff_base_s": (["--retry-base-delay", "0.25"], 0.25),
+    "backoff_max_s": (["--retry-max-delay", "3"], 3.0),
+    "jitter": (["--retry-jitter", "0.1"], 0.1),
+    "max_retry_after_s": (["--max-retry-after", "5"], 5.0),
+    "max_in_flight": (["--max-in-flight", "9"], 9),
+    "price_in_per_1k": (["--price-in", "0.5"], 0.5),
+    "price_out_per_1k": (["--price-out", "2"], 2.0),
+    "use_logprobs": (["--no-logprobs"], False),
+    "top_logprobs": (["--top-logprobs", "3"], 3),
+    "response_format": (["--response-format", "json"], "json"),
+    "threshold": (["--threshold", "0.3"], 0.3),
+    "hardening": (["--hardening", "flag"], "flag"),
+    "max_examples": (["--examples-shown", "5"], 5),
+    "breaker_threshold": (["--breaker-threshold", "2"], 2),
+    "breaker_probe_interval_s": (["--breaker-probe-interval", "0.5"], 0.5),
+    "max_outage_s": (["--max-outage", "30"], 30.0),
+    "reachability_timeout_s": (["--reachability-timeout", "1.5"], 1.5),
+    "cache_enabled": (["--no-verdict-cache"], False),
+    "cache_path": (["--cache", "/tmp/c.sqlite"], "/tmp/c.sqlite"),
+    "cache_max_entries": (["--cache-max-entries", "10"], 10),
+    "jitter_seed": (["--jitter-seed", "42"], 42),
+}
+REQUIRED = {
+    "judge": ["--text", "t", "--label", "l"],
+    "describe": ["--train", "t.jsonl", "--out", "o.jsonl"],
+    "judge-calibrate": ["--train", "t.jsonl", "--out", "o.json"],
 }
 
 
-@pytest.mark.parametrize("command", ["judge", "describe", "judge-calibrate"])
-def test_every_judge_setting_has_an_option_on_every_command(command: str, tmp_path: Path) -> None:
-    parser = cli.build_parser()
-    required = {
-        "judge": ["--text", "t", "--label", "l"],
-        "describe": ["--train", "t.jsonl", "--out", "o.jsonl"],
-        "judge-calibrate": ["--train", "t.jsonl", "--out", "o.json"],
-    }[command]
-    for knob in judge_knobs():
-        if not knob.flag:
-            assert knob.name == "api_key"  # from the environment only
-            continue
-        if knob.kind is bool:
-            argv, expected = [f"--no-{knob.flag[2:]}"], False
-        elif knob.choices:
-            expected = next(c for c in knob.choices if c != knob.default)
-            argv = [knob.flag, expected]
-        elif knob.name == "cache_path":
-            argv, expected = [knob.flag, str(tmp_path / "c.sqlite")], str(tmp_path / "c.sqlite")
-        elif knob.name == "model":
-            argv, expected = [knob.flag, "other"], "other"
-        else:
-            raw, expected = OPTION_VALUES[knob.kind]
-            argv = [knob.flag, raw]
-        args = parser.parse_args([command, *required, "--model", "m", *argv])
-        settings = judge_options.settings_from_args(args)
-        assert getattr(settings, knob.name) == expected, knob.flag
+def test_every_judge_setting_but_the_key_has_an_option() -> None:
+    assert (
+        set(judge_options.JUDGE_FLAGS) == set(JudgeSettings.model_fields) - {"api_key"} == set(OPTION_VALUES)
+    )
+
+
+@pytest.mark.parametrize("command", sorted(REQUIRED))
+@pytest.mark.parametrize("name", sorted(OPTION_VALUES))
+def test_each_option_sets_its_setting_on_every_command(command: str, name: str) -> None:
+    argv, expected = OPTION_VALUES[name]
+    model = [] if name == "model" else ["--model", "m"]
+    args = cli.build_parser().parse_args([command, *REQUIRED[command], *model, *argv])
+    settings = judge_options.settings_from_args(args)
+    assert getattr(settings, name) == expected
+    baseline = judge_options.settings_from_args(
+        cli.build_parser().parse_args([command, *REQUIRED[command], "--model", "m"])
+    )
+    changed = {f for f in JudgeSettings.model_fields if getattr(settings, f) != getattr(baseline, f)}
+    assert changed == {name}
 
 
 def test_command_defaults_give_way_to_the_environment_and_options(monkeypatch: pytest.MonkeyPatch) -> None:
     parser = cli.build_parser()
     monkeypatch.setenv("REDLINE_JUDGE_MODEL", "m")
-    one = ["judge", "--text", "t", "--label", "l"]
-    batch = ["describe", "--train", "t.jsonl", "--out", "o.jsonl"]
+    one = ["judge", *REQUIRED["judge"]]
+    batch = ["describe", *REQUIRED["describe"]]
 
     def settings(argv: list[str], defaults: dict[str, object]) -> JudgeSettings:
         return judge_options.settings_from_args(parser.parse_args(argv), defaults=defaults)
-
-    from redline.commands.judge import JUDGE_DEFAULTS
-    from redline.commands.judge_batch import BATCH_DEFAULTS
 
     assert settings(one, JUDGE_DEFAULTS).breaker_threshold == 0  # one question: no breaker
     assert settings([*one, "--breaker-threshold", "3"], JUDGE_DEFAULTS).breaker_threshold == 3
@@ -304,7 +324,29 @@ def test_command_defaults_give_way_to_the_environment_and_options(monkeypatch: p
 def test_an_invalid_option_value_is_one_line(
     endpoint: ScriptedEndpoint, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert cli.main(["judge", "--text", "t", "--label", "l", "--max-outage", "0"]) == 1
+    assert cli.main(["judge", "--text", "t", "--label", "l", "--max-outage", "0", "--max-retries", "x"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "max_outage_s (REDLINE_JUDGE_MAX_OUTAGE_S) = 0.0" in err[0]
+    assert len(err) == 1
+    assert "--max-outage='0' must be > 0" in err[0] and "--max-retries='x' is not an integer" in err[0]
     assert endpoint.requests == 0
+
+
+def test_the_judge_options_show_their_variables_and_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["judge-calibrate", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--max-outage MAX_OUTAGE_S seconds a request waits for a down endpoint" in out
+    assert "REDLINE_JUDGE_MAX_OUTAGE_S; default 120.0" in out and "REDLINE_JUDGE_PRICE_IN" in out
+    assert "--logprobs, --no-logprobs" in out and "OPENAI_API_KEY only" in out
+
+
+def test_building_the_parser_loads_neither_pydantic_nor_openai() -> None:
+    code = (
+        "import argparse, sys\n"
+        "from redline.commands import judge\n"
+        "judge.register(argparse.ArgumentParser().add_subparsers())\n"
+        "heavy = ('pydantic', 'pydantic_settings', 'openai', 'sklearn')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -81,7 +81,7 @@ def test_settings_never_show_the_key(tmp_path: Path) -> None:
     ]
     assert s.api_key.get_secret_value() == CANARY
     assert all(CANARY not in text for text in shown)
-    for bad in ({"threshold": 7}, {"api_key": 12345}, {"colour": CANARY}, {"model": ""}):
+    for bad in ({"threshold": 7}, {"api_key": 12345}, {"model": ""}, {"base_url": "judge.test"}):
         with pytest.raises(ConfigError) as caught:
             settings(tmp_path, **bad)
         assert CANARY not in str(caught.value)

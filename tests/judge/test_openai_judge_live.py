@@ -161,7 +161,7 @@ async def test_tiny_timeout_is_retried_then_fails_with_judge_error(llm_server: L
     # with the breaker on and a long outage limit, timeouts still spend retries: the server answers
     # GET /models, so it is up (a slow model, not an outage) and the request ends after its retries
     # instead of waiting behind an open breaker
-    tight = tight.with_(breaker_threshold=2, breaker_probe_interval_s=0.2, max_outage_s=600.0)
+    tight = tight.with_overrides(breaker_threshold=2, breaker_probe_interval_s=0.2, max_outage_s=600.0)
     async with OpenAIJudge(tight) as judge:
         with pytest.raises(JudgeError, match=r"failed after 2 retries: timed out"):
             await asyncio.wait_for(judge.judge("change my pin", "change_pin", CTX), 60)
