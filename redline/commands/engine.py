@@ -1,7 +1,8 @@
 """``redline fit``, ``redline predict`` and ``redline evaluate``: the engine on JSONL files.
 
 * ``fit --train T.jsonl [--labels L.jsonl] --out DIR`` trains a classifier and writes a model folder
-  (``manifest.json`` + ``arrays.npz``, see :mod:`redline.adapters.model_files`).
+  (``manifest.json`` + ``arrays.npz``, see :mod:`redline.adapters.model_files`); with ``--publish``
+  it then publishes the model to the deployment on ``--bootstrap`` / ``--topic-prefix``.
 * ``predict --model DIR --in X.jsonl --out Y.jsonl`` adds ``prediction``, ``confidence``,
   ``uncertainty`` and ``candidates`` to every input record.
 * ``evaluate --train T --pool P --test S`` fits on T, runs the recursive judge loop over P with a
@@ -21,7 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from redline.commands import evaluate_command, fit_predict
+from redline.commands.deployment_client import add_deployment_flags
 from redline.commands.engine_inputs import EmbedderFactory
+from redline.commands.settings_flags import SettingsHelpFormatter
 from redline.core.config import EngineConfig, LoopConfig
 
 if TYPE_CHECKING:  # deferred: the embedder module loads pydantic (0.2-0.4 s), not needed for `--help`
@@ -72,11 +75,23 @@ def _add_common(p: argparse.ArgumentParser, engine: bool = True) -> None:
 
 def register(subparsers: Any) -> None:
     """Add ``fit``, ``predict`` and ``evaluate``."""
-    fit = subparsers.add_parser("fit", help="train a classifier on a JSONL file and save it to a folder")
+    fit = subparsers.add_parser(
+        "fit",
+        help="train a classifier on a JSONL file and save it to a folder",
+        formatter_class=SettingsHelpFormatter,
+    )
     fit.add_argument("--train", type=Path, required=True, help='JSONL of {"text", "label"} lines')
     fit.add_argument("--labels", type=Path, help='JSONL of {"label", "description"} lines')
     fit.add_argument("--out", type=Path, required=True, help="model folder to write")
     _add_common(fit)
+    fit.add_argument(
+        "--publish",
+        action="store_true",
+        help="then publish the model to the deployment (<prefix>models and <prefix>examples), whose "
+        "workers start from it",
+    )
+    fit.add_argument("--force", action="store_true", help="publish even if a model is already published")
+    add_deployment_flags(fit, "deployment (with --publish)")
     fit.set_defaults(func=run_fit)
 
     predict = subparsers.add_parser("predict", help="label the texts of a JSONL file with a saved model")

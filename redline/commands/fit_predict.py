@@ -1,27 +1,55 @@
-"""``redline fit`` (train, write a model folder) and ``redline predict`` (label a JSONL file)."""
+"""``redline fit`` (train, write a model folder, ``--publish`` it) and ``redline predict`` (label texts)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from redline.adapters.jsonl_files import STDIO, read_examples, write_jsonl
-from redline.adapters.model_files import check_embedder, read_model_folder, write_model_folder
+from redline.adapters.model_files import FittedModel, check_embedder, read_model_folder, write_model_folder
+from redline.commands import deployment_client
 from redline.commands.engine_inputs import EmbedderFactory, embed_texts, read_training
 from redline.core.config import EngineConfig
 from redline.core.judge_budget import held_out_uncertainty, uncertainty_quantiles
+from redline.errors import ConfigError, RedlineError
+
+if TYPE_CHECKING:
+    from redline.streams.settings import StreamSettings
+
+
+async def publish(settings: StreamSettings, fitted: FittedModel, *, force: bool) -> Any:
+    """Publish ``fitted`` as the deployment's model; returns the published snapshot (``.version``,
+    ``.info.labels``, ``.info.examples``). Tests replace this attribute."""
+    # deferred: the deployment module loads the stream layer (aiokafka), which only --publish needs
+    from redline.streams.deployment import publish_model
+
+    return await publish_model(settings, fitted, force=force)
+
+
+def _publish_settings(args: argparse.Namespace) -> StreamSettings | None:
+    """The deployment to publish to (checked reachable), None without ``--publish``."""
+    if not args.publish:
+        stray = deployment_client.given_deployment_flags(args) + (["--force"] if args.force else [])
+        if stray:
+            raise ConfigError(f"{stray[0]} is used only with --publish")
+        return None
+    settings = deployment_client.deployment_settings(args)
+    asyncio.run(deployment_client.check_reachable(settings))  # before minutes of fitting, not after
+    return settings
 
 
 def fit(args: argparse.Namespace, new_embedder: EmbedderFactory) -> int:
-    """Train on ``--train`` and write the model folder ``--out``."""
+    """Train on ``--train``, write the model folder ``--out``, and with ``--publish`` publish it."""
     # deferred: the classifier pulls in scipy.sparse (about 0.15 s); `redline --help` need not pay for it
     from redline.core.classifier import RedClassifier
 
     examples, descriptions = read_training(args.train, args.labels)
+    deployment = _publish_settings(args)
     engine = EngineConfig.named(args.config, seed=args.seed)
     embedder = new_embedder()
     texts = [e.text for e in examples]
@@ -47,6 +75,16 @@ def fit(args: argparse.Namespace, new_embedder: EmbedderFactory) -> int:
         f"fitted {len(model.classes_)} labels on {len(examples)} examples "
         f"(embedding {seconds:.1f} s) -> {where}"
     )
+    if deployment is not None:
+        try:
+            published = asyncio.run(publish(deployment, read_model_folder(where), force=args.force))
+        except RedlineError as exc:  # same kind of error (and exit code), saying the folder is kept
+            raise type(exc)(f"not published: {exc}; the model is in {where}") from None
+        info = published.info
+        print(
+            f"published {published.version} ({info.labels} labels, {info.examples} examples) "
+            f"to {deployment.topics.models}"
+        )
     return 0
 
 

@@ -6,10 +6,15 @@ The end-to-end runs with the real MiniLM model through a subprocess are in
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import importlib.util
 import json
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -360,3 +365,145 @@ def test_evaluate_plot_into_new_folder(
     assert main([*argv, "--plot", str(plot), "--no-progress"]) == 0
     assert plot.read_text().lstrip().startswith("<?xml")
     assert f"plot: {plot}" in capsys.readouterr().out
+
+
+# -- fit --publish ------------------------------------------------------------------------------------
+
+
+class Publisher:
+    """Stands in for the deployment: records what ``fit --publish`` hands over, answers like it."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, Any, bool]] = []
+        self.reached: list[str] = []  # the bootstraps checked before fitting
+        self.refuse: str | None = None
+
+    async def check_reachable(self, settings: Any) -> None:
+        self.reached.append(settings.bootstrap)
+
+    async def publish(self, settings: Any, fitted: Any, *, force: bool) -> Any:
+        from redline.errors import ConfigError
+
+        self.calls.append((settings, fitted, force))
+        if self.refuse:
+            raise ConfigError(self.refuse)
+        info = SimpleNamespace(labels=len(fitted.model.classes_), examples=len(fitted.model.texts_))
+        return SimpleNamespace(version="v7", info=info)
+
+
+@pytest.fixture
+def publisher(monkeypatch: pytest.MonkeyPatch) -> Publisher:
+    from redline.commands import deployment_client, fit_predict
+
+    fake = Publisher()
+    monkeypatch.setattr(fit_predict, "publish", fake.publish)
+    monkeypatch.setattr(deployment_client, "check_reachable", fake.check_reachable)
+    for name in ("REDLINE_BOOTSTRAP", "REDLINE_TOPIC_PREFIX"):
+        monkeypatch.delenv(name, raising=False)
+    return fake
+
+
+def test_fit_publish_hands_the_written_model_to_the_deployment(
+    embedder: WordHashEmbedder,
+    publisher: Publisher,
+    files: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    model = tmp_path / "model"
+    argv = ["fit", "--train", str(files["train"]), "--out", str(model), "--publish", "--no-progress"]
+    assert main([*argv, "--bootstrap", "kafka:9093", "--topic-prefix", "prod."]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("fitted 4 labels on 32 examples") and out[1:] == [
+        "published v7 (4 labels, 32 examples) to prod.models"
+    ]
+    [(settings, fitted, force)] = publisher.calls
+    assert (settings.bootstrap, settings.topic_prefix, force) == ("kafka:9093", "prod.", False)
+    assert fitted.folder == model and fitted.metadata["embedder"] == WordHashEmbedder.model_id
+    assert publisher.reached == ["kafka:9093"]
+
+    monkeypatch.setenv("REDLINE_BOOTSTRAP", "env-kafka:9092")
+    assert main([*argv, "--force"]) == 0
+    settings, _, force = publisher.calls[-1]
+    assert (settings.bootstrap, settings.topics.models, force) == ("env-kafka:9092", "redline.models", True)
+
+
+def test_fit_publish_refused_says_where_the_model_is(
+    embedder: WordHashEmbedder,
+    publisher: Publisher,
+    files: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    publisher.refuse = "redline.models already holds a model"
+    model = tmp_path / "model"
+    assert main(["fit", "--train", str(files["train"]), "--out", str(model), "--publish"]) == 1
+    assert (
+        _one_error_line(capsys)
+        == f"not published: redline.models already holds a model; the model is in {model}"
+    )
+    assert (model / "manifest.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--bootstrap", "kafka:9092"], "--bootstrap is used only with --publish"),
+        (["--force"], "--force is used only with --publish"),
+        (["--kafka-security-protocol", "SSL"], "--kafka-security-protocol is used only with --publish"),
+        (["--publish", "--bootstrap", "no-port"], "--bootstrap='no-port' must look like host:port"),
+        (["--publish", "--topic-prefix", "a/b"], "may hold only letters, digits"),
+        (["--publish", "--bootstrap", "127.0.0.1:1"], "cannot reach Kafka at 127.0.0.1:1"),
+    ],
+)
+def test_fit_publish_problems_are_one_line_before_any_fitting(
+    embedder: WordHashEmbedder,
+    files: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    extra: list[str],
+    message: str,
+) -> None:
+    for name in ("REDLINE_BOOTSTRAP", "REDLINE_TOPIC_PREFIX"):
+        monkeypatch.delenv(name, raising=False)
+    model = tmp_path / "model"
+    assert main(["fit", "--train", str(files["train"]), "--out", str(model), *extra]) == 1
+    assert message in _one_error_line(capsys)
+    assert embedder.calls == 0 and not model.exists()
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(
+    importlib.util.find_spec("redline.streams.deployment") is None,
+    reason="redline.streams.deployment (publish_model) is not in this checkout yet",
+)
+def test_fit_publish_through_a_real_broker(
+    embedder: WordHashEmbedder,
+    files: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    kafka_bootstrap: str,
+) -> None:
+    from redline.streams.clients import collect
+    from redline.streams.settings import TopicNames
+
+    prefix = f"fit{uuid.uuid4().hex[:8]}."
+    models = TopicNames.with_prefix(prefix).models
+    argv = ["fit", "--train", str(files["train"]), "--out", str(tmp_path / "model"), "--publish"]
+    assert main([*argv, "--bootstrap", kafka_bootstrap, "--topic-prefix", prefix, "--no-progress"]) == 0
+    line = capsys.readouterr().out.splitlines()[-1]
+    got = asyncio.run(
+        collect(
+            kafka_bootstrap,
+            [models],
+            lambda g: any(r.key == b"current" for r in g.records[models]),
+            timeout_s=60,
+        )
+    )
+    [head] = [r for r in got.records[models] if r.key == b"current"]
+    assert line == f"published v{head.offset} (4 labels, 32 examples) to {models}"
+
+    assert main([*argv, "--bootstrap", kafka_bootstrap, "--topic-prefix", prefix]) == 1
+    assert "already holds a model" in _one_error_line(capsys)
