@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import json
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from redline.adapters.jsonl_files import read_examples, read_labels
@@ -32,7 +33,7 @@ from redline.judge.questions import nearest_examples
 
 #: ``redline judge`` asks one question: no breaker, so an unreachable endpoint fails after exactly
 #: the configured retries (``--breaker-threshold`` or its variable still win)
-JUDGE_DEFAULTS = {"breaker_threshold": 0}
+JUDGE_DEFAULTS = MappingProxyType({"breaker_threshold": 0})
 
 
 def verdict_json(verdict: Verdict, label: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import random
 import sys
 from collections import defaultdict
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,7 @@ from redline.judge.prompt import (
 from redline.judge.questions import hard_negative_questions
 
 #: batch jobs may wait longer for a down endpoint than one question (options and variables still win)
-BATCH_DEFAULTS = {"max_outage_s": 300.0}
+BATCH_DEFAULTS = MappingProxyType({"max_outage_s": 300.0})
 _OUTAGE_NOTE = "A down endpoint is waited for up to 300 s unless --max-outage or its variable says otherwise."
 
 
