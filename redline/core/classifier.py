@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -9,15 +10,16 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import sparse
 
-from redline.core.classifier_snapshot import classifier_state, restore_classifier
+from redline.core import classifier_changes as changes
+from redline.core import classifier_snapshot as snapshot
 from redline.core.config import EngineConfig
 from redline.core.features import FeatureBuilder
-from redline.core.flat_new_class import fit_new_class_row
+from redline.core.flat_update import FlatUpdateSettings
 from redline.core.labels import label_embeddings
 from redline.core.partition import LabelPartition
 from redline.core.subsets import NOISE, StackedSubsets, SubsetClassifier, _softmax, noise_indices
+from redline.core.training_set import TrainingSet, validate_examples
 from redline.core.uncertainty import margin_uncertainty, normalised_entropy
 from redline.errors import InputDataError, ModelError
 
@@ -51,21 +53,75 @@ class Scores:
 class RedClassifier:
     """Recursive-expert-delegation classifier over precomputed, normalised text embeddings.
 
+    The fitted parameters (:meth:`params_state`) are kept apart from the training examples
+    (``data_``, a :class:`TrainingSet`): a model loaded from parameters alone scores; with its
+    examples it can also learn, refit, change labels and give the judge nearest examples.
+
     Parameters
     ----------
     config : EngineConfig
         How to score (see :class:`redline.core.config.EngineConfig`).
+    update_settings : FlatUpdateSettings
+        How :meth:`update` approximates a refit of the flat model.
     """
 
     flat_coef_: NDArray[np.float32]
     flat_intercept_: NDArray[np.float64]
+    #: subsets retrained by the last change (subset scorers)
+    last_retrained_: list[int]
 
-    def __init__(self, config: EngineConfig | None = None) -> None:
+    def __init__(
+        self, config: EngineConfig | None = None, update_settings: FlatUpdateSettings | None = None
+    ) -> None:
         self.config = config
+        self.update_settings = update_settings if update_settings is not None else FlatUpdateSettings()
+        self.data_: TrainingSet | None = None
+        self._F: Any = None
+        self._n_train = 0
 
     @property
     def _cfg(self) -> EngineConfig:
         return self.config if self.config is not None else EngineConfig()
+
+    # -- training data -----------------------------------------------------------------------------
+    @property
+    def X_(self) -> NDArray[np.float32]:
+        """Embeddings of the training examples (no rows when loaded without data)."""
+        return self.data_.X if self.data_ is not None else np.zeros((0, self.embedding_dim_), np.float32)
+
+    @property
+    def texts_(self) -> tuple[str, ...]:
+        """Texts of the training examples."""
+        return self.data_.texts if self.data_ is not None else ()
+
+    @property
+    def y_(self) -> NDArray[np.str_]:
+        """Labels of the training examples."""
+        return self.data_.y if self.data_ is not None else np.zeros(0, dtype="<U1")
+
+    @property
+    def n_train_(self) -> int:
+        """Training examples the parameters include (known without the examples themselves)."""
+        return len(self.data_) if self.data_ is not None else self._n_train
+
+    @property
+    def has_data(self) -> bool:
+        """True when the training examples are loaded (learning and judge context need them)."""
+        return self.data_ is not None
+
+    def _data(self, what: str) -> TrainingSet:
+        if self.data_ is None:
+            raise ModelError(
+                f"{what} needs the training examples: load the model with from_params(params, data)"
+            )
+        return self.data_
+
+    def _train_features(self) -> Any:
+        """Features of the training rows, computed when first needed (loading to score never pays)."""
+        data = self._data("learning")
+        if self._F is None or self._F.shape[0] != len(data):
+            self._F = self.features_.transform(data.X, data.texts)
+        return self._F
 
     # -- fitting -----------------------------------------------------------------------------------
     def fit(
@@ -76,19 +132,20 @@ class RedClassifier:
         descriptions: Mapping[str, str] | None = None,
     ) -> RedClassifier:
         """Fit on embeddings ``X`` with texts ``texts`` and labels ``y``."""
-        X, texts, y_arr = _validate(X, texts, y)
+        X, texts, y_arr = validate_examples(X, texts, y)
         cfg = self._cfg
         self.classes_ = np.asarray(sorted(set(y_arr.tolist())))
         if self.classes_.size < 2:
             raise InputDataError("need at least 2 distinct labels to fit")
         self.descriptions_ = dict(descriptions or {})
-        self.X_, self.texts_, self.y_ = X, list(texts), y_arr
-        self.features_ = FeatureBuilder(cfg.features, cfg.ngram_weight).fit(self.texts_)
-        self._F = self.features_.transform(self.X_, self.texts_)
+        self.embedding_dim_ = int(X.shape[1])
+        self.data_ = TrainingSet(X, tuple(texts), y_arr)
+        self.features_ = FeatureBuilder(cfg.features, cfg.ngram_weight).fit(texts)
+        self._F = self.features_.transform(X, texts)
         self.partition_: LabelPartition | None = None
         self.subset_models_: list[SubsetClassifier] = []
         if cfg.scorer in ("subsets", "hybrid"):
-            E = label_embeddings(self.X_, self.y_.tolist(), self.classes_.tolist())
+            E = label_embeddings(X, y_arr.tolist(), self.classes_.tolist())
             self.partition_ = LabelPartition(
                 cfg.max_subset_size, cfg.reducer, cfg.umap_components, cfg.seed
             ).fit(E, self.classes_.tolist())
@@ -101,14 +158,15 @@ class RedClassifier:
     def _fit_subset(self, s: int) -> SubsetClassifier:
         cfg = self._cfg
         assert self.partition_ is not None
+        y = self._data("retraining a subset").y
         labels = self.partition_.subsets_[s]
-        inside = np.flatnonzero(np.isin(self.y_, labels))
-        rng = np.random.default_rng((cfg.seed, s, len(self.y_)))
-        noise = noise_indices(self.y_, labels, cfg.noise, rng, cfg.noise_factor, cfg.noise_per_label)
+        inside = np.flatnonzero(np.isin(y, labels))
+        rng = np.random.default_rng((cfg.seed, s, len(y)))
+        noise = noise_indices(y, labels, cfg.noise, rng, cfg.noise_factor, cfg.noise_per_label)
         rows = np.concatenate([inside, noise])
-        y_sub = np.concatenate([self.y_[inside], np.full(noise.size, NOISE)])
+        y_sub = np.concatenate([y[inside], np.full(noise.size, NOISE)])
         model = SubsetClassifier(labels, cfg.C, cfg.backend, cfg.max_iter)
-        return model.fit(self._F[rows], y_sub.tolist())
+        return model.fit(self._train_features()[rows], y_sub.tolist())
 
     def _stack(self) -> None:
         self.stacked_ = StackedSubsets(self.subset_models_, self.classes_.tolist())
@@ -118,16 +176,17 @@ class RedClassifier:
         from sklearn.linear_model import LogisticRegression
 
         cfg = self._cfg
+        F = self._train_features()
         model = LogisticRegression(C=cfg.C, max_iter=cfg.max_iter)
         prev = getattr(self, "flat_coef_", None)
-        if prev is not None and prev.shape == (self.classes_.size, self._F.shape[1]):
+        if prev is not None and prev.shape == (self.classes_.size, F.shape[1]):
             # warm start from the last fit (same classes, same features): refits after learn() converge fast
             model.set_params(warm_start=True)
             model.coef_ = np.asarray(prev, dtype=np.float64)
             model.intercept_ = np.asarray(self.flat_intercept_, dtype=np.float64)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model.fit(self._F, self.y_)
+            model.fit(F, self.y_)
         order = [model.classes_.tolist().index(c) for c in self.classes_.tolist()]
         self.flat_coef_ = np.asarray(model.coef_)[order].astype(np.float32)
         self.flat_intercept_ = np.asarray(model.intercept_)[order]
@@ -138,8 +197,8 @@ class RedClassifier:
         self._check()
         cfg = self._cfg
         X = np.asarray(X, dtype=np.float32)
-        if X.ndim != 2 or X.shape[1] != self.X_.shape[1]:
-            raise ModelError(f"embeddings of shape {X.shape}, expected (n, {self.X_.shape[1]})")
+        if X.ndim != 2 or X.shape[1] != self.embedding_dim_:
+            raise ModelError(f"embeddings of shape {X.shape}, expected (n, {self.embedding_dim_})")
         F = self.features_.transform(X, texts)
         entropy_sub: FloatArray | None = None
         if cfg.scorer == "flat":
@@ -159,10 +218,11 @@ class RedClassifier:
         return _softmax(Z)
 
     def _knn_proba(self, X: FloatArray) -> FloatArray:
-        k = min(self._cfg.knn, len(self.y_))
-        sims = X @ self.X_.T
+        data = self._data("the nearest-neighbour vote (knn)")
+        k = min(self._cfg.knn, len(data))
+        sims = X @ data.X.T
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        codes = np.searchsorted(self.classes_, self.y_)
+        codes = np.searchsorted(self.classes_, data.y)
         out = np.zeros((X.shape[0], self.classes_.size))
         w = np.maximum(np.take_along_axis(sims, top, axis=1), 0.0)
         np.add.at(out, (np.repeat(np.arange(X.shape[0]), k), codes[top].ravel()), w.ravel())
@@ -180,36 +240,32 @@ class RedClassifier:
 
     # -- learning ----------------------------------------------------------------------------------
     def learn(self, X: FloatArray, texts: Sequence[str], y: Sequence[str]) -> RedClassifier:
-        """Add validated examples; retrain only the subsets whose labels received examples (and the flat
-        model when the scorer uses one). With the river backend the affected subsets take one SGD step per
-        example instead of a batch refit."""
-        self._check()
-        X, texts, y_arr = _validate(X, texts, y)
-        unknown = sorted(set(y_arr.tolist()) - set(self.classes_.tolist()))
-        if unknown:
-            raise InputDataError(f"unknown labels {unknown[:5]}: add them with add_label first")
-        start = len(self.y_)
-        self._append(X, texts, y_arr)
-        cfg = self._cfg
-        if self.partition_ is not None:
-            affected = sorted({self.partition_.subset_of(lab) for lab in y_arr.tolist()})
-            if cfg.backend == "river":
-                F_new = self._F[start:]
-                for i, lab in enumerate(y_arr.tolist()):
-                    s = self.partition_.subset_of(lab)
-                    self.subset_models_[s].learn_one(_row(F_new, i), lab)
-            else:
-                for s in affected:
-                    self.subset_models_[s] = self._fit_subset(s)
-            self.last_retrained_ = affected
-            self._stack()
-        if cfg.scorer in ("flat", "hybrid"):
+        """Add validated examples; retrain only the subsets whose labels received examples, and refit
+        the flat model exactly (warm-started) when the scorer uses one. With the river backend the
+        affected subsets take one SGD step per example instead of a batch refit. See :meth:`update`
+        for the incremental flat update."""
+        changes.add_examples(self, X, texts, y)
+        if self._cfg.scorer in ("flat", "hybrid"):
             self._fit_flat()
+        return self
+
+    def update(self, X: FloatArray, texts: Sequence[str], y: Sequence[str]) -> RedClassifier:
+        """Add validated examples and update the model incrementally (about a second at 150 classes).
+
+        The subsets are updated as in :meth:`learn`; the flat model is not refitted but moved by a
+        bounded, warm-started optimisation of its full objective approximated on the new rows and a
+        weighted sample of the old ones (see :func:`redline.core.flat_update.update_flat`).
+        :meth:`refit` is the exact full refit to run periodically.
+        """
+        start = changes.add_examples(self, X, texts, y)
+        if self._cfg.scorer in ("flat", "hybrid"):
+            changes.update_flat_model(self, start)
         return self
 
     def refit(self) -> RedClassifier:
         """Batch-refit every model on all data seen so far (the periodic refit)."""
         self._check()
+        self._data("refit")
         if self.partition_ is not None:
             self.subset_models_ = [self._fit_subset(s) for s in range(len(self.partition_.subsets_))]
             self._stack()
@@ -217,6 +273,11 @@ class RedClassifier:
             self._fit_flat()
         return self
 
+    def _check(self) -> None:
+        if not hasattr(self, "classes_"):
+            raise ModelError("RedClassifier is not fitted")
+
+    # -- labels ------------------------------------------------------------------------------------
     def add_label(
         self,
         label: str,
@@ -232,112 +293,82 @@ class RedClassifier:
         logistic regression against the old softmax, about 1/K of a full refit) unless ``refit_flat``;
         :meth:`refit` later refits everything.
         """
-        self._check()
-        X, texts, _ = _validate(X, texts, [label] * len(texts))
-        if label in set(self.classes_.tolist()):
-            raise InputDataError(f"label {label!r} already exists")
-        self._append(X, texts, np.full(len(texts), label))
-        old_classes = self.classes_
-        self.classes_ = np.asarray(sorted([*self.classes_.tolist(), label]))
-        if description:
-            self.descriptions_[label] = description
-        if self.partition_ is not None:
-            e = label_embeddings(X, [label] * len(texts), [label])[0]
-            s = self.partition_.add_label(label, e)
-            if s == len(self.subset_models_):
-                self.subset_models_.append(self._fit_subset(s))
-            else:
-                self.subset_models_[s] = self._fit_subset(s)
-            self.last_retrained_ = [s]
-            self._stack()
-        if self._cfg.scorer in ("flat", "hybrid"):
-            if refit_flat:
-                self._fit_flat()
-            else:
-                self._add_flat_class(label, old_classes)
+        changes.add_label(self, label, X, texts, description, refit_flat)
         return self
 
-    def _add_flat_class(self, label: str, old_classes: NDArray[np.str_]) -> None:
-        """Insert the new class's row into the flat softmax (see :func:`fit_new_class_row`)."""
-        cfg = self._cfg
-        row, intercept = fit_new_class_row(
-            self._F,
-            self.y_,
-            label,
-            self.flat_coef_,
-            self.flat_intercept_,
-            C=cfg.C,
-            max_iter=cfg.max_iter,
-            seed=cfg.seed,
-            per_label=cfg.noise_per_label,
-        )
-        pos = int(np.searchsorted(old_classes, label))
-        self.flat_coef_ = np.insert(self.flat_coef_, pos, row.astype(np.float32), axis=0)
-        self.flat_intercept_ = np.insert(self.flat_intercept_, pos, intercept)
+    def remove_label(self, label: str) -> RedClassifier:
+        """Remove a class: it is never predicted (nor offered to the judge) again, and its training
+        examples leave the data.
 
-    def _append(self, X: FloatArray, texts: Sequence[str], y: NDArray[np.str_]) -> None:
-        self.X_ = np.vstack([self.X_, X])
-        self.texts_ += list(texts)
-        self.y_ = np.concatenate([self.y_, y])
-        F_new = self.features_.transform(X, texts)
-        self._F = (
-            sparse.vstack([self._F, F_new], format="csr")
-            if sparse.issparse(F_new)
-            else np.vstack([self._F, F_new])
-        )
+        Flat scorer: its row of the softmax is dropped, the other rows untouched. Subset scorer: it
+        leaves its subset, which retrains (or disappears when it held only this label).
 
-    def _check(self) -> None:
-        if not hasattr(self, "classes_"):
-            raise ModelError("RedClassifier is not fitted")
+        Raises
+        ------
+        InputDataError
+            Unknown label, or fewer than 2 labels would remain.
+        ModelError
+            The model was loaded without its training examples.
+        """
+        changes.remove_label(self, label)
+        return self
+
+    def set_description(self, label: str, text: str) -> RedClassifier:
+        """Set (or, with an empty ``text``, clear) the description the judge sees for ``label``."""
+        changes.set_description(self, label, text)
+        return self
 
     # -- judge context -----------------------------------------------------------------------------
     def nearest_examples(self, x: FloatArray, label: str, k: int) -> list[str]:
-        """The ``k`` training texts of ``label`` nearest (cosine) to embedding ``x``, nearest first."""
+        """The ``k`` training texts of ``label`` nearest (cosine) to embedding ``x``, nearest first
+        (none when the model was loaded without its training examples)."""
         self._check()
+        data = self.data_
+        if data is None or k <= 0:
+            return []
         rows = getattr(self, "_label_rows", None)
-        if rows is None or rows[0] != len(self.y_):
-            order = np.argsort(self.y_, kind="stable")
-            sorted_y = self.y_[order]
+        if rows is None or rows[0] is not data:
+            order = np.argsort(data.y, kind="stable")
+            sorted_y = data.y[order]
             bounds = np.flatnonzero(sorted_y[1:] != sorted_y[:-1]) + 1
-            groups = np.split(order, bounds)
-            rows = (len(self.y_), {str(self.y_[g[0]]): g for g in groups if g.size})
+            rows = (data, {str(data.y[g[0]]): g for g in np.split(order, bounds) if g.size})
             self._label_rows = rows
         idx = rows[1].get(label, np.zeros(0, dtype=np.int64))
-        if idx.size == 0 or k <= 0:
+        if idx.size == 0:
             return []
-        sims = self.X_[idx] @ np.asarray(x, dtype=np.float32)
+        sims = data.X[idx] @ np.asarray(x, dtype=np.float32)
         order = idx[np.argsort(-sims, kind="stable")[:k]]
-        return [self.texts_[i] for i in order.tolist()]
+        return [data.texts[i] for i in order.tolist()]
 
-    # -- snapshots ---------------------------------------------------------------------------------
-    def to_state(self) -> dict[str, Any]:
-        """A snapshot of plain values and numpy arrays (no pickled objects)."""
+    # -- copies and snapshots ----------------------------------------------------------------------
+    def copy(self) -> RedClassifier:
+        """An independent copy that shares the read-only training data and features: learning, label
+        changes and refits of either never change the other (cheaper than ``copy.deepcopy``)."""
+        other = copy.copy(self)
+        if hasattr(self, "descriptions_"):
+            other.descriptions_ = dict(self.descriptions_)
+        return other
+
+    def params_state(self) -> dict[str, Any]:
+        """The fitted parameters as plain values and numpy arrays, without the training examples:
+        classes, descriptions, config, n-gram vocabularies and idf weights, flat coefficients, the
+        partition and subset models, and ``n_train`` (the examples they were fitted on)."""
         self._check()
-        return classifier_state(self)
+        return snapshot.classifier_params(self)
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], data: TrainingSet | None = None) -> RedClassifier:
+        """Rebuild from :meth:`params_state` without refitting. Without ``data`` the model scores exactly
+        as the original; with ``data`` (the ``n_train`` examples it was fitted on, in learned order) it
+        can also learn, refit, change labels and give nearest examples."""
+        return snapshot.restore_from_params(cls, params, data)
+
+    def to_state(self) -> dict[str, Any]:
+        """A snapshot of plain values and numpy arrays (no pickled objects), training examples included."""
+        self._check()
+        return snapshot.classifier_state(self)
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> RedClassifier:
         """Rebuild from :meth:`to_state` without refitting any model."""
-        return restore_classifier(cls, state)
-
-
-def _row(F: Any, i: int) -> FloatArray:
-    row = F[i]
-    return np.asarray(row.toarray()[0] if hasattr(row, "toarray") else row, dtype=np.float64)
-
-
-def _validate(
-    X: FloatArray, texts: Sequence[str], y: Sequence[str]
-) -> tuple[FloatArray, list[str], NDArray[np.str_]]:
-    X = np.asarray(X, dtype=np.float32)
-    if X.ndim != 2:
-        raise InputDataError(f"embeddings must be a 2-D array, got shape {X.shape}")
-    texts = [str(t) for t in texts]
-    y_arr = np.asarray([str(v) for v in y])
-    if not (X.shape[0] == len(texts) == y_arr.size):
-        raise InputDataError(f"{X.shape[0]} embeddings, {len(texts)} texts and {y_arr.size} labels differ")
-    if X.shape[0] == 0:
-        raise InputDataError("no examples")
-    if not np.isfinite(X).all():
-        raise InputDataError("embeddings contain NaN or infinity")
-    return X, texts, y_arr
+        return snapshot.restore_classifier(cls, state)

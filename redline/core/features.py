@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -11,6 +11,23 @@ from scipy import sparse
 from redline.errors import ConfigError, ModelError
 
 Features = Any  # dense ndarray or scipy sparse matrix
+
+#: the TF-IDF blocks of "embedding+ngrams", in column order
+NGRAM_BLOCKS: tuple[tuple[str, tuple[int, int]], ...] = (("word", (1, 2)), ("char_wb", (2, 5)))
+
+
+def _vectorizer(analyzer: str, ngram_range: tuple[int, int], max_features: int, **kw: Any) -> Any:
+    # deferred: scikit-learn costs about a second to import; importing the core need not pay for it
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(
+        sublinear_tf=True,
+        min_df=1,
+        max_features=max_features,
+        analyzer=analyzer,
+        ngram_range=ngram_range,
+        **kw,
+    )
 
 
 class FeatureBuilder:
@@ -37,16 +54,9 @@ class FeatureBuilder:
             raise ConfigError(f"unknown features {self.kind!r}")
         self.vectorizers_: list[Any] = []
         if self.kind == "embedding+ngrams":
-            from sklearn.feature_extraction.text import TfidfVectorizer
-
             texts = list(texts)
-            for kw in (
-                {"analyzer": "word", "ngram_range": (1, 2)},
-                {"analyzer": "char_wb", "ngram_range": (2, 5)},
-            ):
-                vec = TfidfVectorizer(sublinear_tf=True, min_df=1, max_features=self.max_features, **kw)
-                vec.fit(texts)
-                self.vectorizers_.append(vec)
+            for analyzer, ngram_range in NGRAM_BLOCKS:
+                self.vectorizers_.append(_vectorizer(analyzer, ngram_range, self.max_features).fit(texts))
         self.fitted_texts_ = len(texts)
         return self
 
@@ -62,3 +72,59 @@ class FeatureBuilder:
         blocks = [sparse.csr_matrix(X)]
         blocks += [vec.transform(list(texts)) * self.ngram_weight for vec in self.vectorizers_]
         return sparse.hstack(blocks, format="csr")
+
+    # -- state -------------------------------------------------------------------------------------
+    def to_state(self) -> dict[str, Any]:
+        """The fitted vocabularies (terms in column order) and idf weights: no texts."""
+        if not hasattr(self, "vectorizers_"):
+            raise ModelError("FeatureBuilder is not fitted")
+        blocks = []
+        for vec in self.vectorizers_:
+            vocab = vec.vocabulary_
+            terms = [""] * len(vocab)
+            for term, col in vocab.items():
+                terms[col] = term
+            blocks.append(
+                {
+                    "analyzer": vec.analyzer,
+                    "ngram_range": list(vec.ngram_range),
+                    "terms": terms,
+                    "idf": np.asarray(vec.idf_, dtype=np.float64),
+                }
+            )
+        return {
+            "kind": self.kind,
+            "ngram_weight": self.ngram_weight,
+            "max_features": self.max_features,
+            "fitted_texts": self.fitted_texts_,
+            "blocks": blocks,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> FeatureBuilder:
+        """Rebuild from :meth:`to_state` without refitting on texts (``transform`` gives the same output).
+
+        Raises
+        ------
+        ModelError
+            The state does not describe this builder's blocks.
+        """
+        builder = cls(str(state["kind"]), float(state["ngram_weight"]), int(state["max_features"]))
+        expected = NGRAM_BLOCKS if builder.kind == "embedding+ngrams" else ()
+        blocks = list(state["blocks"])
+        found = tuple(
+            (str(b["analyzer"]), (int(b["ngram_range"][0]), int(b["ngram_range"][1]))) for b in blocks
+        )
+        if found != expected:
+            raise ModelError(f"feature blocks {found} do not match features {builder.kind!r}")
+        builder.vectorizers_ = []
+        for (analyzer, ngram_range), block in zip(expected, blocks, strict=True):
+            terms = [str(t) for t in block["terms"]]
+            idf = np.asarray(block["idf"], dtype=np.float64)
+            if len(terms) != idf.size or len(set(terms)) != len(terms) or not terms:
+                raise ModelError(f"{analyzer} vocabulary of {len(terms)} terms for {idf.size} idf weights")
+            vec = _vectorizer(analyzer, ngram_range, builder.max_features, vocabulary=terms)
+            vec.idf_ = idf  # scikit-learn's documented way to carry idf weights over without a fit
+            builder.vectorizers_.append(vec)
+        builder.fitted_texts_ = int(state.get("fitted_texts", 0))
+        return builder

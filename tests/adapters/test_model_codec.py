@@ -1,0 +1,155 @@
+"""Parameter blobs (compact, no pickle) and their chunks: round trips and refusal of damage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from redline.adapters.model_codec import (
+    COMPRESSIONS,
+    PRECISIONS,
+    join_chunks,
+    params_from_bytes,
+    params_to_bytes,
+    read_chunk_header,
+    split_chunks,
+)
+from redline.core.classifier import RedClassifier
+from redline.core.config import EngineConfig
+from redline.core.evaluation import LabelledSet
+from redline.errors import ModelError
+
+
+def _points(per_class: int, seed: int) -> LabelledSet:
+    centres = np.random.default_rng(4).normal(size=(10, 16))
+    y = np.repeat(np.arange(10), per_class)
+    X = centres[y] + 0.8 * np.random.default_rng(seed).normal(size=(y.size, 16))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    texts = tuple(
+        f"{['card', 'refund', 'pin', 'transfer', 'top up'][i % 5]} request {i}" for i in range(y.size)
+    )
+    return LabelledSet(texts, tuple(f"label_{c:03d}" for c in y.tolist()), X.astype(np.float32))
+
+
+SEED, TEST = _points(15, 0), _points(10, 1)
+TEXTS = list(SEED.texts)
+
+
+@pytest.fixture(scope="module")
+def flat() -> RedClassifier:
+    cfg = EngineConfig(features="embedding+ngrams", max_iter=100)
+    return RedClassifier(cfg).fit(SEED.X, TEXTS[: len(SEED)], SEED.labels, {"label_001": "one"})
+
+
+@pytest.fixture(scope="module")
+def subsets() -> RedClassifier:
+    cfg = EngineConfig(scorer="hybrid", reducer="cosine", max_subset_size=3, features="embedding+ngrams")
+    return RedClassifier(cfg).fit(SEED.X, TEXTS[: len(SEED)], SEED.labels)
+
+
+def _proba(model: RedClassifier) -> np.ndarray:
+    return model.predict_proba(TEST.X, TEST.texts)
+
+
+@pytest.mark.parametrize("compression", COMPRESSIONS)
+@pytest.mark.parametrize("precision", ["exact", "float32"])
+def test_lossless_precisions_score_bitwise_identically(
+    flat: RedClassifier, subsets: RedClassifier, precision: str, compression: str
+) -> None:
+    for model in (flat, subsets):
+        blob = params_to_bytes(model.params_state(), precision=precision, compression=compression)
+        again = RedClassifier.from_params(params_from_bytes(blob))
+        np.testing.assert_array_equal(_proba(again), _proba(model))
+        assert again.descriptions_ == model.descriptions_
+
+
+def test_smaller_precisions_are_smaller_and_agree(flat: RedClassifier) -> None:
+    params = flat.params_state()
+    sizes = {p: len(params_to_bytes(params, precision=p)) for p in PRECISIONS}
+    assert sizes["float16"] < sizes["float32"] and sizes["int8"] < sizes["float16"]
+    assert sizes["int4"] < sizes["int8"]
+    for precision in ("float16", "int8", "int6"):
+        again = RedClassifier.from_params(params_from_bytes(params_to_bytes(params, precision=precision)))
+        assert again.flat_coef_.dtype == np.float32
+        assert np.mean(_proba(again).argmax(1) == _proba(flat).argmax(1)) >= 0.95
+        np.testing.assert_allclose(_proba(again), _proba(flat), atol=0.1)
+
+
+def test_blob_carries_no_training_texts(flat: RedClassifier) -> None:
+    import bz2
+
+    raw = bz2.decompress(params_to_bytes(flat.params_state(), compression="bz2")[5:])
+    assert b"card request 10" in TEXTS[10].encode()
+    assert TEXTS[10].encode() not in raw  # a training text: its 1-2-grams are in the vocabulary, not it
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda b: b[:-20],
+        lambda b: b[:5] + bytes(x ^ 0x5A for x in b[5:40]) + b[40:],
+        lambda b: b"XXXX" + b[4:],
+        lambda b: b[:4] + b"\x09" + b[5:],
+        lambda b: b"",
+        lambda b: b[:4],
+    ],
+)
+def test_corrupt_blobs_are_refused_in_one_line(flat: RedClassifier, damage: object) -> None:
+    blob = params_to_bytes(flat.params_state())
+    with pytest.raises(ModelError) as err:
+        params_from_bytes(damage(blob))  # type: ignore[operator]
+    assert "\n" not in str(err.value)
+
+
+def test_unknown_precision_or_compression(flat: RedClassifier) -> None:
+    with pytest.raises(ModelError, match="precision"):
+        params_to_bytes(flat.params_state(), precision="int3")
+    with pytest.raises(ModelError, match="compression"):
+        params_to_bytes(flat.params_state(), compression="zip")
+
+
+def test_chunks_round_trip_in_any_order() -> None:
+    blob = np.random.default_rng(0).bytes(10_000)
+    chunks = split_chunks(blob, max_bytes=1000, snapshot_id="model-7")
+    assert len(chunks) > 10 and all(len(c) <= 1000 for c in chunks)
+    header, _ = read_chunk_header(chunks[3])
+    assert (header.snapshot_id, header.index, header.count, header.size) == (
+        "model-7",
+        3,
+        len(chunks),
+        10_000,
+    )
+    shuffled = [chunks[i] for i in np.random.default_rng(1).permutation(len(chunks))]
+    assert join_chunks(shuffled + chunks[:2]) == blob  # redelivered duplicates are harmless
+    assert join_chunks(split_chunks(b"")) == b""
+    assert len(split_chunks(blob)) == 1
+
+
+def test_incomplete_mixed_or_corrupt_chunk_sets_are_refused() -> None:
+    rng = np.random.default_rng(0)
+    blob, other = rng.bytes(5000), rng.bytes(5000)
+    chunks = split_chunks(blob, max_bytes=1000)
+    with pytest.raises(ModelError, match="missing"):
+        join_chunks(chunks[:2] + chunks[3:])
+    with pytest.raises(ModelError, match="different snapshots"):
+        join_chunks(chunks[:2] + split_chunks(other, max_bytes=1000)[2:])
+    with pytest.raises(ModelError, match="different snapshots"):  # same id, other content
+        same_id = read_chunk_header(chunks[0])[0].snapshot_id
+        join_chunks(chunks[:2] + split_chunks(other, max_bytes=1000, snapshot_id=same_id)[2:])
+    flipped = chunks[1][:-1] + bytes([chunks[1][-1] ^ 1])
+    with pytest.raises(ModelError, match="corrupt"):
+        join_chunks([chunks[0], flipped, *chunks[2:]])
+    with pytest.raises(ModelError, match="two different"):
+        join_chunks([*chunks, flipped])
+    with pytest.raises(ModelError, match="no snapshot chunks"):
+        join_chunks([])
+    with pytest.raises(ModelError, match="not a redline"):
+        join_chunks([b"hello"])
+    with pytest.raises(ModelError, match="no room"):
+        split_chunks(blob, max_bytes=40)
+
+
+def test_a_model_blob_survives_chunking(flat: RedClassifier) -> None:
+    blob = params_to_bytes(flat.params_state(), precision="float32")
+    again = RedClassifier.from_params(params_from_bytes(join_chunks(split_chunks(blob, max_bytes=4096))))
+    np.testing.assert_array_equal(_proba(again), _proba(flat))
