@@ -1,14 +1,19 @@
-"""``make demo``: a real Kafka broker, a real model, a worker, and CLINC150 texts streaming through.
+"""``make demo``: a deployment of two workers on a real Kafka broker, CLINC150 streaming through, and a
+class added while it runs.
 
 Steps (each one the same code a user runs):
 1. start a local Kafka broker (``redline kafka`` code) on port 19092, or a free port;
-2. export CLINC150 seed / pool / test (``redline datasets export``);
-3. fit a model on the seed set (``redline fit``);
-4. start a worker (``redline worker``) with a simulated expert as judge (ground truth with 5 % errors:
-   no LLM is reachable here; ``--judge openai:<model>`` with ``OPENAI_BASE_URL`` uses a real one);
-5. produce a few hundred test texts (and three malformed messages) to ``redline.texts``;
-6. read ``redline.labels`` and ``redline.deadletter`` with a live summary, then a final one;
-7. stop the worker and the broker, also on Ctrl-C.
+2. export CLINC150 seed / pool / test (``redline datasets export``) and hold one class back from the seed
+   set: the deployment starts without it;
+3. fit a model on the seed set and publish it to the deployment (``redline fit --publish``);
+4. start two workers with only the broker address (``redline worker --bootstrap``) and a simulated expert
+   as judge (ground truth with 5 % errors: no LLM is reachable here; ``--judge openai:<model>`` with
+   ``OPENAI_BASE_URL`` uses a real one);
+5. stream test texts at a steady rate (and three malformed messages) to ``redline.texts``; halfway, add
+   the held-back class with a handful of examples (``redline control add-label``);
+6. read ``redline.labels``, ``redline.deadletter`` and ``redline.events`` with a live line, then print a
+   summary: accuracy, the added class before and after, the model versions, each worker's share;
+7. stop the workers and the broker, also on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -29,20 +34,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from redline.adapters.jsonl_files import Example, read_examples, read_labels, write_examples, write_labels
+from redline.commands.demo_summary import DemoRun, render, summary_json
 from redline.errors import RedlineError
 from redline.schemas import DeadLetter, Event, LabelResult, TextIn, decode
 from redline.streams.clients import Collected, collect, produce, text_messages
-from redline.streams.result_summary import STATUSES, ResultSummary
+from redline.streams.result_summary import ResultSummary
 from redline.streams.settings import TopicNames
-
-#: the worker's --learn-every (its default)
-LEARN_EVERY = 64
 
 MALFORMED = (
     (b"demo-bad-json", b'{"id": "demo-bad-json", "text": '),
     (b"demo-no-text", b'{"id": "demo-no-text"}'),
     (b"demo-binary", b"\x89PNG\r\n\x1a\n"),
 )
+TOPICS = TopicNames.with_prefix("redline.")
 
 
 def _say(message: str) -> None:
@@ -72,7 +77,7 @@ def _start_broker(work: Path, port: int) -> tuple[Any, str]:
 def wait_until_ready(
     worker: subprocess.Popen[bytes], web_port: int, log: Path, timeout_s: float = 600.0
 ) -> float:
-    """Wait until the worker's ``/redline/ready/`` page answers 200 (model loaded, consumer group
+    """Wait until the worker's ``/redline/ready/`` page answers 200 (state loaded, consumer group
     joined); return the seconds it took."""
     started = time.monotonic()
     url = f"http://127.0.0.1:{web_port}/redline/ready/"
@@ -91,7 +96,17 @@ def wait_until_ready(
     raise RedlineError(f"the worker was not ready within {timeout_s:.0f} s (log: {log})")
 
 
+def stats_page(web_port: int) -> dict[str, Any]:
+    """A worker's ``/redline/stats/`` page ({} when it does not answer)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/redline/stats/", timeout=10) as page:
+            return dict(json.loads(page.read()))
+    except (OSError, ValueError):
+        return {}
+
+
 def stop_worker(worker: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM (a clean shutdown), then SIGKILL after a minute."""
     if worker is None or worker.poll() is not None:
         return
     worker.send_signal(signal.SIGTERM)
@@ -102,106 +117,79 @@ def stop_worker(worker: subprocess.Popen[bytes] | None) -> None:
         worker.wait()
 
 
-def _examples(tally: ResultSummary, truth: dict[str, str]) -> list[str]:
-    lines = []
-    for status in STATUSES:
-        picked = [r for r in tally.results.values() if r.status == status][:1]
-        for r in picked:
-            cands = ", ".join(f"{c.label} {c.p:.2f}" for c in r.candidates[:3])
-            lines.append(f"  [{status}] {r.text!r}")
-            lines.append(f"      label {r.label} (truth {truth.get(r.id)}), model: {cands}")
-            if r.judge is not None:
-                asked = ", ".join(f"{a.label}? {'yes' if a.valid else 'no'}" for a in r.judge.attempts)
-                lines.append(f"      judge ({r.judge.judge}): {asked}")
-            if r.reason:
-                lines.append(f"      reason: {r.reason}")
-    return lines
-
-
-def fmt(value: float | None) -> str:
-    """A rate with three decimals, or "-" when there is none."""
-    return "-" if value is None else f"{value:.3f}"
-
-
-def _learning_line(events: list[Event]) -> str:
-    learned = [e for e in events if e.subject == "learn" and e.kind == "applied"]
-    failed = [e for e in events if e.subject == "learn" and e.kind == "rejected"]
-    if not learned and not failed:
-        return "learning: no update yet (the worker learns judge-confirmed texts in batches of --learn-every)"
-    last = learned[-1].model_version if learned else "-"
-    return f"learning: {len(learned)} model update(s), {len(failed)} failed; now {last}"
-
-
-def _summary(
-    tally: ResultSummary, letters: list[DeadLetter], events: list[Event], sent: int, truth: dict[str, str]
-) -> str:
-    acc = tally.accuracy()
-    rows = [
-        "",
-        "=== redline demo: summary ===",
-        f"texts sent {sent} (+{len(MALFORMED)} malformed) | results {tally.count}"
-        f" | duplicates {tally.duplicates} | dead letters {len(letters)}",
-        "by status: " + ", ".join(f"{s} {tally.statuses[s]}" for s in STATUSES),
-        f"accuracy vs ground truth: model alone {fmt(acc['model'])} -> delivered {fmt(acc['delivered'])}"
-        f" (unresolved count as wrong); precision of emitted labels {fmt(acc['precision'])}",
-        f"accuracy by status: accepted {fmt(acc['accepted'])}, validated {fmt(acc['validated'])},"
-        f" corrected {fmt(acc['corrected'])}",
-        f"judge calls {tally.judge_calls} ({tally.judge_calls / max(tally.count, 1):.2f} per text)",
-        _learning_line(events),
-        f"throughput {tally.throughput():.1f} texts/s end to end ({tally.to_dict()['seconds']:.1f} s)",
-        "examples:",
-        *_examples(tally, truth),
-        "dead letters:",
-        *[f"  offset {d.offset}: {d.reason}" for d in letters],
-    ]
-    return "\n".join(rows)
+def hold_back(data: Path, seed: int, add_examples: int) -> tuple[str, Path, Path, Path]:
+    """Take one class out of the seed set and the labels file; returns it, the two reduced files and a
+    file of ``add_examples`` of its seed texts (what the operator will send with ``add_label``)."""
+    seed_set = read_examples(data / "seed.jsonl")
+    descriptions = read_labels(data / "labels.jsonl")
+    label = random.Random(seed).choice(sorted(descriptions))
+    kept = [e for e in seed_set if e.label != label]
+    mine = [e for e in seed_set if e.label == label][:add_examples]
+    write_examples(data / "seed_without.jsonl", kept)
+    write_labels(data / "labels_without.jsonl", {k: v for k, v in descriptions.items() if k != label})
+    write_examples(data / "held_back.jsonl", [Example(e.text, label) for e in mine])
+    return label, data / "seed_without.jsonl", data / "labels_without.jsonl", data / "held_back.jsonl"
 
 
 async def _stream(
+    args: argparse.Namespace,
     bootstrap: str,
-    topics: TopicNames,
     texts: Sequence[TextIn],
-    tally: ResultSummary,
-    worker: subprocess.Popen[bytes],
-) -> Collected:
+    summary: ResultSummary,
+    add_label: list[str],
+    env: dict[str, str],
+) -> tuple[Collected, int]:
+    """Produce the texts at ``--rate`` (malformed ones mixed in), run ``add_label`` halfway, and read
+    the results until every id has one; returns what was read and the add_label command's exit code."""
     ids = {t.id for t in texts}
     last_print = [0.0]
     tty = sys.stdout.isatty()
 
     def on_record(topic: str, record: Any, got: Collected) -> None:
-        if topic == topics.labels:
+        if topic == TOPICS.labels:
             result = decode(LabelResult, record.value)
             if result.id in ids:
-                tally.add(result)
+                summary.add(result)
         now = time.monotonic()
         if now - last_print[0] >= (0.5 if tty else 3.0):
             last_print[0] = now
             print(
-                ("\r" if tty else "") + "[demo] " + tally.line(len(ids)), end="" if tty else "\n", flush=True
+                ("\r" if tty else "") + "[demo] " + summary.line(len(ids)),
+                end="" if tty else "\n",
+                flush=True,
             )
 
     def done(got: Collected) -> bool:
-        letters = sum(1 for r in got.records[topics.deadletter] if r.key and r.key.startswith(b"demo-"))
-        return (tally.count >= len(ids) and letters >= len(MALFORMED)) or worker.poll() is not None
+        letters = sum(1 for r in got.records[TOPICS.deadletter] if r.key and r.key.startswith(b"demo-"))
+        return summary.count >= len(ids) and letters >= len(MALFORMED)
 
-    tally.started = time.monotonic()
+    summary.started = time.monotonic()
     messages: list[tuple[bytes | None, bytes | None]] = list(text_messages(texts))
     for i, bad in enumerate(MALFORMED):  # malformed input arrives mixed into the stream
         messages.insert((i + 1) * len(messages) // (len(MALFORMED) + 1), bad)
-    consumer = asyncio.create_task(
+    half = len(messages) // 2
+    reader = asyncio.create_task(
         collect(
             bootstrap,
-            [topics.labels, topics.deadletter, topics.events],
+            [TOPICS.labels, TOPICS.deadletter, TOPICS.events],
             done,
-            timeout_s=1800,
+            timeout_s=3600,
             on_record=on_record,
         )
     )
-    await produce(bootstrap, topics.texts, messages)
-    got = await consumer
+    await produce(bootstrap, TOPICS.texts, messages[:half], pace_per_s=args.rate)
     if tty:
         print()
-    return got
+    _say(f"    halfway: redline control {' '.join(add_label)}")
+    control = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "redline", "control", *add_label, env=env
+    )
+    await produce(bootstrap, TOPICS.texts, messages[half:], pace_per_s=args.rate)
+    code = await control.wait()
+    got = await reader
+    if tty:
+        print()
+    return got, code
 
 
 def run(args: argparse.Namespace) -> int:
@@ -215,93 +203,86 @@ def run(args: argparse.Namespace) -> int:
         "TOKENIZERS_PARALLELISM": "false",
     }
     broker = None
-    worker: subprocess.Popen[bytes] | None = None
+    workers: list[tuple[subprocess.Popen[bytes], int]] = []
     try:
         t0 = time.monotonic()
-        _say(f"1/6 starting Kafka (work dir {work})")
+        _say(f"1/7 starting Kafka (work dir {work})")
         broker, bootstrap = _start_broker(work, args.port)
-        from redline.streams.settings import StreamSettings
-        from redline.streams.topics import ensure_topics_sync
-
-        created = ensure_topics_sync(StreamSettings(bootstrap=bootstrap))
-        _say(
-            f"    Kafka answers on {bootstrap} ({time.monotonic() - t0:.0f} s); created {len(created)} topics"
-        )
+        _say(f"    Kafka answers on {bootstrap} ({time.monotonic() - t0:.0f} s)")
         data = work / "data"
         _say(
-            f"2/6 exporting {args.dataset}: {args.seed_per_class} labelled examples per class, "
-            "the rest as pool"
+            f"2/7 exporting {args.dataset} ({args.seed_per_class} labelled per class), holding one class back"
         )
         _redline("datasets", "export", "--name", args.dataset, "--seed-per-class", str(args.seed_per_class),
                  "--out", str(data), env=env)  # fmt: skip
-        model = work / "model"
-        _say("3/6 fitting a model on the seed set (embeddings are cached after the first run)")
-        _redline("fit", "--train", str(data / "seed.jsonl"), "--labels", str(data / "labels.jsonl"),
-                 "--out", str(model), "--no-progress", env=env)  # fmt: skip
-        from redline.adapters.jsonl_files import read_examples
+        label, seed_file, labels_file, examples_file = hold_back(data, args.seed, args.add_examples)
+        _say(
+            f"    held back {label!r}: the deployment starts without it; "
+            f"{args.add_examples} examples kept for later"
+        )
+        _say("3/7 fitting on the seed set and publishing the model (`redline fit --publish`)")
+        _redline("fit", "--train", str(seed_file), "--labels", str(labels_file), "--out", str(work / "model"),
+                 "--no-progress", "--publish", "--bootstrap", bootstrap, env=env)  # fmt: skip
         from redline.broker.ports import find_free_port
 
+        _say(f"4/7 starting {args.workers} workers with only the broker address (judge {args.judge})")
+        for n in range(args.workers):
+            port = find_free_port()
+            log = work / f"worker-{n + 1}.log"
+            cmd = [sys.executable, "-m", "redline", "worker", "--bootstrap", bootstrap,
+                   "--web-port", str(port), "--judge", args.judge, "--judge-truth", str(data / "test.jsonl"),
+                   "--app-id", "redline-demo",
+                   "--data-dir", str(work / f"worker-{n + 1}")]  # fmt: skip
+            with log.open("wb") as out:
+                proc = subprocess.Popen(
+                    cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                )
+            workers.append((proc, port))
+        for n, (proc, port) in enumerate(workers):
+            seconds = wait_until_ready(proc, port, work / f"worker-{n + 1}.log")
+            _say(
+                f"    worker {n + 1} ready in {seconds:.0f} s "
+                f"(web port {port}; log {work / f'worker-{n + 1}.log'})"
+            )
         test = read_examples(data / "test.jsonl")
         random.Random(args.seed).shuffle(test)
+        chosen = test if args.texts == "all" else test[: int(args.texts)]
         run_id = uuid.uuid4().hex[:6]
-        texts = [TextIn(id=f"{run_id}-{i}", text=e.text, metadata={"source": args.dataset}) for i, e in
-                 enumerate(test[: args.texts])]  # fmt: skip
-        truth = {t.id: str(e.label) for t, e in zip(texts, test, strict=False)}
-        web_port = find_free_port()
-        _say(f"4/6 starting a worker (judge {args.judge}, web port {web_port})")
-        worker_cmd = [sys.executable, "-m", "redline", "worker", "--model", str(model),
-                      "--bootstrap", bootstrap, "--web-port", str(web_port), "--judge", args.judge,
-                      "--judge-truth", str(data / "test.jsonl"), "--app-id", "redline-demo",
-                      "--data-dir", str(work / "worker"),
-                      "--learn-every", str(LEARN_EVERY)]  # fmt: skip
-        if args.threshold is not None:
-            worker_cmd += ["--threshold", str(args.threshold)]
-        if args.judge_share is not None:
-            worker_cmd += ["--judge-share", str(args.judge_share)]
-        worker_log = (work / "worker.log").open("wb")
-        worker = subprocess.Popen(
-            worker_cmd, env=env, stdout=worker_log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        worker_log.close()  # the child keeps its own descriptor
-        seconds = wait_until_ready(worker, web_port, work / "worker.log")
-        _say(f"    worker ready in {seconds:.0f} s (model loaded, group joined; log {work / 'worker.log'})")
-        topics = TopicNames.with_prefix("redline.")
+        texts = [TextIn(id=f"{run_id}-{i}", text=e.text, metadata={"source": args.dataset})
+                 for i, e in enumerate(chosen)]  # fmt: skip
+        truth = {t.id: str(e.label) for t, e in zip(texts, chosen, strict=True)}
         _say(
-            f"5/6 streaming {len(texts)} {args.dataset} test texts + {len(MALFORMED)} malformed "
-            f"to {topics.texts}"
+            f"5/7 streaming {len(texts)} test texts at {args.rate:g}/s "
+            f"(+{len(MALFORMED)} malformed) to {TOPICS.texts}"
         )
-        tally = ResultSummary(truth=truth)
-        got = asyncio.run(_stream(bootstrap, topics, texts, tally, worker))
-        if worker.poll() is not None:
-            tail = (work / "worker.log").read_text(errors="replace").strip().splitlines()[-15:]
-            print("\n".join(tail), file=sys.stderr)
-            raise RedlineError(
-                f"the worker exited early with code {worker.returncode} (log: {work / 'worker.log'})"
-            )
-        letters = [decode(DeadLetter, r.value) for r in got.records[topics.deadletter]]
-        events = [decode(Event, r.value) for r in got.records[topics.events]]
-        confirmed = tally.statuses["validated"] + tally.statuses["corrected"]
-        if confirmed >= LEARN_EVERY and not any(e.subject == "learn" for e in events):
-            _say(f"    waiting for the worker's model update (it learns {LEARN_EVERY} judge-confirmed texts)")
-            more = asyncio.run(
-                collect(
-                    bootstrap,
-                    [topics.events],
-                    lambda g: any(
-                        decode(Event, r.value).subject == "learn" for r in g.records[topics.events]
-                    ),
-                    timeout_s=180,
-                )
-            )
-            events = [decode(Event, r.value) for r in more.records[topics.events]]
-        _say("6/6 done")
-        print(_summary(tally, letters, events, len(texts), truth), flush=True)
+        summary = ResultSummary(truth=truth)
+        add_label = ["add-label", "--label", label, "--examples", str(examples_file),
+                     "--bootstrap", bootstrap,
+                     "--description", label.replace("_", " "), "--timeout", "300"]  # fmt: skip
+        got, control_code = asyncio.run(_stream(args, bootstrap, texts, summary, add_label, env))
+        for n, (proc, _port) in enumerate(workers):
+            if proc.poll() is not None:
+                raise RedlineError(f"worker {n + 1} exited early with code {proc.returncode}")
+        events = [decode(Event, r.value) for r in got.records[TOPICS.events]]
+        added = next((e for e in events if e.kind == "applied" and e.subject.startswith("add_label")), None)
+        _say(f"6/7 done (add_label exit code {control_code})")
+        demo = DemoRun(
+            summary=summary,
+            truth=truth,
+            sent=len(texts),
+            malformed=len(MALFORMED),
+            held_back=label,
+            added=added,
+            letters=[decode(DeadLetter, r.value) for r in got.records[TOPICS.deadletter]],
+            events=events,
+            workers=[stats_page(port) for _proc, port in workers],
+        )
+        print(render(demo), flush=True)
         (work / "summary.json").write_text(
-            json.dumps({**tally.to_dict(), "dead_letters": len(letters), "judge": args.judge}, indent=1)
-            + "\n"
+            json.dumps({**summary_json(demo), "judge": args.judge}, indent=1) + "\n"
         )
-        _say(f"summary written to {work / 'summary.json'}")
-        return 0 if tally.count == len(texts) else 1
+        _say(f"7/7 summary written to {work / 'summary.json'}")
+        return 0 if summary.count == len(texts) and added is not None else 1
     except KeyboardInterrupt:
         _say("interrupted; shutting down")
         return 130
@@ -309,23 +290,31 @@ def run(args: argparse.Namespace) -> int:
         print(f"redline demo: error: {exc}", file=sys.stderr)
         return 1
     finally:
-        _say("stopping the worker and Kafka")
-        stop_worker(worker)
+        _say("stopping the workers and Kafka")
+        for proc, _port in workers:
+            stop_worker(proc)
         if broker is not None:
             broker.stop()
+
+
+def _texts_arg(value: str) -> str:
+    if value == "all" or (value.isdigit() and int(value) > 0):
+        return value
+    raise argparse.ArgumentTypeError(f"expected a positive number or 'all', got {value!r}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments and run the demo."""
     p = argparse.ArgumentParser(prog="python -m redline.commands.demo", description=__doc__.split("\n")[0])
-    p.add_argument("--texts", type=int, default=500, help="test texts to stream (500)")
+    p.add_argument("--texts", type=_texts_arg, default="600", help="test texts to stream, or 'all' (600)")
+    p.add_argument("--rate", type=float, default=40.0, help="texts produced per second (40)")
+    p.add_argument("--workers", type=int, default=2, help="workers in the deployment (2)")
+    p.add_argument("--add-examples", type=int, default=10, help="examples sent with add_label (10)")
     p.add_argument("--dataset", default="clinc150", choices=("clinc150", "banking77"))
     p.add_argument("--seed-per-class", type=int, default=30, help="labelled examples per class (30)")
     p.add_argument("--judge", default="simulated:0.95", help="judge spec (simulated:0.95)")
-    p.add_argument("--judge-share", type=float, default=None, help="share of texts judged (default 0.2)")
-    p.add_argument("--threshold", type=float, default=None, help="fixed judge threshold (overrides)")
     p.add_argument("--port", type=int, default=19092, help="Kafka port (19092, or a free one if taken)")
-    p.add_argument("--seed", type=int, default=0, help="which test texts are streamed (0)")
+    p.add_argument("--seed", type=int, default=0, help="which class is held back and which texts stream (0)")
     p.add_argument("--work-dir", default=".redline/demo", help="where the demo keeps Kafka, data and model")
     args = p.parse_args(argv)
     return run(args)

@@ -17,12 +17,14 @@ from redline.schemas.fields import (
 )
 from redline.schemas.operations import POLICY_KEYS, CommandName, EventKind
 from redline.schemas.records import (
+    EXAMPLE_SOURCES,
     RECORD_BY_TOPIC,
     STATUSES,
     Candidate,
     ControlCommand,
     DeadLetter,
     Event,
+    ExampleRecord,
     JudgeAttempt,
     JudgeInfo,
     JudgeRequest,
@@ -36,6 +38,7 @@ from redline.schemas.records import (
 )
 
 __all__ = [
+    "EXAMPLE_SOURCES",
     "MAX_CONTROL_EXAMPLES",
     "MAX_DEAD_LETTER_BYTES",
     "MAX_DEAD_LETTER_KEY_BYTES",
@@ -53,6 +56,7 @@ __all__ = [
     "DeadLetter",
     "Event",
     "EventKind",
+    "ExampleRecord",
     "JudgeAttempt",
     "JudgeInfo",
     "JudgeRequest",

@@ -28,6 +28,7 @@ from typing import Annotated, Any, ClassVar, Literal, get_args
 from pydantic import ConfigDict, Field, model_validator
 
 from redline.schemas.fields import (
+    MAX_ID_CHARS,
     MAX_TEXT_CHARS,
     RECORD_CONFIG,
     SCHEMA_VERSION,
@@ -44,6 +45,7 @@ from redline.schemas.fields import (
 from redline.schemas.operations import ControlCommand, DeadLetter, Event
 
 __all__ = [
+    "EXAMPLE_SOURCES",
     "MAX_TEXT_CHARS",
     "RECORD_BY_TOPIC",
     "SCHEMA_VERSION",
@@ -52,6 +54,8 @@ __all__ = [
     "ControlCommand",
     "DeadLetter",
     "Event",
+    "ExampleRecord",
+    "ExampleSource",
     "JudgeAttempt",
     "JudgeInfo",
     "JudgeRequest",
@@ -72,6 +76,10 @@ STATUSES: tuple[str, ...] = get_args(Status)
 UNLABELLED: tuple[str, ...] = ("unresolved", "judge_unavailable")
 
 PredictionRoute = Literal["accept", "judge", "unresolved"]
+
+ExampleSource = Literal["seed", "validated", "corrected", "control"]
+#: where a labelled example came from: the fitted seed set, a judge-confirmed result, an operator
+EXAMPLE_SOURCES: tuple[str, ...] = get_args(ExampleSource)
 
 
 @record
@@ -241,6 +249,33 @@ class LabelResult:
         return self
 
 
+@record
+class ExampleRecord:
+    """One labelled example of the training state (``redline.examples``, compacted, key = ``id``).
+
+    Seed examples (``redline fit --publish``), judge-confirmed results (*validated* / *corrected*) and
+    examples sent with ``add_label`` all land here, with the text's embedding (base64 of little-endian
+    float32) and the embedder that computed it, so a worker rebuilds its training data without
+    embedding anything again. A null value for a key (a tombstone) removes that example.
+    """
+
+    id: Id
+    text: Text
+    label: Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=r"\S")]
+    source: ExampleSource
+    embedder: str
+    embedding: EmbeddingB64
+    model_version: str = ""
+    at: float = 0.0
+    schema_version: Version = SCHEMA_VERSION
+
+    @model_validator(mode="after")
+    def _has_an_embedding(self) -> ExampleRecord:
+        if not self.embedding:
+            raise rule_error("an example needs its embedding")
+        return self
+
+
 #: the record each topic carries, by the topic's name without the ``redline.`` prefix
 RECORD_BY_TOPIC: Mapping[str, type] = MappingProxyType(
     {
@@ -251,6 +286,7 @@ RECORD_BY_TOPIC: Mapping[str, type] = MappingProxyType(
         "judge.verdicts": JudgeVerdict,
         "control": ControlCommand,
         "events": Event,
+        "examples": ExampleRecord,
         "deadletter": DeadLetter,
     }
 )

@@ -3,7 +3,8 @@
 - ``classify``: ``redline.texts`` in batches (size or time, whichever comes first);
 - ``judge``: ``redline.judge.requests`` (``judge_concurrency`` actors);
 - ``resolve``: ``redline.judge.verdicts`` -> the next question or the result; learning in the background;
-- ``control``: ``redline.control`` -> label set changes -> ``redline.events``.
+Beside them runs the control plane (:mod:`.control_plane`): following ``redline.examples`` and
+``redline.models`` and, on the elected leader, applying ``redline.control`` and learning.
 The worker also serves ``/redline/stats/`` (counters) and ``/redline/ready/`` (200 once it has joined
 its consumer group with a model loaded, 503 before): readiness is not read from logs.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from redline.streams.control_plane import run_control_plane
 from redline.streams.topics import Topics
 from redline.streams.worker import Worker
 
@@ -35,17 +37,9 @@ def register_agents(app: Any, topics: Topics, worker: Worker) -> dict[str, Any]:
             await worker.resolve_message(event.message)
             yield 1
 
-    async def control(stream: Any) -> Any:
-        async for event in stream.events():
-            await worker.control_message(event.message)
-            yield 1
-
-    if settings.learn_every > 0:
-
-        @app.timer(settings.learn_interval_s)  # type: ignore[untyped-decorator]
-        async def learn_leftovers() -> None:
-            if worker.learner.waiting:
-                worker.start_update()
+    @app.task  # type: ignore[untyped-decorator]
+    async def control_plane() -> None:
+        await run_control_plane(worker, app.is_leader)
 
     @app.page("/redline/stats/")  # type: ignore[untyped-decorator]
     async def stats(view: Any, request: Any) -> Any:
@@ -62,5 +56,4 @@ def register_agents(app: Any, topics: Topics, worker: Worker) -> dict[str, Any]:
             topics.judge_requests, name="redline.judge", concurrency=settings.judge_concurrency
         )(judge),
         "resolve": app.agent(topics.judge_verdicts, name="redline.resolve")(resolve),
-        "control": app.agent(topics.control, name="redline.control")(control),
     }

@@ -7,6 +7,10 @@ from typing import Any
 from redline.streams.settings import StreamSettings
 from redline.streams.topics import Topics, declare_topics
 
+#: largest request the producer sends: the broker's default message limit (1 MiB), so an oversized
+#: record fails in the producer, where the sender sees it, not silently on the broker
+MAX_REQUEST_BYTES = 1_048_576
+
 
 def create_app(settings: StreamSettings) -> tuple[Any, Topics]:
     """Build the Faust app and its topics for ``settings`` (the agents are registered by the caller,
@@ -16,9 +20,8 @@ def create_app(settings: StreamSettings) -> tuple[Any, Topics]:
     what the next step needs), offsets are committed at least once, and a new consumer group
     starts at the earliest offset so no text produced before the first worker started is missed.
     """
+    # deferred: faust pulls in aiohttp, mode and venusian (start-up time of every other command)
     import faust
-
-    from redline.streams.model_snapshots import MAX_SNAPSHOT_BYTES
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -38,11 +41,12 @@ def create_app(settings: StreamSettings) -> tuple[Any, Topics]:
         producer_acks=-1,
         stream_wait_empty=False,
         broker_request_timeout=90.0,
-        broker_session_timeout=60.0,
-        broker_heartbeat_interval=3.0,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         broker_commit_every=100,
         broker_commit_interval=1.0,
-        producer_max_request_size=MAX_SNAPSHOT_BYTES,
+        producer_max_request_size=MAX_REQUEST_BYTES,
         loghandlers=[],
+        **settings.security.faust_kwargs(),
     )
     return app, declare_topics(app, settings)

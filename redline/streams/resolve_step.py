@@ -9,6 +9,7 @@ candidate), a "no" asks the next candidate, all rejected ends *unresolved*, and 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import numpy as np
 
@@ -18,11 +19,12 @@ from redline.schemas import JudgeInfo, JudgeRequest, JudgeVerdict, LabelResult, 
 
 @dataclass(frozen=True)
 class LearnedExample:
-    """A judge-confirmed (embedding, text, label) triple, ready to learn."""
+    """A judge-confirmed example, ready to learn: embedding, text, label and how it was confirmed."""
 
     x: np.ndarray
     text: str
     label: str
+    source: Literal["validated", "corrected"]
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,10 @@ def resolve(verdict: JudgeVerdict, walk: CandidateWalk) -> Resolution:
         result = _result(request, info, step.label, step.outcome.value, request.candidates[step.index].p)
         learn = None
         if request.embedding:
-            learn = LearnedExample(decode_embedding(request.embedding), request.text, step.label)
+            source: Literal["validated", "corrected"] = (
+                "validated" if step.outcome is Outcome.VALIDATED else "corrected"
+            )
+            learn = LearnedExample(decode_embedding(request.embedding), request.text, step.label, source)
         return Resolution(result, learn)
     if step.outcome is Outcome.JUDGE_FAILED:
         reason = f"the judge could not answer about {labels[step.index]!r}: {attempts[step.index].reason}"

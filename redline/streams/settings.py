@@ -36,6 +36,7 @@ class TopicNames:
     control: str
     events: str
     models: str
+    examples: str
     deadletter: str
 
     @classmethod
@@ -98,7 +99,12 @@ class StreamSettings(RedlineSettings):
         description="judge spec: none | simulated:<accuracy> | simulated-hard:<accuracy> (evaluation "
         "only) | openai[:<model>] (endpoint from OPENAI_BASE_URL / OPENAI_API_KEY)",
     )
-    judge_concurrency: int = Field(default=8, ge=1, description="judge calls in flight per worker")
+    judge_concurrency: int = Field(
+        default=8,
+        ge=1,
+        description="judge requests a worker handles at once (the judge client caps the calls in flight "
+        "to its endpoint with REDLINE_JUDGE_MAX_IN_FLIGHT)",
+    )
     uncertainty_threshold: Share | None = Field(
         default=None,
         description="fixed uncertainty at or above which the judge is asked; overrides the judge share",
@@ -113,10 +119,24 @@ class StreamSettings(RedlineSettings):
         default=3, ge=0, description="nearest training examples of a label shown to the judge"
     )
     learn_every: int = Field(
-        default=64, ge=0, description="learn judge-confirmed texts in batches of this many (0: off)"
+        default=64,
+        ge=0,
+        description="the leader learns judge-confirmed texts in batches of this many (0: off)",
     )
     learn_interval_s: float = Field(
-        default=300.0, gt=0, description="seconds after which fewer waiting texts are learned anyway"
+        default=30.0, gt=0, description="seconds after which fewer waiting texts are learned anyway"
+    )
+    session_timeout_s: float = Field(
+        default=20.0,
+        ge=6.0,
+        le=300.0,
+        description="seconds without a heartbeat after which a worker is taken for dead: its partitions "
+        "and, if it led, the learning move to the others",
+    )
+    refit_interval_s: float = Field(
+        default=900.0,
+        ge=0,
+        description="seconds between full refits of the model in the background, on the leader (0: off)",
     )
     model_dir: Path | None = Field(default=None, description="model folder written by `redline fit`")
     data_dir: Path = Field(

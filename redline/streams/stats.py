@@ -24,6 +24,7 @@ class WorkerStats:
     learned: int = 0
     model_updates: int = 0
     failed_updates: int = 0
+    reloads: int = 0
 
     def count_sent(self, topic: str) -> None:
         """One more message sent to ``topic``."""

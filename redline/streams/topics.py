@@ -13,8 +13,10 @@ from typing import Any
 from redline.errors import KafkaBrokerError
 from redline.streams.settings import StreamSettings, TopicNames
 
-#: topics whose latest value per key is what matters (snapshots, control state)
-COMPACTED = frozenset({"models"})
+#: topics whose latest value per key is what matters: model snapshots, the training examples
+COMPACTED = frozenset({"models", "examples"})
+#: topics read in one total order by every worker (one partition): commands, snapshots, examples, events
+SINGLE_PARTITION = frozenset({"control", "models", "examples", "events"})
 
 
 @dataclass(frozen=True)
@@ -29,15 +31,17 @@ class Topics:
     control: Any
     events: Any
     models: Any
+    examples: Any
     deadletter: Any
 
 
 def _topic_config(field_name: str) -> dict[str, str]:
-    if field_name != "models":
-        return {}
-    from redline.streams.model_snapshots import MAX_SNAPSHOT_BYTES
+    return {"cleanup.policy": "compact"} if field_name in COMPACTED else {}
 
-    return {"cleanup.policy": "compact", "max.message.bytes": str(MAX_SNAPSHOT_BYTES)}
+
+def partitions_of(field_name: str, settings: StreamSettings) -> int:
+    """Partitions of a topic: one for the totally ordered ones, ``settings.partitions`` otherwise."""
+    return 1 if field_name in SINGLE_PARTITION else settings.partitions
 
 
 def declare_topics(app: Any, settings: StreamSettings) -> Topics:
@@ -51,7 +55,7 @@ def declare_topics(app: Any, settings: StreamSettings) -> Topics:
             value_type=bytes,
             key_serializer="raw",
             value_serializer="raw",
-            partitions=settings.partitions,
+            partitions=partitions_of(field_name, settings),
             replicas=settings.replication,
             compacting=field_name in COMPACTED or None,
             config=_topic_config(field_name) or None,
@@ -79,7 +83,8 @@ async def ensure_topics(settings: StreamSettings, *, timeout_s: float = 60.0) ->
             if name in existing:
                 continue
             config = _topic_config(field_name)
-            wanted.append(NewTopic(name, settings.partitions, settings.replication, topic_configs=config))
+            parts = partitions_of(field_name, settings)
+            wanted.append(NewTopic(name, parts, settings.replication, topic_configs=config))
         if wanted:
             response = await admin.create_topics(wanted, timeout_ms=int(timeout_s * 1000))
             for topic, code, *_ in getattr(

@@ -1,10 +1,12 @@
-"""The worker object: what the agents of one stream worker use, and the one place that builds it.
+"""The worker object: what the agents of one stream worker use, built once by :mod:`.startup`.
 
-:func:`build_worker` reads the settings, loads the model, builds the embedder, the judge, the router
-and the :class:`~redline.core.engine.StreamEngine`; :class:`Worker` holds them and offers the agents
-one coroutine per topic (decode, call the engine, send). The engine is replaced whole when the model
-changes (learning, control): every change is computed on the learning thread from the engine current
-at that moment and swapped in with one assignment, so a batch keeps the engine it started with.
+Data plane (the Faust agents, spread over the group by partition): classify a batch of texts, ask the
+judge, fold its verdict into the text's candidate walk; a judge-confirmed result first puts its example
+on ``redline.examples``, then its label on ``redline.labels``. Control plane (one aiokafka producer,
+every write awaited): the leader's snapshots, events and the examples of ``add_label``. Every worker
+follows ``redline.examples`` (the examples the judge is shown; the leader's training data) and
+``redline.models`` (a new snapshot is loaded and swapped in whole, with one assignment, so a batch
+keeps the engine it started with).
 """
 
 from __future__ import annotations
@@ -17,19 +19,18 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import numpy as np
-
 from redline.adapters.embedder import Embedder
-from redline.core.engine import StreamEngine
+from redline.core.classifier import RedClassifier
+from redline.core.engine import JudgePolicy, StreamEngine
 from redline.core.judge_interface import Judge
 from redline.errors import ConfigError
-from redline.schemas import ControlCommand, Event, JudgeRequest, JudgeVerdict, encode
+from redline.schemas import ExampleRecord, JudgeRequest, JudgeVerdict
 from redline.streams.classify_step import classify
-from redline.streams.control_step import apply_command
+from redline.streams.example_store import ExampleStore
 from redline.streams.judge_step import ask
-from redline.streams.learner import Learner
+from redline.streams.kafka_io import PartitionReader
 from redline.streams.messages import Outgoing, decode_or_dead_letter, keyed
-from redline.streams.model_snapshots import MODEL_KEY, ModelLineage, snapshot_bytes
+from redline.streams.model_topic import HEAD_KEY, PublishedModel, load_head
 from redline.streams.resolve_step import resolve
 from redline.streams.settings import StreamSettings
 from redline.streams.stats import WorkerStats, routing_stats
@@ -40,7 +41,7 @@ Sender = Callable[[Sequence[Outgoing]], Awaitable[None]]
 
 
 class Worker:
-    """One stream worker's embedder, judge, engine, learner and counters.
+    """One stream worker's embedder, judge, engine, examples and counters.
 
     Parameters
     ----------
@@ -51,10 +52,15 @@ class Worker:
     judge_name : str
         The judge's spec, recorded on every verdict.
     engine : StreamEngine
-    lineage : ModelLineage
-        Where the engine's model version comes from (counts changes).
+        Decides with the newest snapshot's model.
+    store : ExampleStore
+        The deployment's examples, as read from ``redline.examples``.
+    published : PublishedModel or None
+        The snapshot ``engine`` was built from (None in tests that build an engine by hand).
     sender : callable, optional
-        ``await sender(outgoing)`` sends messages; :meth:`attach` sets one that writes to the topics.
+        ``await sender(outgoing)`` sends data-plane messages; :meth:`attach` sets one for the topics.
+    producer : AIOKafkaProducer, optional
+        The control-plane producer (started); every write through it is awaited.
     """
 
     def __init__(
@@ -64,42 +70,70 @@ class Worker:
         judge: Judge | None,
         judge_name: str,
         engine: StreamEngine,
-        lineage: ModelLineage,
         *,
+        store: ExampleStore | None = None,
+        published: PublishedModel | None = None,
         sender: Sender | None = None,
+        producer: Any = None,
     ) -> None:
         self.settings = settings
         self.embedder = embedder
         self.judge = judge
         self.judge_name = judge_name
         self.engine = engine
-        self.lineage = lineage
+        self.store = store if store is not None else ExampleStore()
+        self.published = published
         self.sender = sender
+        self.producer = producer
+        self.worker_id = f"{settings.app_id}-{settings.web_port}-{uuid.uuid4().hex[:6]}"
+        self.embedder_id = str(getattr(embedder, "model_id", "") or "")
         self.stats = WorkerStats()
-        self.learner = Learner(settings.learn_every)
-        self.ready = False
+        self.assigned = False
+        self.leading: Callable[[], bool] = lambda: False
         self.started = time.monotonic()
         self.model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="redline-model")
         self.learn_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="redline-learn")
-        self._update: asyncio.Future[None] | None = None
+
+    @property
+    def ready(self) -> bool:
+        """True once the worker has joined its consumer group and its control-plane producer runs."""
+        return self.assigned and self.producer is not None
 
     # -- sending -------------------------------------------------------------------------------
     def attach(self, topics: Any) -> None:
-        """Send to the Faust ``topics`` (a :class:`~redline.streams.topics.Topics`)."""
+        """Send data-plane messages to the Faust ``topics`` (a :class:`~redline.streams.topics.Topics`).
+
+        Each call hands every message to the producer in order, then waits until all of them are on the
+        broker: a message that cannot be written raises, the agent stops before acknowledging its input,
+        and the input's offset is never committed (it is read again), so nothing is lost silently.
+        """
 
         async def send(outgoing: Sequence[Outgoing]) -> None:
-            for item in outgoing:
-                await getattr(topics, item.topic).send(key=item.key, value=item.value)
+            deliveries = [
+                await getattr(topics, item.topic).send(key=item.key, value=item.value) for item in outgoing
+            ]
+            await asyncio.gather(*deliveries)
 
         self.sender = send
 
     async def send(self, outgoing: Sequence[Outgoing]) -> None:
-        """Hand each message to the producer, in order, and count it."""
+        """Hand each data-plane message to the producer, in order, and count it."""
         if self.sender is None:
             raise ConfigError("the worker has no sender: call attach(topics) first")
         await self.sender(outgoing)
         for item in outgoing:
             self.stats.count_sent(item.topic)
+
+    async def write(self, topic: str, records: Sequence[tuple[bytes | None, bytes | None]]) -> list[int]:
+        """Control plane: write (key, value) pairs to the topic named ``topic`` and wait until each is
+        on the broker; returns their offsets (a failure raises)."""
+        if self.producer is None:
+            raise ConfigError("the worker has no control-plane producer")
+        offsets = []
+        for key, value in records:
+            meta = await self.producer.send_and_wait(topic, value=value, key=key)
+            offsets.append(int(meta.offset))
+        return offsets
 
     # -- the agents' steps ---------------------------------------------------------------------
     async def classify(self, messages: Sequence[Any]) -> None:
@@ -121,113 +155,87 @@ class Worker:
         await self.send([keyed("judge_verdicts", request.id, verdict)])
 
     async def resolve_message(self, message: Any) -> None:
-        """``redline.judge.verdicts`` -> the next judge request or the text's result; learn from it."""
+        """``redline.judge.verdicts`` -> the next judge request, or the text's result; a judge-confirmed
+        result's example goes to ``redline.examples`` first (the leader learns it)."""
         verdict, letter = decode_or_dead_letter(JudgeVerdict, message, "resolve")
         if verdict is None:
             await self.send([letter] if letter is not None else [])
             return
         resolution = resolve(verdict, self.engine.walk)
-        topic = "judge_requests" if isinstance(resolution.next, JudgeRequest) else "labels"
-        await self.send([keyed(topic, verdict.request.id, resolution.next)])
-        if resolution.learn is not None and self.learner.add(resolution.learn):
-            self.start_update()
-
-    async def control_message(self, message: Any) -> None:
-        """``redline.control`` -> a changed engine and an event on ``redline.events``."""
-        command, letter = decode_or_dead_letter(ControlCommand, message, "control")
-        if command is None:
-            await self.send([letter] if letter is not None else [])
-            return
-        loop = asyncio.get_running_loop()
-        event = await loop.run_in_executor(self.learn_thread, self._apply_control, command)
-        await self.send([keyed("events", command.id, event)])
-        if event.kind == "applied":
-            await self.publish()
-
-    # -- changing the engine (always on the learning thread) -------------------------------------
-    def _apply_control(self, command: ControlCommand) -> Event:
-        outcome = apply_command(command, self.engine, self.embedder, self.lineage.next().version)
-        if outcome.engine is not None:
-            self.lineage = self.lineage.next()
-            self.engine = outcome.engine
-        return outcome.event
-
-    def _learn_pending(self) -> Event | None:
-        batch = self.learner.take()
-        if not batch:
-            return None
-        started = time.perf_counter()
-        X = np.stack([e.x for e in batch]).astype(np.float32)
-        lineage = self.lineage.next(learned=len(batch))
-        try:
-            self.engine = self.engine.learn(
-                X, [e.text for e in batch], [e.label for e in batch], lineage.version
+        text_id = verdict.request.id
+        out: list[Outgoing] = []
+        learn = resolution.learn
+        if learn is not None and self.embedder_id:
+            example = ExampleRecord(
+                id=f"judged:{text_id}",
+                text=learn.text,
+                label=learn.label,
+                source=learn.source,
+                embedder=self.embedder_id,
+                embedding=verdict.request.embedding,
+                model_version=verdict.request.model_version,
+                at=time.time(),
             )
-        except Exception as exc:
-            log.warning("learning %d judge-confirmed texts failed: %r", len(batch), exc)
-            self.learner.give_back(batch)
-            self.stats.failed_updates += 1
-            return self._event("rejected", "learn", f"{exc!r}"[:500])
-        self.lineage = lineage
-        self.stats.learned += len(batch)
-        self.stats.model_updates += 1
-        seconds = time.perf_counter() - started
-        reason = f"learned {len(batch)} judge-confirmed texts ({lineage.learned} in all) in {seconds:.2f} s"
-        return self._event("applied", "learn", reason)
+            out.append(keyed("examples", example.id, example))
+        topic = "judge_requests" if isinstance(resolution.next, JudgeRequest) else "labels"
+        out.append(keyed(topic, text_id, resolution.next))
+        await self.send(out)
 
-    def _event(self, kind: str, subject: str, reason: str) -> Event:
-        return Event(
-            id=uuid.uuid4().hex,
-            kind=kind,  # type: ignore[arg-type]
-            subject=subject,
-            reason=reason,
-            model_version=self.engine.version,
-            at=time.time(),
-        )
+    # -- following the deployment's state ------------------------------------------------------
+    async def follow_examples(self, reader: PartitionReader) -> None:
+        """Apply every new record of ``redline.examples`` to the store (forever)."""
+        async for records in reader.follow(self.store.next_offset):
+            for record in records:
+                self.store.apply(record.offset, record.key, record.value)
 
-    def start_update(self) -> asyncio.Future[None] | None:
-        """Learn the waiting examples in the background unless an update is running."""
-        if self._update is not None and not self._update.done():
-            return None
-        self._update = asyncio.ensure_future(self._run_update())
-        return self._update
+    async def follow_models(self, reader: PartitionReader) -> None:
+        """Load every new snapshot of ``redline.models`` and swap it in (forever)."""
+        start = self.published.offset + 1 if self.published is not None else 0
+        async for records in reader.follow(start):
+            heads = [r for r in records if r.key == HEAD_KEY and r.value]
+            if not heads:
+                continue
+            newest = heads[-1]
+            try:
+                published = await load_head(reader, newest.offset, newest.value)
+                await self.install(published)
+            except Exception as exc:  # a snapshot this worker cannot load: keep the current model
+                log.warning("cannot load the snapshot at offset %d: %r", newest.offset, exc)
+                self.stats.failed_updates += 1
 
-    async def _run_update(self) -> None:
+    async def install(self, published: PublishedModel) -> None:
+        """Decide with ``published`` from now on (its model, policy, and the examples known now)."""
         loop = asyncio.get_running_loop()
-        event = await loop.run_in_executor(self.learn_thread, self._learn_pending)
-        if event is not None:
-            await self.send([Outgoing("events", None, encode(event))])
-            if event.kind == "applied":
-                await self.publish()
+        engine = await loop.run_in_executor(self.learn_thread, self.engine_for, published)
+        self.published, self.engine = published, engine
+        self.stats.reloads += 1
+        log.info("now deciding with %s", published.version)
 
-    async def publish(self) -> None:
-        """Put the current model on ``redline.models`` (a failure is logged; the stream goes on)."""
-        loop = asyncio.get_running_loop()
-        try:
-            blob = await loop.run_in_executor(self.learn_thread, self._snapshot)
-        except Exception as exc:
-            log.warning("cannot snapshot the model: %r", exc)
-            return
-        await self.send([Outgoing("models", MODEL_KEY, blob)])
-
-    def _snapshot(self) -> bytes:
-        embedder = getattr(self.embedder, "model_id", None)
-        return snapshot_bytes(self.engine.model, self.lineage, {"embedder": embedder} if embedder else None)
+    def engine_for(self, published: PublishedModel) -> StreamEngine:
+        """The engine for a snapshot (its parameters; the examples the store holds now)."""
+        model = RedClassifier.from_params(published.params)
+        policy = JudgePolicy(**dict(published.info.policy))
+        return self.engine.with_model(model, published.version, policy, self.store.index())
 
     # -- reporting -----------------------------------------------------------------------------
     def stats_page(self) -> dict[str, Any]:
         """What ``/redline/stats/`` shows."""
+        info = self.published.info if self.published is not None else None
         return {
+            "worker": self.worker_id,
             "ready": self.ready,
+            "leader": self.leading(),
             "texts": self.stats.texts,
             "sent": dict(self.stats.sent),
             "model_version": self.engine.version,
             "labels": len(self.engine.classes),
+            "examples": len(self.store),
+            "policy": self.engine.policy.to_dict(),
             "judge": self.judge_name,
-            "learned": self.stats.learned,
+            "learned": info.learned if info is not None else 0,
             "model_updates": self.stats.model_updates,
+            "reloads": self.stats.reloads,
             "failed_updates": self.stats.failed_updates,
-            "waiting_to_learn": self.learner.waiting,
             "routing": routing_stats(self.engine.router),
         }
 

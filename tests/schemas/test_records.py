@@ -291,3 +291,15 @@ def test_metadata_scalars_keep_their_json_type() -> None:
 def test_old_positional_construction_still_works() -> None:
     result = LabelResult("a", "t", "balance", "accepted", 0.9, [Candidate("balance", 0.9)], "m")
     assert result.candidates == [CANDS[1].__class__("balance", 0.9)] and result.judge is None
+
+
+def test_an_example_needs_its_embedding_and_a_known_source() -> None:
+    from redline.errors import RecordError
+    from redline.schemas import ExampleRecord
+
+    base = dict(id="e", text="t", label="l", source="seed", embedder="m", embedding="AACAPw==")
+    assert ExampleRecord(**base).label == "l"
+    with pytest.raises(RecordError, match="needs its embedding"):
+        ExampleRecord(**{**base, "embedding": ""})
+    with pytest.raises(RecordError, match="source"):
+        ExampleRecord(**{**base, "source": "guess"})

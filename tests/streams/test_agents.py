@@ -38,15 +38,10 @@ async def _drain(agent_ctx, items, sent, expect):
     return sent[start:]
 
 
-def test_the_four_agents_and_two_pages_are_registered(world, app_and_agents) -> None:
+def test_the_three_agents_are_registered(world, app_and_agents) -> None:
     app, agents = app_and_agents
-    assert {a.name for a in app.agents.values()} == {
-        "redline.classify",
-        "redline.judge",
-        "redline.resolve",
-        "redline.control",
-    }
-    assert set(agents) == {"classify", "judge", "resolve", "control"}
+    assert {a.name for a in app.agents.values()} == {"redline.classify", "redline.judge", "redline.resolve"}
+    assert set(agents) == {"classify", "judge", "resolve"}
 
 
 async def test_texts_flow_through_all_agents(world, app_and_agents) -> None:

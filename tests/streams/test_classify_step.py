@@ -47,7 +47,7 @@ def test_uncertain_text_goes_to_the_judge_with_context_and_its_embedding(world, 
 
 
 def test_uncertain_text_without_judge_is_unresolved(tmp_path, msg) -> None:
-    from conftest import make_world
+    from stream_world import make_world
 
     w = make_world(tmp_path)
     w.worker.engine.judge_available = False
@@ -87,7 +87,7 @@ def test_a_text_that_breaks_the_model_ends_unresolved_others_survive(world, monk
 
 @pytest.mark.parametrize("threshold,route", [(0.0, "judge"), (1.0, "accept")])
 def test_a_fixed_threshold_controls_routing(tmp_path, msg, threshold, route) -> None:
-    from conftest import make_world
+    from stream_world import make_world
 
     w = make_world(tmp_path, threshold=threshold)
     messages = [msg(_text(f"i{i}", t), f"i{i}".encode()) for i, t in enumerate(w.truth)]
@@ -97,7 +97,7 @@ def test_a_fixed_threshold_controls_routing(tmp_path, msg, threshold, route) -> 
 
 @pytest.mark.parametrize("share", [0.25, 0.5])
 def test_judge_budget_sends_the_most_uncertain_share(tmp_path, msg, share) -> None:
-    from conftest import make_world
+    from stream_world import make_world
 
     w = make_world(tmp_path, threshold=None, share=share, window=6)
     messages = [msg(_text(f"i{i}", t), f"i{i}".encode()) for i, t in enumerate(w.truth)]

@@ -33,6 +33,7 @@ def test_topic_names_share_the_prefix() -> None:
         "redline.control",
         "redline.events",
         "redline.models",
+        "redline.examples",
         "redline.deadletter",
     ]
     assert TopicNames.with_prefix("x.").judge_verdicts == "x.judge.verdicts"

@@ -10,22 +10,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
-import re
 import signal
 import subprocess
 import sys
-import urllib.request
 import uuid
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import jsonschema
 import pytest
+from worker_processes import Fitted, fit_folder, page, start_worker, stop, wait_for
 
-from redline.broker.ports import find_free_port
-from redline.schemas import SCHEMA_DIR, DeadLetter, Event, LabelResult, TextIn, decode
+from redline.schemas import SCHEMA_DIR, DeadLetter, Event, ExampleRecord, LabelResult, TextIn, decode
 from redline.streams.clients import Collected, collect, produce, text_messages
 from redline.streams.settings import TopicNames
 
@@ -34,93 +30,20 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900
 N_CLASSES = 8
 
 
-@dataclass(frozen=True)
-class Fitted:
-    model_dir: Path
-    truth_file: Path
-    test: list
-    new_label: str
-    new_examples: list[str]
-    new_test: list[str]
-
-
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory: pytest.TempPathFactory) -> Fitted:
-    """A real model fitted on a small CLINC150 seed set of 8 labels, and the judge's truth file
-    (which also knows a 9th label, one the control test adds at run time)."""
-    from redline.adapters.bundled_datasets import load_dataset, split_dataset
-    from redline.adapters.embedder import EmbeddingSettings
-    from redline.adapters.jsonl_files import write_examples
-    from redline.adapters.snapshot_store import FileSnapshotStore, Snapshot
-    from redline.core.classifier import RedClassifier
-    from redline.core.config import EngineConfig
-
-    tmp = tmp_path_factory.mktemp("fitted")
-    split = split_dataset(load_dataset("clinc150"), seed_per_class=10, seed=0, max_classes=N_CLASSES + 1)
-    new_label = sorted(split.descriptions)[-1]
-    seed = [e for e in split.seed if e.label != new_label]
-    embedder = EmbeddingSettings.from_env().build()
-    texts = [e.text for e in seed]
-    X = embedder.encode(texts)
-    model = RedClassifier(EngineConfig(seed=0)).fit(
-        X,
-        texts,
-        [str(e.label) for e in seed],
-        {k: v for k, v in split.descriptions.items() if k != new_label},
-    )
-    from redline.core.judge_budget import held_out_uncertainty, uncertainty_quantiles
-
-    y = [str(e.label) for e in seed]
-    held_out = held_out_uncertainty(lambda: RedClassifier(EngineConfig(seed=0)), X, texts, y, "margin")
-    meta = {"kind": "RedClassifier", "uncertainty_quantiles": uncertainty_quantiles(held_out)}
-    FileSnapshotStore(tmp / "model").save("", Snapshot(model.to_state(), meta))
-    write_examples(tmp / "truth.jsonl", split.test)
-    return Fitted(
-        tmp / "model",
-        tmp / "truth.jsonl",
-        [e for e in split.test if e.label != new_label],
-        new_label,
-        [e.text for e in split.seed if e.label == new_label],
-        [e.text for e in split.test if e.label == new_label],
-    )
+    """A real model fitted on a small CLINC150 seed set of 8 labels; the judge's truth file also knows
+    a 9th label, the one the control test adds at run time."""
+    return fit_folder(tmp_path_factory.mktemp("fitted"), n_classes=N_CLASSES)
 
 
-def _start_worker(
-    fitted: Fitted,
-    bootstrap: str,
-    prefix: str,
-    app_id: str,
-    tmp: Path,
-    log_name: str,
-    *extra: str,
-    threshold: str | None = "0.3",
-):
-    """Start a worker; a fixed ``threshold`` (default) keeps routing deterministic, None: judge budget."""
-    log = (tmp / log_name).open("ab")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    port = find_free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "redline", "worker", "--model", str(fitted.model_dir),
-         "--bootstrap", bootstrap, "--web-port", str(port), "--topic-prefix", prefix,
-         "--app-id", app_id,
-         "--judge", "simulated:0.95", "--judge-truth", str(fitted.truth_file),
-         *(["--threshold", threshold] if threshold is not None else []),
-         "--batch-size", "16", "--batch-within", "0.2", "--data-dir", str(tmp / f"data-{log_name}"), *extra],
-        stdout=log, stderr=subprocess.STDOUT, env=env,
-    )  # fmt: skip
-    log.close()
-    proc.web_port = port  # type: ignore[attr-defined]
-    return proc
+def _start_worker(fitted, bootstrap, prefix, app_id, tmp, log_name, *extra, threshold="0.3"):
+    return start_worker(fitted, bootstrap, prefix, app_id, tmp, log_name.removesuffix(".log"), *extra,
+                        threshold=threshold)  # fmt: skip
 
 
 def _stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> int:
-    if proc.poll() is None:
-        proc.send_signal(sig)
-    try:
-        return proc.wait(timeout=120)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return proc.wait()
+    return stop(proc, sig)
 
 
 async def _wait_for_topics(bootstrap: str, topic: str, worker: subprocess.Popen, log: Path) -> None:
@@ -150,7 +73,7 @@ MALFORMED: tuple[tuple[bytes, bytes | None, str], ...] = (
     (b"bad-json", b'{"id": "bad-json", "text": ', "invalid JSON"),
     (b"bad-utf8", b"\xff\xfe\x00garbage", "not UTF-8"),
     (b"no-text", b'{"id": "no-text"}', "missing required field 'text'"),
-    (b"empty-text", b'{"id": "empty-text", "text": "  "}', "text must be a non-empty"),
+    (b"empty-text", b'{"id": "empty-text", "text": "  "}', "must hold a non-space character"),
     (b"future", b'{"id": "future", "text": "hi", "schema_version": 99}', "schema_version 99"),
     (b"tombstone", None, "no value"),
 )
@@ -180,6 +103,14 @@ def test_worker_one_result_per_valid_id_and_dead_letters(kafka_bootstrap, fitted
             return got.count(topics.events) > 0 or worker.poll() is not None
 
         asyncio.run(collect(kafka_bootstrap, watched, learned_once, timeout_s=600))
+        first_update = decode(
+            Event,
+            asyncio.run(collect(kafka_bootstrap, [topics.events], learned_once, timeout_s=60))
+            .records[topics.events][0]
+            .value,
+        )
+        # the worker swaps in the snapshot it published (within seconds) before wave 2 goes in
+        wait_for(worker, lambda s: int(s["model_version"][1:]) >= int(first_update.model_version[1:]), 30)
         assert asyncio.run(produce(kafka_bootstrap, topics.texts, wave2)) == len(wave2)
 
         def done(got: Collected) -> bool:
@@ -191,9 +122,9 @@ def test_worker_one_result_per_valid_id_and_dead_letters(kafka_bootstrap, fitted
         asyncio.run(collect(kafka_bootstrap, watched, done, timeout_s=600))
         # read everything again after a pause, so late duplicates would show up
         internal = [topics.predictions, topics.judge_requests, topics.judge_verdicts]
+        internal += [topics.examples]
         got = asyncio.run(collect(kafka_bootstrap, watched + internal, lambda _: False, timeout_s=3))
-        with urllib.request.urlopen(f"http://127.0.0.1:{worker.web_port}/redline/stats/", timeout=30) as page:
-            stats = json.loads(page.read())
+        stats = page(worker)
     finally:
         code = _stop(worker)
     # every record the worker wrote, on every topic, is valid against the exported JSON Schema
@@ -207,7 +138,7 @@ def test_worker_one_result_per_valid_id_and_dead_letters(kafka_bootstrap, fitted
     assert got.count(topics.predictions) == len(texts)
     assert got.count(topics.judge_requests) == got.count(topics.judge_verdicts) > 0
     assert stats["sent"]["labels"] == len(texts) and stats["sent"]["deadletter"] == len(MALFORMED)
-    assert stats["learned"] > 0 and stats["judge"] == "simulated:0.95"
+    assert stats["learned"] > 0 and stats["judge"] == "simulated:0.95" and stats["leader"]
     # the judge budget: about 30 % of the texts (the most uncertain) went to the judge, warm-started
     routing = stats["routing"]
     assert routing["texts"] == len(texts) and routing["target_share"] == 0.3 and routing["warm_start"]
@@ -233,23 +164,28 @@ def test_worker_one_result_per_valid_id_and_dead_letters(kafka_bootstrap, fitted
     labelled = [r for r in results if r.label is not None]
     accuracy = sum(r.label == truth[r.id] for r in labelled) / len(labelled)
     assert accuracy > 0.8, (accuracy, statuses)
-    # --learn-every 4: judge-confirmed texts were learned in the background and announced on
-    # <prefix>events; wave 2, sent after the first update, was scored by an updated model
+    # every judge-confirmed result put its example on <prefix>examples (seed examples are there too)
+    examples = [decode(ExampleRecord, r.value) for r in got.records[topics.examples]]
+    confirmed = {r.id for r in results if r.status in ("validated", "corrected")}
+    assert {e.id.removeprefix("judged:") for e in examples if e.source != "seed"} == confirmed
+    # --learn-every 4: the leader (this worker) learned them and published each update (a "model"
+    # event); wave 2, sent once the first update was in use, was scored by an updated model
     events = [decode(Event, r.value) for r in got.records[topics.events]]
-    learned = {e.model_version for e in events if e.subject == "learn" and e.kind == "applied"}
-    assert learned and {e.kind for e in events} == {"applied"}, events
+    learned = {e.model_version for e in events if e.kind == "model" and e.reason.startswith("learned")}
+    assert learned and {e.kind for e in events} == {"model"}, events
     wave2_versions = {r.model_version for r in results if int(r.id.split("-")[1]) >= 40}
-    assert wave2_versions <= learned, (wave2_versions, learned)
+    assert all(int(v[1:]) >= int(first_update.model_version[1:]) for v in wave2_versions), wave2_versions
     assert stats["model_version"] in learned
     assert code == 0, output[-3000:]  # SIGTERM is a clean shutdown
     assert "Traceback" not in output, output[-3000:]
 
-    # the learned model was published to <prefix>models: a restarted worker resumes from it
+    # the learned model is on <prefix>models: a restarted worker resumes from it
     more, _ = _texts(f"{run}b", fitted.test[64:], 4)
     again = _start_worker(
         fitted, kafka_bootstrap, prefix, f"redline-it-{run}", tmp_path, "again.log", "--learn-every", "0"
     )
     try:
+        version = wait_for(again, lambda s: s["ready"])["model_version"]
         asyncio.run(produce(kafka_bootstrap, topics.texts, text_messages(more)))
         ids = {t.id.encode() for t in more}
         final = asyncio.run(
@@ -263,11 +199,8 @@ def test_worker_one_result_per_valid_id_and_dead_letters(kafka_bootstrap, fitted
     finally:
         _stop(again)
     log = (tmp_path / "again.log").read_text(errors="replace")
-    found = re.search(r"resumed (\S+) from", log)
-    assert found, log[-3000:]
-    version = found.group(1)  # the newest published model: at least as new as the first worker's last
-    base, _, count = version.rpartition("#")
-    assert base == stats["model_version"].rpartition("#")[0] and int(count) >= stats["model_updates"]
+    assert "already holds a model" in log and f"loaded {version}" in log, log[-3000:]
+    assert int(version[1:]) >= int(stats["model_version"][1:])  # the newest published model
     resumed = [decode(LabelResult, r.value) for r in final.records[topics.labels] if r.key in ids]
     assert len(resumed) == len(more) and {r.model_version for r in resumed} == {version}
 
@@ -335,11 +268,16 @@ def test_a_label_added_through_control_is_used_at_once(kafka_bootstrap, fitted, 
     try:
         asyncio.run(_wait_for_topics(kafka_bootstrap, topics.control, worker, tmp_path / "ctl.log"))
         asyncio.run(produce(kafka_bootstrap, topics.control, [(command.id.encode(), encode(command))]))
-        got = asyncio.run(
-            collect(kafka_bootstrap, [topics.events], lambda g: g.count(topics.events) > 0, timeout_s=600)
-        )
-        [event] = [decode(Event, r.value) for r in got.records[topics.events]]
-        assert event.kind == "applied" and event.command_id == command.id, event
+
+        def answered(g: Collected) -> bool:
+            return any(decode(Event, r.value).kind == "applied" for r in g.records[topics.events])
+
+        got = asyncio.run(collect(kafka_bootstrap, [topics.events], answered, timeout_s=600))
+        [event] = [
+            e for e in (decode(Event, r.value) for r in got.records[topics.events]) if e.kind == "applied"
+        ]
+        assert event.command_id == command.id and event.model_version, event
+        wait_for(worker, lambda s: s["model_version"] == event.model_version, 30)  # the new label is in use
         asyncio.run(produce(kafka_bootstrap, topics.texts, text_messages(texts)))
         got = asyncio.run(
             collect(

@@ -1,0 +1,40 @@
+"""A worker's background work beside its agents: follow the examples and the snapshots, and lead when
+elected (see :mod:`.leader`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from redline.streams.kafka_io import PartitionReader, consumer, producer, start
+from redline.streams.leader import Leader
+from redline.streams.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+async def run_control_plane(worker: Worker, is_leader: Callable[[], bool]) -> None:
+    """Start the control-plane producer and the readers, then follow and lead until cancelled."""
+    settings = worker.settings
+    writer = producer(settings)
+    await start(writer, settings)
+    examples_client, models_client = consumer(settings), consumer(settings)
+    await start(examples_client, settings)
+    await start(models_client, settings)
+    worker.producer = writer
+    leader = Leader(worker, is_leader)
+    worker.leading = lambda: leader.leading
+    try:
+        await asyncio.gather(
+            worker.follow_examples(PartitionReader(examples_client, settings.topics.examples)),
+            worker.follow_models(PartitionReader(models_client, settings.topics.models)),
+            leader.run(),
+        )
+    finally:
+        worker.producer = None
+        for client in (examples_client, models_client, writer):
+            try:
+                await client.stop()
+            except Exception as exc:  # stopping on shutdown: nothing left to do but say so
+                log.warning("stopping a Kafka client failed: %r", exc)

@@ -1,0 +1,141 @@
+"""A deployment's state in Kafka: publish a fitted model, and read back what a worker starts from.
+
+Publishing a model (``redline fit --publish``, or the first worker started with ``--model``) writes its
+training examples to ``redline.examples`` (source *seed*, with their embeddings) and then its first
+snapshot to ``redline.models``. A worker that starts reads the newest snapshot and every example, so it
+needs only the broker address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from redline.adapters.model_files import FittedModel
+from redline.core.engine import JudgePolicy
+from redline.errors import ConfigError, ModelError
+from redline.schemas import ExampleRecord, encode, encode_embedding
+from redline.streams.example_store import ExampleStore
+from redline.streams.kafka_io import PartitionReader, consumer, producer, start
+from redline.streams.model_topic import PublishedModel, SnapshotInfo, publish, read_newest
+from redline.streams.settings import StreamSettings
+from redline.streams.topics import ensure_topics
+
+
+@dataclass(frozen=True)
+class DeploymentState:
+    """What a worker starts from: the newest snapshot and every example."""
+
+    published: PublishedModel
+    store: ExampleStore
+    note: str
+
+
+def policy_of(settings: StreamSettings) -> JudgePolicy:
+    """The judge policy the settings ask for (used when this worker publishes the first model)."""
+    return JudgePolicy(
+        judge_share=settings.judge_share,
+        threshold=settings.uncertainty_threshold,
+        max_candidates=settings.max_candidates,
+        context_examples=settings.context_examples,
+    )
+
+
+async def publish_model(
+    settings: StreamSettings, fitted: FittedModel, *, policy: JudgePolicy | None = None, force: bool = False
+) -> PublishedModel:
+    """Publish ``fitted`` as the deployment's model: its examples, then its first snapshot.
+
+    Refuses (ConfigError) when a model is published already, unless ``force``.
+    """
+    await ensure_topics(settings)
+    model = fitted.model
+    embedder = str(fitted.metadata.get("embedder") or "")
+    topics = settings.topics
+    reader_client = consumer(settings)
+    await start(reader_client, settings)
+    writer = producer(settings)
+    await start(writer, settings)
+    try:
+        models = PartitionReader(reader_client, topics.models)
+        if not force and await models.end() > 0 and await read_newest(models) is not None:
+            raise ConfigError(
+                f"{topics.models} already holds a model: change it with `redline control`, or publish to "
+                "another topic prefix"
+            )
+        now = time.time()
+        X = np.asarray(model.X_, dtype=np.float32)
+        deliveries = []
+        for i, (text, label, x) in enumerate(zip(model.texts_, model.y_.tolist(), X, strict=True)):
+            record = ExampleRecord(
+                id=f"seed:{i:07d}", text=text, label=str(label), source="seed", embedder=embedder,
+                embedding=encode_embedding(x), model_version=fitted.version, at=now,
+            )  # fmt: skip
+            deliveries.append(
+                await writer.send(topics.examples, value=encode(record), key=record.id.encode())
+            )
+        await asyncio.gather(*deliveries)  # every seed example is on the broker before the snapshot
+        examples_end = await PartitionReader(reader_client, topics.examples).end()
+        quantiles = fitted.metadata.get("uncertainty_quantiles")
+        info = SnapshotInfo.new(
+            examples_offset=examples_end,
+            control_offset=0,
+            policy=(policy or policy_of(settings)).to_dict(),
+            embedder=embedder or None,
+            uncertainty_quantiles=tuple(float(q) for q in quantiles) if quantiles else None,
+            labels=len(model.classes_),
+            examples=len(deliveries),
+            reason=f"published {fitted.version} from {fitted.folder}",
+            published_by="redline",
+        )
+        return await publish(writer, topics.models, model.params_state(), info)
+    finally:
+        await writer.stop()
+        await reader_client.stop()
+
+
+async def read_state(
+    settings: StreamSettings, embedder_id: str | None
+) -> tuple[PublishedModel | None, ExampleStore]:
+    """The newest snapshot (None when nothing was published) and every example on the topics."""
+    await ensure_topics(settings)
+    client = consumer(settings)
+    await start(client, settings)
+    try:
+        published = await read_newest(PartitionReader(client, settings.topics.models))
+    finally:
+        await client.stop()
+    store = ExampleStore(embedder_id or None)
+    client = consumer(settings)
+    await start(client, settings)
+    try:
+        for record in await PartitionReader(client, settings.topics.examples).read(0):
+            store.apply(record.offset, record.key, record.value)
+    finally:
+        await client.stop()
+    return published, store
+
+
+async def starting_state(
+    settings: StreamSettings, fitted: FittedModel | None, embedder_id: str | None
+) -> DeploymentState:
+    """What a worker starts from; with nothing published, ``fitted`` (from ``--model``) is published first."""
+    published, store = await read_state(settings, embedder_id)
+    note = ""
+    if published is None:
+        if fitted is None:
+            raise ConfigError(
+                f"nothing is published on {settings.topics.models} and no --model was given: publish a model "
+                "with `redline fit ... --publish` or start this worker with --model DIR"
+            )
+        await publish_model(settings, fitted)
+        published, store = await read_state(settings, embedder_id)
+        if published is None:
+            raise ModelError(f"the model published to {settings.topics.models} cannot be read back")
+        note = f"published {fitted.folder} as {published.version}; "
+    elif fitted is not None:
+        note = f"{settings.topics.models} already holds a model: --model {fitted.folder} not used; "
+    return DeploymentState(published, store, note)

@@ -1,0 +1,174 @@
+"""The training examples of a deployment, as every worker holds them: read from ``redline.examples``.
+
+Each record of the compacted examples topic is one labelled example (text, label, source, embedding);
+a later record with the same key replaces an earlier one, a tombstone (null value) removes it. The
+store applies them in offset order and hands out immutable views: the examples the judge is shown
+(:class:`~redline.core.engine.ExampleIndex`) and the training data up to an offset (what a snapshot
+says its model was fitted on).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from redline.core.engine import ExampleIndex
+from redline.errors import RecordError
+from redline.schemas import ExampleRecord, decode, decode_embedding
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainingRows:
+    """Live examples in offset order: what a model is (re)fitted on."""
+
+    X: NDArray[np.float32]
+    ids: tuple[str, ...]
+    texts: tuple[str, ...]
+    labels: tuple[str, ...]
+    sources: tuple[str, ...]
+    offsets: NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+class ExampleStore:
+    """Examples by id, in the order the topic holds them.
+
+    Parameters
+    ----------
+    embedder : str or None
+        The embedder id of this deployment: examples embedded by another model are skipped (counted
+        in :attr:`skipped`), never mixed in.
+    """
+
+    def __init__(self, embedder: str | None = None) -> None:
+        self.embedder = embedder
+        self.next_offset = 0
+        self.skipped = 0
+        self._dim = 0
+        self._X = np.zeros((0, 0), dtype=np.float32)
+        self._rows: list[tuple[int, str, str, str, str]] = []  # offset, id, text, label, source
+        self._live: dict[str, int] = {}  # id -> position in _rows
+        self._dead: set[int] = set()
+        self._lock = threading.Lock()  # applied on the event loop, read on the model thread
+        self._index: ExampleIndex | None = None
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def apply(self, offset: int, key: bytes | None, value: bytes | None) -> ExampleRecord | None:
+        """Apply one record of the examples topic; returns the example (None for a tombstone or a record
+        that cannot be used, which is skipped with a log line: the topic is the deployment's own)."""
+        self.next_offset = max(self.next_offset, offset + 1)
+        example_id = key.decode("utf-8", "replace") if key else ""
+        if value is None:
+            with self._lock:
+                self._drop(example_id)
+                self._index = None
+            return None
+        try:
+            record = decode(ExampleRecord, value)
+            x = np.asarray(decode_embedding(record.embedding), dtype=np.float32)
+        except RecordError as exc:
+            log.warning("examples topic offset %d: skipped (%s)", offset, exc)
+            self.skipped += 1
+            return None
+        if self.embedder is not None and record.embedder not in ("", self.embedder):
+            self.skipped += 1
+            return None
+        with self._lock:
+            if self._dim == 0:
+                self._dim = x.size
+            if x.size != self._dim:
+                self.skipped += 1
+                return None
+            self._drop(record.id)
+            self._append(x)
+            self._live[record.id] = len(self._rows)
+            self._rows.append((offset, record.id, record.text, record.label, record.source))
+            self._index = None
+        return record
+
+    def _drop(self, example_id: str) -> None:
+        position = self._live.pop(example_id, None)
+        if position is not None:
+            self._dead.add(position)
+
+    def _append(self, x: NDArray[np.float32]) -> None:
+        n = len(self._rows)
+        if n >= self._X.shape[0]:  # grow by doubling: appends stay cheap
+            grown = np.zeros((max(64, 2 * n), self._dim), dtype=np.float32)
+            if n:
+                grown[:n] = self._X[:n]
+            self._X = grown
+        self._X[n] = x
+
+    def rows(
+        self,
+        before: int | None = None,
+        *,
+        sources: frozenset[str] | None = None,
+        where: Callable[[int, str, str], bool] | None = None,
+    ) -> TrainingRows:
+        """Live examples in offset order: with an offset below ``before`` (all when None), of some
+        ``sources``, and for which ``where(offset, id, source)`` holds."""
+        with self._lock:
+            keep = [
+                i
+                for i, (offset, example_id, _text, _label, source) in enumerate(self._rows)
+                if i not in self._dead
+                and (before is None or offset < before)
+                and (sources is None or source in sources)
+                and (where is None or where(offset, example_id, source))
+            ]
+            X = self._X[keep] if keep else np.zeros((0, self._dim), dtype=np.float32)
+            picked = [self._rows[i] for i in keep]
+        return TrainingRows(
+            X=X,
+            ids=tuple(r[1] for r in picked),
+            texts=tuple(r[2] for r in picked),
+            labels=tuple(r[3] for r in picked),
+            sources=tuple(r[4] for r in picked),
+            offsets=np.asarray([r[0] for r in picked], dtype=np.int64),
+        )
+
+    def since(self, offset: int, sources: frozenset[str]) -> TrainingRows:
+        """Live examples of ``sources`` at or after ``offset`` (what the learner has not learned yet)."""
+        rows = self.rows(sources=sources)
+        keep = np.flatnonzero(rows.offsets >= offset)
+        return TrainingRows(
+            X=rows.X[keep],
+            ids=tuple(rows.ids[i] for i in keep.tolist()),
+            texts=tuple(rows.texts[i] for i in keep.tolist()),
+            labels=tuple(rows.labels[i] for i in keep.tolist()),
+            sources=tuple(rows.sources[i] for i in keep.tolist()),
+            offsets=rows.offsets[keep],
+        )
+
+    def index(self) -> ExampleIndex:
+        """Every live example, indexed by label (cached until the store changes)."""
+        cached = self._index
+        if cached is None:
+            rows = self.rows()
+            cached = ExampleIndex.build(rows.X, rows.texts, rows.labels)
+            self._index = cached
+        return cached
+
+    def label_counts(self) -> Counter[str]:
+        """Live examples per label."""
+        with self._lock:
+            return Counter(self._rows[i][3] for i in self._live.values())
+
+    def ids_of(self, label: str) -> list[str]:
+        """Ids of the live examples of ``label`` (to tombstone them)."""
+        with self._lock:
+            return [example_id for example_id, i in self._live.items() if self._rows[i][3] == label]

@@ -1,0 +1,112 @@
+"""aiokafka clients of a worker, built from its settings (security included), and reading a one-partition
+topic: from an offset to its end, or following it as it grows.
+
+The worker's own background readers (examples, models, control) use no consumer group: every worker
+reads every record of those topics, from the position its state says, and commits nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from redline.errors import KafkaBrokerError
+from redline.streams.settings import StreamSettings
+
+#: largest message a worker's readers fetch (a snapshot chunk is at most ~0.9 MB)
+MAX_FETCH_BYTES = 4 * 1024 * 1024
+
+
+def consumer(settings: StreamSettings, **kwargs: Any) -> Any:
+    """An unstarted ``AIOKafkaConsumer`` without a group (nothing committed), security from settings."""
+    # deferred: aiokafka is only needed by commands that talk to Kafka (start-up time of the others)
+    from aiokafka import AIOKafkaConsumer
+
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap,
+        "group_id": None,
+        "enable_auto_commit": False,
+        "max_partition_fetch_bytes": MAX_FETCH_BYTES,
+        "fetch_max_bytes": MAX_FETCH_BYTES,
+        **settings.security.aiokafka_kwargs(),
+    }
+    options.update(kwargs)
+    return AIOKafkaConsumer(**options)
+
+
+def producer(settings: StreamSettings, **kwargs: Any) -> Any:
+    """An unstarted ``AIOKafkaProducer`` that waits for every in-sync replica (acks=all)."""
+    from aiokafka import AIOKafkaProducer
+
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap,
+        "acks": "all",
+        "enable_idempotence": True,
+        **settings.security.aiokafka_kwargs(),
+    }
+    options.update(kwargs)
+    return AIOKafkaProducer(**options)
+
+
+async def start(client: Any, settings: StreamSettings, timeout_s: float = 60.0) -> None:
+    """Start ``client``; one clear error when the broker cannot be reached."""
+    try:
+        await asyncio.wait_for(client.start(), timeout_s)
+    except Exception as exc:
+        await client.stop()
+        raise KafkaBrokerError(f"cannot reach Kafka at {settings.bootstrap}: {exc!r}") from None
+
+
+class PartitionReader:
+    """Reads partition 0 of one topic with a started :func:`consumer`.
+
+    Parameters
+    ----------
+    client : AIOKafkaConsumer
+        Started, without a group.
+    topic : str
+    """
+
+    def __init__(self, client: Any, topic: str) -> None:
+        # deferred with the consumer: aiokafka
+        from aiokafka import TopicPartition
+
+        self.client = client
+        self.topic = topic
+        self.tp = TopicPartition(topic, 0)
+        client.assign([self.tp])
+
+    async def end(self) -> int:
+        """The offset the next record will get (the partition's end)."""
+        return int((await self.client.end_offsets([self.tp]))[self.tp])
+
+    async def beginning(self) -> int:
+        """The first offset still in the log."""
+        return int((await self.client.beginning_offsets([self.tp]))[self.tp])
+
+    async def read(self, start: int, end: int | None = None, timeout_s: float = 60.0) -> list[Any]:
+        """Every record from ``start`` up to ``end`` (default: the end now), in order."""
+        stop = await self.end() if end is None else end
+        if start >= stop:
+            return []
+        self.client.seek(self.tp, start)
+        out: list[Any] = []
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            position = await self.client.position(self.tp)
+            if position >= stop:
+                return out
+            if asyncio.get_running_loop().time() > deadline:
+                raise KafkaBrokerError(f"reading {self.topic} from {start} to {stop} timed out at {position}")
+            batch = await self.client.getmany(self.tp, timeout_ms=500)
+            out += [r for r in batch.get(self.tp, ()) if r.offset < stop]
+
+    async def follow(self, start: int, poll_s: float = 0.5) -> AsyncIterator[Sequence[Any]]:
+        """Batches of new records from ``start`` on, as they arrive (forever)."""
+        self.client.seek(self.tp, start)
+        while True:
+            batch = await self.client.getmany(self.tp, timeout_ms=int(poll_s * 1000))
+            records = batch.get(self.tp, [])
+            if records:
+                yield records

@@ -1,0 +1,394 @@
+"""The deployment's learner: while this worker is the leader, it learns and publishes for everyone.
+
+Exactly one worker of a group leads at a time (Faust's leader election: the member holding the single
+partition of the group's leader topic); when it dies, the group rebalances and another worker takes
+over from the newest snapshot. The leader
+
+- applies the operators' commands from ``redline.control`` in order, from the offset the newest snapshot
+  says it included (a command applied before, recognised by its id, changes nothing twice);
+- learns the judge-confirmed examples that arrived on ``redline.examples`` after the snapshot's examples
+  offset, in batches (an incremental update within seconds);
+- refits the whole model now and then in a separate process (so classification keeps its cores);
+- publishes every change as a new snapshot; every worker, this one included, reloads it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import multiprocessing
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from redline.core.classifier import RedClassifier
+from redline.core.engine import JudgePolicy
+from redline.core.training_set import TrainingSet
+from redline.errors import ConfigError, InputDataError, ModelError, RecordError
+from redline.schemas import ControlCommand, Event, ExampleRecord, decode, encode, encode_embedding
+from redline.streams.example_store import ExampleStore, TrainingRows
+from redline.streams.kafka_io import PartitionReader, consumer, start
+from redline.streams.messages import dead_letter
+from redline.streams.model_topic import PublishedModel, SnapshotInfo, publish
+
+if TYPE_CHECKING:
+    from redline.streams.worker import Worker
+
+log = logging.getLogger(__name__)
+
+#: examples the stream confirmed (learned by incremental updates); seed and control examples are
+#: learned through their fit or their command
+CONFIRMED = frozenset({"validated", "corrected"})
+
+
+def refit_params(
+    params: Mapping[str, Any], X: np.ndarray, texts: list[str], labels: list[str]
+) -> dict[str, Any]:
+    """A full refit of a model on its data, in a child process: the new parameters."""
+    model = RedClassifier.from_params(params, TrainingSet(X, tuple(texts), np.asarray(labels)))
+    model.refit()
+    return model.params_state()
+
+
+class Leader:
+    """Learns and publishes while ``is_leader()`` says this worker leads.
+
+    Parameters
+    ----------
+    worker : Worker
+        Its embedder, example store, newest snapshot, producer and settings.
+    is_leader : callable
+        True while this worker holds the group's leadership.
+    """
+
+    def __init__(self, worker: Worker, is_leader: Callable[[], bool]) -> None:
+        self.worker = worker
+        self.is_leader = is_leader
+        self.leading = False
+        self.model: RedClassifier | None = None
+        self.info: SnapshotInfo | None = None
+        self.learned_offset = 0
+        self.control_offset = 0
+        self.last_update = time.monotonic()
+        self.last_refit = time.monotonic()
+        self.refit_job: asyncio.Future[dict[str, Any]] | None = None
+        self.refit_until = 0
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+
+    # -- the loop ------------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Forever: lead while leader, otherwise wait."""
+        while True:
+            if self.is_leader():
+                try:
+                    await self._lead()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # a failed round: log, give the next one a fresh start
+                    log.warning("the leader's round failed: %r", exc)
+                    await asyncio.sleep(2.0)
+                finally:
+                    self.leading = False
+            await asyncio.sleep(0.5)
+
+    async def _lead(self) -> None:
+        worker = self.worker
+        published = worker.published
+        if published is None:
+            return
+        self.leading = True
+        await self._take_over(published)
+        control_consumer = consumer(worker.settings)
+        await start(control_consumer, worker.settings)
+        control = PartitionReader(control_consumer, worker.settings.topics.control)
+        try:
+            while self.is_leader():
+                for record in await control.read(self.control_offset):
+                    await self._command(record)
+                    self.control_offset = record.offset + 1
+                await self._learn_if_due()
+                await self._refit_if_due()
+                await asyncio.sleep(0.25)
+        finally:
+            await control_consumer.stop()
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
+
+    async def _take_over(self, published: PublishedModel) -> None:
+        """Start from the newest snapshot: its parameters with the training data it includes."""
+        info = published.info
+        rows = included_rows(self.worker.store, info)
+        loop = asyncio.get_running_loop()
+        self.model = await loop.run_in_executor(
+            self.worker.learn_thread, RedClassifier.from_params, published.params, _training_set(rows)
+        )
+        self.info = info
+        self.learned_offset = info.examples_offset
+        self.control_offset = info.control_offset
+        self.last_update = self.last_refit = time.monotonic()
+        log.warning("leading from %s (%d examples, control offset %d)", published.version, len(rows),
+                    info.control_offset)  # fmt: skip
+
+    # -- learning ------------------------------------------------------------------------------
+    async def _learn_if_due(self) -> None:
+        settings = self.worker.settings
+        if settings.learn_every <= 0 or self.model is None:
+            return
+        end = self.worker.store.next_offset  # read with since() in one step of the event loop
+        rows = self.worker.store.since(self.learned_offset, CONFIRMED)
+        known = set(self.model.classes_.tolist())
+        keep = [i for i, label in enumerate(rows.labels) if label in known]  # not a removed label's
+        if not keep:
+            self.learned_offset = end  # nothing confirmed to learn: seed and control examples are learned
+            return  # through their fit or their command
+        if (
+            len(keep) < settings.learn_every
+            and time.monotonic() - self.last_update < settings.learn_interval_s
+        ):
+            return
+        X = rows.X[keep]
+        texts = [rows.texts[i] for i in keep]
+        labels = [rows.labels[i] for i in keep]
+        model = self.model
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        await loop.run_in_executor(self.worker.learn_thread, model.update, X, texts, labels)
+        self.learned_offset = end
+        self.last_update = time.monotonic()
+        seconds = time.perf_counter() - started
+        await self._publish(
+            f"learned {len(keep)} judge-confirmed examples in {seconds:.2f} s", learned=len(keep)
+        )
+
+    async def _wait_for_store(self, n: int, timeout_s: float = 30.0) -> None:
+        """Wait until the store has read what this leader just wrote to the examples topic."""
+        target = self.worker.store.next_offset + n
+        deadline = time.monotonic() + timeout_s
+        while self.worker.store.next_offset < target and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
+    async def _refit_if_due(self) -> None:
+        settings = self.worker.settings
+        if self.model is None:
+            return
+        if self.refit_job is not None:
+            if not self.refit_job.done():
+                return
+            job, self.refit_job = self.refit_job, None
+            try:
+                params = job.result()
+            except Exception as exc:
+                log.warning("the background refit failed: %r", exc)
+                return
+            await self._adopt_refit(params)
+            return
+        due = (
+            settings.refit_interval_s > 0 and time.monotonic() - self.last_refit >= settings.refit_interval_s
+        )
+        if due:
+            self._start_refit()
+
+    def _start_refit(self) -> None:
+        assert self.model is not None
+        rows = self.worker.store.rows(before=self.learned_offset)
+        self.refit_until = self.learned_offset
+        self.last_refit = time.monotonic()
+        loop = asyncio.get_running_loop()
+        self.refit_job = loop.run_in_executor(
+            self._processes(),
+            refit_params,
+            self.model.params_state(),
+            rows.X,
+            list(rows.texts),
+            list(rows.labels),
+        )
+
+    def _processes(self) -> concurrent.futures.ProcessPoolExecutor:
+        """One child process for full refits (a refit holds the GIL for seconds: not on the worker's)."""
+        if self._pool is None:
+            context = multiprocessing.get_context("spawn")
+            self._pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=context)
+        return self._pool
+
+    async def _adopt_refit(self, params: Mapping[str, Any]) -> None:
+        """Take a finished refit's parameters; examples learned meanwhile are learned again on top."""
+        rows = self.worker.store.rows(before=self.refit_until)
+        loop = asyncio.get_running_loop()
+        model = await loop.run_in_executor(
+            self.worker.learn_thread, RedClassifier.from_params, params, _training_set(rows)
+        )
+        newer = self.worker.store.since(self.refit_until, CONFIRMED)
+        newer_keep = [i for i, lab in enumerate(newer.labels) if lab in set(model.classes_.tolist())]
+        newer_keep = [i for i in newer_keep if newer.offsets[i] < self.learned_offset]
+        if newer_keep:
+            await loop.run_in_executor(
+                self.worker.learn_thread,
+                model.update,
+                newer.X[newer_keep],
+                [newer.texts[i] for i in newer_keep],
+                [newer.labels[i] for i in newer_keep],
+            )
+        self.model = model
+        await self._publish(f"full refit on {len(rows)} examples")
+
+    # -- operators' commands ---------------------------------------------------------------------
+    async def _command(self, record: Any) -> None:
+        worker = self.worker
+        try:
+            command = decode(ControlCommand, record.value)
+        except RecordError as exc:
+            letter = dead_letter(record, str(exc), "control")
+            await worker.write(worker.settings.topics.deadletter, [(letter.key, letter.value)])
+            await self._event("rejected", "control", f"undecodable command: {exc}", command_id=None)
+            return
+        assert self.info is not None
+        if command.id in self.info.applied_commands:
+            await self._event("info", command.command, "already applied (same command id)", command.id)
+            return
+        try:
+            reason = await self._apply(command)
+        except (InputDataError, ConfigError, ModelError) as exc:
+            await self._event("rejected", f"{command.command} {command.label}".strip(), str(exc), command.id)
+            return
+        self.info = replace(self.info, applied_commands=self.info.remembering(command.id))
+        published = await self._publish(reason, command_id=command.id)
+        await self._event("applied", f"{command.command} {command.label}".strip(), reason, command.id,
+                          version=published.version)  # fmt: skip
+
+    async def _apply(self, command: ControlCommand) -> str:
+        """Change the learning model (and the examples) as ``command`` says; returns what was done."""
+        model = self.model
+        assert model is not None and self.info is not None
+        labels = set(model.classes_.tolist())
+        name = command.label
+        loop = asyncio.get_running_loop()
+        if command.command == "add_label":
+            if name in labels:
+                raise InputDataError(f"label {name!r} already exists")
+            texts = [e for e in command.examples if e.strip()]
+            X = await loop.run_in_executor(self.worker.learn_thread, self.worker.embedder.encode, texts)
+            await self._write_examples(command, name, np.asarray(X, dtype=np.float32), texts)
+            await loop.run_in_executor(
+                self.worker.learn_thread,
+                lambda: model.add_label(name, X, texts, description=command.description),
+            )
+            return f"added {name!r} with {len(texts)} examples"
+        if command.command in ("update_description", "remove_label") and name not in labels:
+            raise InputDataError(f"no label {name!r}")
+        if command.command == "update_description":
+            model.set_description(name, command.description)
+            return f"description of {name!r} updated"
+        if command.command == "remove_label":
+            await loop.run_in_executor(self.worker.learn_thread, model.remove_label, name)
+            ids = self.worker.store.ids_of(name)
+            await self.worker.write(self.worker.settings.topics.examples, [(i.encode(), None) for i in ids])
+            return f"removed {name!r}; {len(ids)} examples tombstoned"
+        if command.command == "retrain":
+            rows = self.worker.store.rows()
+            params = await loop.run_in_executor(
+                self._processes(),
+                refit_params,
+                model.params_state(),
+                rows.X,
+                list(rows.texts),
+                list(rows.labels),
+            )
+            self.model = await loop.run_in_executor(
+                self.worker.learn_thread, RedClassifier.from_params, params, _training_set(rows)
+            )
+            self.learned_offset = self.worker.store.next_offset
+            return f"refitted on {len(rows)} examples"
+        policy = JudgePolicy(**{**dict(self.info.policy), **dict(command.policy)})
+        self.info = replace(self.info, policy=policy.to_dict())
+        return "policy " + ", ".join(f"{k}={v}" for k, v in sorted(command.policy.items()))
+
+    async def _write_examples(
+        self, command: ControlCommand, label: str, X: np.ndarray, texts: list[str]
+    ) -> None:
+        worker = self.worker
+        embedder = str(getattr(worker.embedder, "model_id", "") or "")
+        records = [
+            ExampleRecord(
+                id=f"control:{command.id}:{i}",
+                text=t,
+                label=label,
+                source="control",
+                embedder=embedder,
+                embedding=encode_embedding(x),
+                model_version=worker.engine.version,
+                at=time.time(),
+            )
+            for i, (t, x) in enumerate(zip(texts, X, strict=True))
+        ]
+        await worker.write(worker.settings.topics.examples, [(r.id.encode(), encode(r)) for r in records])
+        await self._wait_for_store(len(records))
+
+    # -- publishing ----------------------------------------------------------------------------
+    async def _publish(
+        self, reason: str, *, learned: int = 0, command_id: str | None = None
+    ) -> PublishedModel:
+        worker = self.worker
+        model, info = self.model, self.info
+        assert model is not None and info is not None
+        loop = asyncio.get_running_loop()
+        params = await loop.run_in_executor(worker.learn_thread, model.params_state)
+        new = SnapshotInfo.new(
+            examples_offset=self.learned_offset,
+            control_offset=self.control_offset if command_id is None else self.control_offset + 1,
+            policy=dict(info.policy),
+            embedder=info.embedder,
+            base_version=worker.published.version if worker.published else None,
+            applied_commands=info.applied_commands,
+            uncertainty_quantiles=info.uncertainty_quantiles,
+            labels=len(model.classes_),
+            examples=len(model.y_) if hasattr(model, "y_") else 0,
+            learned=info.learned + learned,
+            reason=reason,
+            published_by=worker.worker_id,
+        )
+        published = await publish(worker.producer, worker.settings.topics.models, params, new, previous=info)
+        self.info = published.info
+        worker.stats.model_updates += 1
+        worker.stats.learned += learned
+        log.warning("published %s: %s", published.version, reason)
+        await self._event("model", "model", reason, command_id, version=published.version)
+        return published
+
+    async def _event(
+        self, kind: str, subject: str, reason: str, command_id: str | None, *, version: str | None = None
+    ) -> None:
+        event = Event(
+            id=uuid.uuid4().hex,
+            kind=kind,  # type: ignore[arg-type]
+            subject=subject,
+            reason=reason[:2000],
+            command_id=command_id,
+            model_version=version or self.worker.engine.version,
+            at=time.time(),
+        )
+        await self.worker.write(
+            self.worker.settings.topics.events, [((command_id or event.id).encode(), encode(event))]
+        )
+
+
+def included_rows(store: ExampleStore, info: SnapshotInfo) -> TrainingRows:
+    """The training data a snapshot's model was fitted on: every live example below its examples offset,
+    plus the examples of the ``add_label`` commands it applied (written before they were learned)."""
+    applied = set(info.applied_commands)
+
+    def included(offset: int, example_id: str, source: str) -> bool:
+        if offset < info.examples_offset:
+            return True
+        return source == "control" and example_id.split(":")[1] in applied
+
+    return store.rows(where=included)
+
+
+def _training_set(rows: TrainingRows) -> TrainingSet:
+    return TrainingSet(rows.X, rows.texts, np.asarray(rows.labels))

@@ -1,0 +1,81 @@
+"""The example store: the deployment's training examples as read from the examples topic."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from redline.schemas import ExampleRecord, encode, encode_embedding
+from redline.streams.example_store import ExampleStore
+
+
+def _record(i: str, label: str, source: str = "seed", embedder: str = "m@1", x: float = 1.0) -> bytes:
+    return encode(
+        ExampleRecord(
+            id=i,
+            text=f"text {i}",
+            label=label,
+            source=source,
+            embedder=embedder,
+            embedding=encode_embedding(np.full(4, x, dtype=np.float32)),
+        )
+    )
+
+
+def test_records_apply_in_order_with_replacements_and_tombstones() -> None:
+    store = ExampleStore("m@1")
+    store.apply(0, b"a", _record("a", "x"))
+    store.apply(1, b"b", _record("b", "y", "validated", x=2.0))
+    store.apply(2, b"c", _record("c", "x", "corrected"))
+    store.apply(3, b"a", _record("a", "y", x=3.0))  # a later record of the same id replaces it
+    store.apply(4, b"c", None)  # a tombstone removes it
+    assert len(store) == 2 and store.next_offset == 5
+    rows = store.rows()
+    assert rows.ids == ("b", "a") and rows.labels == ("y", "y") and list(rows.offsets) == [1, 3]
+    np.testing.assert_array_equal(rows.X[:, 0], [2.0, 3.0])
+    assert store.rows(before=2).ids == ("b",)
+    assert store.since(2, frozenset({"validated", "corrected"})).ids == ()
+    assert store.since(0, frozenset({"validated"})).ids == ("b",)
+    assert store.ids_of("y") and set(store.ids_of("y")) == {"a", "b"} and store.ids_of("x") == []
+
+
+def test_the_index_shows_the_judge_the_live_examples_by_label() -> None:
+    store = ExampleStore()
+    for i in range(5):
+        store.apply(i, f"e{i}".encode(), _record(f"e{i}", "x" if i % 2 else "y", x=float(i + 1)))
+    index = store.index()
+    assert len(index) == 5 and set(index.rows_of) == {"x", "y"}
+    assert index.nearest(np.arange(5, dtype=np.float32), "x", 1) == ("text e3",)
+    assert store.index() is index  # cached until the store changes
+    store.apply(5, b"e3", None)
+    assert store.index() is not index and store.index().nearest(np.arange(5.0), "x", 1) == ("text e1",)
+
+
+def test_unusable_records_are_skipped_and_counted() -> None:
+    store = ExampleStore("m@1")
+    store.apply(0, b"a", b"{not json")
+    store.apply(1, b"b", _record("b", "x", embedder="other@2"))  # embedded by another model
+    store.apply(2, b"c", _record("c", "x"))
+    store.apply(
+        3,
+        b"d",
+        encode(
+            ExampleRecord(
+                id="d",
+                text="t",
+                label="x",
+                source="seed",
+                embedder="m@1",
+                embedding=encode_embedding(np.ones(3)),
+            )
+        ),
+    )  # other dimension
+    assert len(store) == 1 and store.skipped == 3 and store.next_offset == 4
+
+
+def test_growth_keeps_every_row() -> None:
+    store = ExampleStore()
+    for i in range(300):
+        store.apply(i, f"e{i}".encode(), _record(f"e{i}", f"l{i % 7}", x=float(i)))
+    rows = store.rows()
+    assert len(rows) == 300 and rows.X.shape == (300, 4)
+    np.testing.assert_array_equal(rows.X[:, 0], np.arange(300, dtype=np.float32))
