@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -79,20 +78,14 @@ def given_deployment_flags(args: argparse.Namespace) -> list[str]:
     return given
 
 
-def _quiet_aiokafka() -> None:
-    """Keep aiokafka's own log lines (e.g. each failed connection) off the terminal: these commands
-    report a failure in one line of their own."""
-    log = logging.getLogger("aiokafka")
-    if not any(isinstance(h, logging.NullHandler) for h in log.handlers):
-        log.addHandler(logging.NullHandler())
-
-
 def _reader(settings: StreamSettings) -> Any:
     """An unstarted consumer without a group: it commits nothing and leaves other readers alone."""
-    # deferred: aiokafka is needed only by the commands that talk to Kafka
+    # deferred: aiokafka (and the stream settings, pydantic) only for the commands that talk to Kafka
     from aiokafka import AIOKafkaConsumer
 
-    _quiet_aiokafka()
+    from redline.streams.kafka_io import quiet_client_logs
+
+    quiet_client_logs()
     return AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap,
         group_id=None,

@@ -84,6 +84,7 @@ async def publish_model(
             examples_offset=examples_end,
             control_offset=0,
             policy=(policy or policy_of(settings)).to_dict(),
+            group=settings.app_id,
             embedder=embedder or None,
             uncertainty_quantiles=tuple(float(q) for q in quantiles) if quantiles else None,
             labels=len(model.classes_),

@@ -8,6 +8,7 @@ reads every record of those topics, from the position its state says, and commit
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -16,6 +17,15 @@ from redline.streams.settings import StreamSettings
 
 #: largest message a worker's readers fetch (a snapshot chunk is at most ~0.9 MB)
 MAX_FETCH_BYTES = 4 * 1024 * 1024
+
+
+def quiet_client_logs() -> None:
+    """Keep aiokafka's own log lines (each retried fetch or failed connection while a topic is being
+    created) off the terminal when no logging is configured: redline reports a failure in one line of its
+    own. Handlers configured later (the Faust worker's) still receive them."""
+    log = logging.getLogger("aiokafka")
+    if not any(isinstance(h, logging.NullHandler) for h in log.handlers):
+        log.addHandler(logging.NullHandler())
 
 
 def consumer(settings: StreamSettings, **kwargs: Any) -> Any:

@@ -1,8 +1,10 @@
 """The deployment's learner: while this worker is the leader, it learns and publishes for everyone.
 
-Exactly one worker of a group leads at a time (Faust's leader election: the member holding the single
-partition of the group's leader topic); when it dies, the group rebalances and another worker takes
-over from the newest snapshot. The leader
+Exactly one worker of the deployment's consumer group leads at a time (Faust's leader election: the
+member holding the single partition of the group's leader topic); when it dies, the group rebalances
+and another worker takes over from the newest snapshot. The deployment's group is the one named in its
+snapshots (the app id that published it): workers of another group on the same topics follow, never
+lead. The leader
 
 - applies the operators' commands from ``redline.control`` in order, from the offset the newest snapshot
   says it included (a command applied before, recognised by its id, changes nothing twice);
@@ -81,10 +83,16 @@ class Leader:
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
 
     # -- the loop ------------------------------------------------------------------------------
+    def may_lead(self) -> bool:
+        """True when this worker's group owns the deployment (followers of other groups never lead)."""
+        published = self.worker.published
+        owner = published.info.group if published is not None else ""
+        return not owner or owner == self.worker.settings.app_id
+
     async def run(self) -> None:
         """Forever: lead while leader, otherwise wait."""
         while True:
-            if self.is_leader():
+            if self.is_leader() and self.may_lead():
                 try:
                     await self._lead()
                 except asyncio.CancelledError:
@@ -343,6 +351,7 @@ class Leader:
             control_offset=self.control_offset if command_id is None else self.control_offset + 1,
             policy=dict(info.policy),
             embedder=info.embedder,
+            group=info.group or worker.settings.app_id,
             base_version=worker.published.version if worker.published else None,
             applied_commands=info.applied_commands,
             uncertainty_quantiles=info.uncertainty_quantiles,

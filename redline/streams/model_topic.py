@@ -40,6 +40,7 @@ class SnapshotInfo:
     examples_offset: int
     control_offset: int
     policy: Mapping[str, Any]
+    group: str = ""
     embedder: str | None = None
     base_version: str | None = None
     applied_commands: tuple[str, ...] = ()

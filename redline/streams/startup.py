@@ -18,6 +18,7 @@ from redline.core.judge_budget import BudgetedRouter
 from redline.errors import ConfigError, ModelError
 from redline.judge.specs import build_judge, parse_judge_spec
 from redline.streams.deployment import DeploymentState, policy_of, starting_state
+from redline.streams.kafka_io import quiet_client_logs
 from redline.streams.settings import StreamSettings
 from redline.streams.worker import Worker
 
@@ -100,6 +101,7 @@ def run_worker(settings: StreamSettings, *, judge_truth: Path | None = None) -> 
     from redline.streams.agents import register_agents
     from redline.streams.app import create_app
 
+    quiet_client_logs()
     worker, line = build_worker(settings, judge_truth=judge_truth)
     worker.embedder.encode(["warm up"])  # load the weights before joining the group
     app, topics = create_app(settings)

@@ -142,7 +142,7 @@ def test_worker_one_result_per_valid_id_and_dead_letters(kafka_bootstrap, fitted
     # the judge budget: about 30 % of the texts (the most uncertain) went to the judge, warm-started
     routing = stats["routing"]
     assert routing["texts"] == len(texts) and routing["target_share"] == 0.3 and routing["warm_start"]
-    assert abs(routing["judge_share"] - 0.3) <= 0.08, routing
+    assert abs(routing["judge_share"] - 0.3) <= 0.1, routing  # 64 texts: binomial sd about 0.057
     first_asks = [r for r in got.records[topics.judge_requests] if json.loads(r.value)["index"] == 0]
     assert routing["judge_asked"] == len(first_asks)
     output = (tmp_path / "worker.log").read_text(errors="replace")
@@ -260,7 +260,10 @@ def test_a_label_added_through_control_is_used_at_once(kafka_bootstrap, fitted, 
     run = uuid.uuid4().hex[:8]
     prefix = f"ctl{run}."
     topics = TopicNames.with_prefix(prefix)
-    worker = _start_worker(fitted, kafka_bootstrap, prefix, f"redline-ctl-{run}", tmp_path, "ctl.log")
+    # no learning: the only new version is the command's, so every result must carry it
+    worker = _start_worker(
+        fitted, kafka_bootstrap, prefix, f"redline-ctl-{run}", tmp_path, "ctl.log", "--learn-every", "0"
+    )
     command = ControlCommand(
         id=f"cmd-{run}", command="add_label", label=fitted.new_label, examples=fitted.new_examples
     )

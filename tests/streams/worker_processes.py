@@ -65,7 +65,7 @@ def fit_folder(tmp: Path, n_classes: int, seed_per_class: int = 10) -> Fitted:
 
 
 def start_worker(
-    fitted: Fitted | None,
+    fitted: Fitted,
     bootstrap: str,
     prefix: str,
     app_id: str,
@@ -73,8 +73,9 @@ def start_worker(
     name: str,
     *extra: str,
     threshold: str | None = "0.3",
+    with_model: bool = True,
 ) -> subprocess.Popen[bytes]:
-    """Start ``redline worker`` (with ``--model`` when ``fitted`` is given, else only the bootstrap).
+    """Start ``redline worker`` (with ``--model``, or only the broker address when not ``with_model``).
 
     A fixed ``threshold`` (default) keeps routing deterministic; None: the judge budget. The process
     gets ``web_port`` and ``log`` attributes.
@@ -91,7 +92,7 @@ def start_worker(
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "redline", "worker",
-             *(["--model", str(fitted.model_dir)] if fitted else []),
+             *(["--model", str(fitted.model_dir)] if with_model else []),
              "--bootstrap", bootstrap, "--web-port", str(port), "--topic-prefix", prefix, "--app-id", app_id,
              *truth, *(["--threshold", threshold] if threshold is not None else []),
              "--batch-size", "16", "--batch-within", "0.2", "--session-timeout", "10",
