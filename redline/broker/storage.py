@@ -24,7 +24,7 @@ from pathlib import Path
 from redline.broker.properties import NODE_ID, parse_properties
 from redline.broker.security import BrokerSasl
 from redline.broker.settings import BrokerSettings, kafka_release
-from redline.errors import ConfigError, KafkaBrokerError
+from redline.errors import ConfigError, InputDataError, KafkaBrokerError
 
 _CLUSTER_ID_RE = re.compile(r"^[A-Za-z0-9_-]{22}$")
 
@@ -74,7 +74,7 @@ def formatted_cluster_id(data_dir: Path, log_dirs: Path, cluster_id_path: Path) 
         return None
     try:
         meta = parse_properties(meta_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, InputDataError) as exc:
         raise _corrupt(data_dir, f"unreadable meta.properties ({exc})") from None
     cluster_id = meta.get("cluster.id", "")
     if meta.get("version") != "1":
