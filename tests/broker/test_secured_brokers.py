@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -175,3 +176,51 @@ def test_kcat_reads_and_writes_over_sasl(secured_kafka: SecuredKafka, mechanism:
         timeout=TIMEOUT_S,
     )
     assert done.stdout.splitlines() == ["a=1", "b=2"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the --kafka-* flags reach StreamSettings.security but redline/streams/clients.py produce() and "
+    "collect() build their aiokafka clients without it (commands/stream.py passes none); remove this mark "
+    "with that fix",
+)
+def test_stream_send_and_results_with_the_kafka_flags(
+    secured_kafka: SecuredKafka,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``redline stream send|results`` over SCRAM: the ``--kafka-*`` flags, the password from its variable."""
+    from redline.cli import main
+    from redline.schemas import Candidate, LabelResult, encode
+    from redline.streams.settings import TopicNames
+
+    prefix = f"sec{uuid.uuid4().hex[:8]}."
+    path = tmp_path / "texts.jsonl"
+    path.write_text('{"id": "t1", "text": "what is my balance"}\n{"id": "t2", "text": "hi"}\n')
+    monkeypatch.setenv("REDLINE_KAFKA_SASL_PASSWORD", secured_kafka.password)
+    flags = ["--bootstrap", secured_kafka.sasl_bootstrap, "--topic-prefix", prefix,
+             "--kafka-security-protocol", "SASL_PLAINTEXT", "--kafka-sasl-mechanism", "SCRAM-SHA-256",
+             "--kafka-sasl-username", secured_kafka.user]  # fmt: skip
+    assert main(["stream", "send", "--in", str(path), *flags]) == 0, capsys.readouterr().err
+
+    async def answer() -> None:  # what a worker would write, produced over the same listener
+        security = sasl(secured_kafka)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=secured_kafka.sasl_bootstrap, **security.aiokafka_kwargs()
+        )
+        await asyncio.wait_for(producer.start(), TIMEOUT_S)
+        try:
+            for i in ("t1", "t2"):
+                result = LabelResult(i, "t", "balance", "accepted", 0.9, [Candidate("balance", 0.9)], "m")
+                await producer.send_and_wait(
+                    TopicNames.with_prefix(prefix).labels, encode(result), i.encode()
+                )
+        finally:
+            await producer.stop()
+
+    asyncio.run(answer())
+    out = tmp_path / "results.jsonl"
+    code = main(["stream", "results", "--ids-from", str(path), "--out", str(out), "--timeout", "60", *flags])
+    assert code == 0, capsys.readouterr().err
+    assert sorted(line.split('"id": "')[1][:2] for line in out.read_text().splitlines()) == ["t1", "t2"]
