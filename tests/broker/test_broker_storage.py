@@ -112,7 +112,9 @@ def test_real_storage_tool_formats_once_with_scram_users(tmp_path: Path, version
     java = find_java()
     cid = ensure_formatted(s, java=java, classpath=jars.classpath)
     assert is_cluster_id(cid)
-    assert (s.log_dirs / "bootstrap.checkpoint").is_file()
+    # the bootstrap records (SCRAM users among them): 3.9 writes bootstrap.checkpoint, 4.x a 0-0
+    # snapshot of the metadata log
+    assert [*s.log_dirs.glob("bootstrap.checkpoint"), *s.log_dirs.glob("__cluster_metadata-0/*.checkpoint")]
     assert json.loads(s.format_record_path.read_text())["kafka_version"] == version
     stamp = (s.log_dirs / "meta.properties").stat().st_mtime_ns
     assert ensure_formatted(s, java=java, classpath=jars.classpath) == cid
