@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from redline.broker import KAFKA_VERSION
+from redline.broker.settings import KAFKA_VERSION_ENV
 from redline.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,7 +23,8 @@ def compose() -> dict:  # type: ignore[type-arg]
 
 def test_compose_runs_the_pinned_official_kafka_image_in_kraft_mode(compose: dict) -> None:  # type: ignore[type-arg]
     kafka = compose["services"]["kafka"]
-    assert kafka["image"] == f"apache/kafka:{KAFKA_VERSION}"
+    # the default release of `redline kafka`, another one through the same variable
+    assert kafka["image"] == f"apache/kafka:${{{KAFKA_VERSION_ENV}:-{KAFKA_VERSION}}}"
     env = kafka["environment"]
     assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@kafka:9093"

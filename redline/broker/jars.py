@@ -1,9 +1,11 @@
 """Resolving the Kafka broker's jars from Maven Central and caching them outside the work tree.
 
 Maven does the resolution: a throw-away pom depends on ``org.apache.kafka:kafka_2.13`` and the
-slf4j binding, and ``mvn dependency:copy-dependencies`` copies the runtime closure (the same
-jars as the release tarball's ``libs/``). The result lands in a temporary folder that is renamed
-into place only when complete, so an interrupted download is never used.
+logging backend the release tarball ships (Kafka 3.9: reload4j behind ``slf4j-reload4j``; Kafka 4.x:
+``log4j-core`` behind ``log4j-slf4j-impl``, neither of which the broker's pom names), and
+``mvn dependency:copy-dependencies`` copies the runtime closure (the jars of the tarball's
+``libs/``). The result lands in a temporary folder that is renamed into place only when complete,
+so an interrupted download is never used.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from redline.broker.settings import SCALA_VERSION, SLF4J_VERSION
+from redline.broker.settings import LOG4J2_VERSION, SCALA_VERSION, SLF4J_VERSION, uses_log4j2
 from redline.errors import KafkaBrokerError
 
 #: maven-dependency-plugin version; pinned so the resolution does not depend on Maven's default.
@@ -40,11 +42,7 @@ POM_TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
       <artifactId>kafka_{scala_version}</artifactId>
       <version>{kafka_version}</version>
     </dependency>
-    <dependency>
-      <groupId>org.slf4j</groupId>
-      <artifactId>slf4j-reload4j</artifactId>
-      <version>{slf4j_version}</version>
-    </dependency>
+{logging_dependencies}
   </dependencies>
   <build>
     <plugins>
@@ -84,12 +82,35 @@ class KafkaJars:
         return sorted(self.libs_dir.glob("*.jar"))
 
 
+def logging_artifacts(kafka_version: str) -> tuple[tuple[str, str, str], ...]:
+    """(group, artifact, version) of the logging backend that Kafka ``kafka_version`` ships.
+
+    Kafka 4.x: log4j2 (``log4j-core``) and its binding for the slf4j 1.7 API the broker's pom names;
+    Kafka 3.9: reload4j (log4j 1) through ``slf4j-reload4j``.
+    """
+    if uses_log4j2(kafka_version):
+        return (
+            ("org.apache.logging.log4j", "log4j-api", LOG4J2_VERSION),
+            ("org.apache.logging.log4j", "log4j-core", LOG4J2_VERSION),
+            ("org.apache.logging.log4j", "log4j-slf4j-impl", LOG4J2_VERSION),
+        )
+    return (("org.slf4j", "slf4j-reload4j", SLF4J_VERSION),)
+
+
 def render_pom(kafka_version: str) -> str:
-    """The throw-away pom whose runtime dependencies are the Kafka broker."""
+    """The throw-away pom whose runtime dependencies are the Kafka broker and its logging backend."""
+    logging = "\n".join(
+        "    <dependency>\n"
+        f"      <groupId>{group}</groupId>\n"
+        f"      <artifactId>{artifact}</artifactId>\n"
+        f"      <version>{version}</version>\n"
+        "    </dependency>"
+        for group, artifact, version in logging_artifacts(kafka_version)
+    )
     return POM_TEMPLATE.format(
         kafka_version=kafka_version,
         scala_version=SCALA_VERSION,
-        slf4j_version=SLF4J_VERSION,
+        logging_dependencies=logging,
         plugin_version=DEPENDENCY_PLUGIN_VERSION,
     )
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from redline.errors import KafkaBrokerError
 
-#: Kafka 3.9 brokers need Java 11 or newer
+#: Kafka 3.9 brokers need Java 11 or newer (Kafka 4.x: 17, see ``settings.min_java_major``)
 MIN_JAVA_MAJOR = 11
 
 _VERSION_RE = re.compile(r'version "(\d+)(?:\.(\d+))?')
@@ -28,13 +28,13 @@ def parse_java_major(version_output: str) -> int | None:
     return major
 
 
-def find_java(environ: Mapping[str, str] | None = None) -> str:
+def find_java(environ: Mapping[str, str] | None = None, *, min_major: int = MIN_JAVA_MAJOR) -> str:
     """The ``java`` executable: ``$JAVA_HOME/bin/java`` if it exists, else ``java`` on PATH.
 
     Raises
     ------
     KafkaBrokerError
-        No Java, a Java that does not run, or one older than Java 11.
+        No Java, a Java that does not run, or one older than ``min_major``.
     """
     env = os.environ if environ is None else environ
     java: str | None = None
@@ -47,7 +47,7 @@ def find_java(environ: Mapping[str, str] | None = None) -> str:
     if java is None:
         raise KafkaBrokerError(
             f"Java is not installed (no `java` on PATH, no usable JAVA_HOME); the Kafka broker needs "
-            f"Java {MIN_JAVA_MAJOR}+ (e.g. `apt-get install openjdk-17-jre-headless`)"
+            f"Java {min_major}+ (e.g. `apt-get install openjdk-17-jre-headless`)"
         )
     try:
         done = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60, check=False)
@@ -57,8 +57,9 @@ def find_java(environ: Mapping[str, str] | None = None) -> str:
     if done.returncode != 0 or major is None:
         first = (done.stderr or done.stdout).strip().splitlines()[:1]
         raise KafkaBrokerError(f"`{java} -version` failed: {first[0] if first else 'no output'}")
-    if major < MIN_JAVA_MAJOR:
+    if major < min_major:
         raise KafkaBrokerError(
-            f"Java {major} at {java} is too old; the Kafka broker needs Java {MIN_JAVA_MAJOR}+"
+            f"Java {major} at {java} is too old; this Kafka broker needs Java {min_major}+ "
+            "(Kafka 4.x: 17, Kafka 3.9: 11; set JAVA_HOME to a newer one)"
         )
     return java

@@ -27,6 +27,9 @@ class BrokerRecord:
         for it on the process's command line.
     kafka_version : str
         The Kafka release it runs.
+    listeners : dict, optional
+        Security protocol -> ``host:port`` of its client listeners (None in pid files written before
+        redline recorded them).
     """
 
     pid: int
@@ -34,6 +37,7 @@ class BrokerRecord:
     controller_port: int
     properties: str
     kafka_version: str
+    listeners: dict[str, str] | None = None
 
 
 def write_pid_file(path: Path, record: BrokerRecord) -> None:
@@ -53,10 +57,17 @@ def read_pid_file(path: Path) -> BrokerRecord | None:
             controller_port=int(data["controller_port"]),
             properties=str(data["properties"]),
             kafka_version=str(data["kafka_version"]),
+            listeners=_listeners(data.get("listeners")),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return record if record.pid > 0 else None
+
+
+def _listeners(value: object) -> dict[str, str] | None:
+    if not isinstance(value, dict):
+        return None
+    return {str(k): str(v) for k, v in value.items()}
 
 
 def remove_pid_file(path: Path) -> None:

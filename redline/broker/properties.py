@@ -1,39 +1,65 @@
-"""Generating the broker's ``server.properties`` (KRaft, single node) and ``log4j.properties``."""
+"""Generating the broker's ``server.properties`` (KRaft, single node) and its logging configuration.
+
+Kafka 3.9 logs through log4j 1 (reload4j, ``log4j.properties``), Kafka 4.x through log4j2
+(``log4j2.properties``, the properties syntax: it needs no YAML parser on the class path).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
 
+from redline.broker.security import BrokerSasl, BrokerTls
 from redline.errors import ConfigError, InputDataError
 
 #: the node id of the single combined broker/controller
 NODE_ID = 1
 
+_SCRAM_LOGIN = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+_PLAIN_LOGIN = "org.apache.kafka.common.security.plain.PlainLoginModule required"
 
-def server_properties(*, host: str, port: int, controller_port: int, log_dirs: Path) -> dict[str, str]:
+
+def server_properties(
+    *,
+    host: str,
+    port: int,
+    controller_port: int,
+    log_dirs: Path,
+    sasl: BrokerSasl | None = None,
+    tls: BrokerTls | None = None,
+) -> dict[str, str]:
     """The settings of a single-node KRaft broker that is also its own controller.
 
     Parameters
     ----------
     host : str
-        Address both listeners bind to (and the one advertised to clients).
+        Address every listener binds to (and the one advertised to clients).
     port : int
         PLAINTEXT listener for clients.
     controller_port : int
-        CONTROLLER listener for the KRaft quorum (must differ from ``port``).
+        CONTROLLER listener for the KRaft quorum (must differ from every client port).
     log_dirs : Path
         Where partitions, the metadata log and ``meta.properties`` live.
+    sasl, tls : optional
+        Add a SASL_PLAINTEXT and an SSL listener on their own ports (see :func:`listener_properties`).
+        The controller and inter-broker listeners stay PLAINTEXT.
     """
-    if port == controller_port:
-        raise ConfigError(f"client port and controller port must differ, both are {port}")
+    client = {"PLAINTEXT": port}
+    if sasl is not None:
+        client["SASL_PLAINTEXT"] = sasl.port
+    if tls is not None:
+        client["SSL"] = tls.port
+    if controller_port in client.values():
+        raise ConfigError(f"client ports and the controller port must differ, both are {controller_port}")
+    advertised = ",".join(f"{name}://{host}:{number}" for name, number in client.items())
+    protocols = ",".join(f"{name}:{name}" for name in client)
     return {
         "process.roles": "broker,controller",
         "node.id": str(NODE_ID),
         "controller.quorum.voters": f"{NODE_ID}@{host}:{controller_port}",
-        "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{host}:{port}",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "listeners": f"{advertised},CONTROLLER://{host}:{controller_port}",
+        "advertised.listeners": advertised,
+        "listener.security.protocol.map": f"{protocols},CONTROLLER:PLAINTEXT",
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
         "log.dirs": str(log_dirs),
@@ -55,7 +81,39 @@ def server_properties(*, host: str, port: int, controller_port: int, log_dirs: P
         "num.io.threads": "4",
         "log.retention.hours": "168",
         "log.segment.bytes": str(64 * 1024 * 1024),
+        **listener_properties(sasl=sasl, tls=tls),
     }
+
+
+def listener_properties(*, sasl: BrokerSasl | None, tls: BrokerTls | None) -> dict[str, str]:
+    """The per-listener settings of the SASL_PLAINTEXT and SSL listeners (empty without them).
+
+    SCRAM users are not here: their credentials are written into the metadata log when the storage
+    is formatted (``--add-scram``). PLAIN users are, in the listener's JAAS configuration: the file
+    holds passwords, so :class:`~redline.broker.broker.LocalKafkaBroker` writes it readable by its
+    owner only.
+    """
+    values: dict[str, str] = {}
+    if sasl is not None:
+        prefix = "listener.name.sasl_plaintext."
+        values[f"{prefix}sasl.enabled.mechanisms"] = ",".join(sasl.mechanisms)
+        for mechanism in sasl.scram_mechanisms:
+            values[f"{prefix}{mechanism.lower()}.sasl.jaas.config"] = _SCRAM_LOGIN
+        if "PLAIN" in sasl.mechanisms:
+            users = " ".join(f'user_{user.name}="{user.password}"' for user in sasl.users)
+            values[f"{prefix}plain.sasl.jaas.config"] = f"{_PLAIN_LOGIN} {users};"
+    if tls is not None:
+        prefix = "listener.name.ssl."
+        values[f"{prefix}ssl.keystore.type"] = "PKCS12"
+        values[f"{prefix}ssl.keystore.location"] = str(tls.keystore)
+        values[f"{prefix}ssl.keystore.password"] = tls.keystore_password
+        values[f"{prefix}ssl.key.password"] = tls.keystore_password
+        if tls.truststore is not None and tls.truststore_password is not None:
+            values[f"{prefix}ssl.truststore.type"] = "PKCS12"
+            values[f"{prefix}ssl.truststore.location"] = str(tls.truststore)
+            values[f"{prefix}ssl.truststore.password"] = tls.truststore_password
+        values[f"{prefix}ssl.client.auth"] = str(tls.client_auth)
+    return values
 
 
 def render_properties(values: Mapping[str, str], *, header: str = "") -> str:
@@ -97,6 +155,43 @@ def client_port(values: Mapping[str, str]) -> int | None:
     return None
 
 
+#: loggers whose chatter is useless for a local dev broker, and their level
+_QUIET_LOGGERS = (
+    ("kafka.request.logger", "WARN"),
+    ("state.change.logger", "WARN"),
+    ("kafka.controller", "INFO"),
+    ("org.apache.kafka.clients", "WARN"),
+)
+#: one line per event; the ERROR/FATAL level word stands alone, as ``last_log_line`` looks for it
+_PATTERN = "[%d] %p %m (%c)%n"
+
+
+def logging_properties(*, log4j2: bool, level: str = "INFO") -> dict[str, str]:
+    """The broker's logging configuration: log4j2 (Kafka 4.x) or log4j 1 (Kafka 3.9) syntax."""
+    return log4j2_properties(level) if log4j2 else log4j_properties(level)
+
+
+def log4j2_properties(level: str = "INFO") -> dict[str, str]:
+    """log4j2 settings (properties syntax) that send every broker log line to stdout.
+
+    The launcher redirects stdout to the broker log file in the data dir.
+    """
+    values = {
+        "status": "warn",
+        "shutdownHook": "disable",  # Kafka shuts down on SIGTERM itself; no warning from log4j2
+        "appender.stdout.type": "Console",
+        "appender.stdout.name": "STDOUT",
+        "appender.stdout.layout.type": "PatternLayout",
+        "appender.stdout.layout.pattern": _PATTERN,
+        "rootLogger.level": level,
+        "rootLogger.appenderRef.stdout.ref": "STDOUT",
+    }
+    for number, (name, logger_level) in enumerate(_QUIET_LOGGERS):
+        values[f"logger.quiet{number}.name"] = name
+        values[f"logger.quiet{number}.level"] = logger_level
+    return values
+
+
 def log4j_properties(level: str = "INFO") -> dict[str, str]:
     """log4j 1.x (reload4j) settings that send every broker log line to stdout.
 
@@ -106,10 +201,6 @@ def log4j_properties(level: str = "INFO") -> dict[str, str]:
         "log4j.rootLogger": f"{level}, stdout",
         "log4j.appender.stdout": "org.apache.log4j.ConsoleAppender",
         "log4j.appender.stdout.layout": "org.apache.log4j.PatternLayout",
-        "log4j.appender.stdout.layout.ConversionPattern": "[%d] %p %m (%c)%n",
-        # the per-request and state-change chatter is useless for a local dev broker
-        "log4j.logger.kafka.request.logger": "WARN",
-        "log4j.logger.state.change.logger": "WARN",
-        "log4j.logger.kafka.controller": "INFO",
-        "log4j.logger.org.apache.kafka.clients": "WARN",
+        "log4j.appender.stdout.layout.ConversionPattern": _PATTERN,
+        **{f"log4j.logger.{name}": logger_level for name, logger_level in _QUIET_LOGGERS},
     }

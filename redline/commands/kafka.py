@@ -1,22 +1,41 @@
 """``redline kafka start | stop | status | fetch``: a real local Apache Kafka broker.
 
-The broker is Apache Kafka (pinned in :data:`redline.broker.KAFKA_VERSION`) in KRaft mode, one
-node, listening on 127.0.0.1 only. Its jars are resolved from Maven Central once and cached
-under ``$REDLINE_CACHE_DIR`` (default ``~/.cache/redline``); its data, generated configuration,
-log (``broker.log``) and pid file live in ``--data-dir`` (default ``./.redline/kafka``).
+The broker is Apache Kafka (default :data:`redline.broker.KAFKA_VERSION`; ``--kafka-version`` or
+``$REDLINE_KAFKA_VERSION`` picks another 4.x or a 3.9 release) in KRaft mode, one node, listening on
+127.0.0.1 only. Its jars are resolved from Maven Central once and cached under
+``$REDLINE_CACHE_DIR`` (default ``~/.cache/redline``); its data, generated configuration, log
+(``broker.log``) and pid file live in ``--data-dir`` (default ``./.redline/kafka``).
+
+``start`` can add a SASL_PLAINTEXT listener (``--sasl-port``, users from ``--sasl-user
+NAME:PASSWORD`` or ``$REDLINE_BROKER_SASL_USERS``) and an SSL listener (``--ssl-port``, with a
+throwaway CA made in ``--ssl-dir``, default ``<data dir>/tls``), each on its own port.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from redline.broker import KAFKA_VERSION, BrokerSettings, LocalKafkaBroker
+from redline.broker.certs import load_test_certificates, make_test_certificates
 from redline.broker.pidfile import read_pid_file
 from redline.broker.properties import client_port, parse_properties
-from redline.broker.settings import DEFAULT_HEAP, DEFAULT_PORT, default_cache_dir, default_data_dir
-from redline.errors import InputDataError, KafkaBrokerError
+from redline.broker.security import SASL_MECHANISMS, BrokerSasl, BrokerTls, SaslUser
+from redline.broker.settings import (
+    DEFAULT_HEAP,
+    DEFAULT_PORT,
+    KAFKA_3_VERSION,
+    KAFKA_VERSION_ENV,
+    default_cache_dir,
+    default_data_dir,
+)
+from redline.errors import ConfigError, InputDataError, KafkaBrokerError
+
+#: SASL users of ``start`` as ``NAME:PASSWORD,NAME:PASSWORD`` (keeps passwords off the process list)
+SASL_USERS_ENV = "REDLINE_BROKER_SASL_USERS"
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
@@ -45,6 +64,7 @@ def build_settings(args: argparse.Namespace) -> BrokerSettings:
     port = getattr(args, "port", None)
     if port is None:
         port = recorded_port(data_dir) or DEFAULT_PORT
+    version = getattr(args, "kafka_version", None)
     return BrokerSettings(
         data_dir=data_dir,
         port=port,
@@ -52,6 +72,62 @@ def build_settings(args: argparse.Namespace) -> BrokerSettings:
         heap=getattr(args, "heap", DEFAULT_HEAP),
         start_timeout_s=getattr(args, "timeout", 120.0),
         stop_timeout_s=getattr(args, "timeout", 60.0),
+        **({"kafka_version": version} if version else {}),
+        sasl=sasl_listener(args),
+        tls=tls_listener(args, data_dir),
+    )
+
+
+def sasl_users(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> tuple[SaslUser, ...]:
+    """The users of ``--sasl-user`` (repeatable), else of ``$REDLINE_BROKER_SASL_USERS``."""
+    env = os.environ if environ is None else environ
+    given = list(getattr(args, "sasl_user", None) or [])
+    if not given and env.get(SASL_USERS_ENV, "").strip():
+        given = [item for item in env[SASL_USERS_ENV].split(",") if item.strip()]
+    return tuple(SaslUser.parse(item) for item in given)
+
+
+def sasl_listener(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> BrokerSasl | None:
+    """The SASL_PLAINTEXT listener ``--sasl-port`` asks for, or None.
+
+    Raises
+    ------
+    ConfigError
+        Users or mechanisms without ``--sasl-port``, or a port without users.
+    """
+    port = getattr(args, "sasl_port", None)
+    mechanisms = getattr(args, "sasl_mechanisms", None)
+    if port is None:
+        if getattr(args, "sasl_user", None) or mechanisms:
+            raise ConfigError("--sasl-user and --sasl-mechanisms need --sasl-port")
+        return None
+    users = sasl_users(args, environ)
+    if not users:
+        raise ConfigError(f"--sasl-port needs at least one --sasl-user NAME:PASSWORD (or ${SASL_USERS_ENV})")
+    chosen = tuple(m for m in (mechanisms or ",".join(SASL_MECHANISMS)).split(",") if m.strip())
+    return BrokerSasl(port=port, users=users, mechanisms=chosen)
+
+
+def tls_listener(args: argparse.Namespace, data_dir: Path) -> BrokerTls | None:
+    """The SSL listener ``--ssl-port`` asks for, with the throwaway CA of ``--ssl-dir``, or None.
+
+    The CA, the broker's keystore and truststore and a client certificate are made there (with
+    ``openssl`` and ``keytool``) unless they already are.
+    """
+    port = getattr(args, "ssl_port", None)
+    ssl_dir = getattr(args, "ssl_dir", None)
+    if port is None:
+        if ssl_dir:
+            raise ConfigError("--ssl-dir needs --ssl-port")
+        return None
+    directory = Path(ssl_dir).expanduser().absolute() if ssl_dir else data_dir / "tls"
+    certs = load_test_certificates(directory) or make_test_certificates(directory, client=True)
+    return BrokerTls(
+        port=port,
+        keystore=certs.keystore,
+        keystore_password=certs.store_password,
+        truststore=certs.truststore,
+        truststore_password=certs.store_password,
     )
 
 
@@ -63,8 +139,16 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_start(args: argparse.Namespace) -> int:
-    """Start the broker (or find it running) and print its bootstrap address."""
-    print(LocalKafkaBroker(build_settings(args)).start(), flush=True)
+    """Start the broker (or find it running) and print its bootstrap address.
+
+    The secured listeners, if any, are named on stderr (stdout stays the one PLAINTEXT address
+    scripts capture).
+    """
+    settings = build_settings(args)
+    print(LocalKafkaBroker(settings).start(), flush=True)
+    if settings.tls is not None:
+        ca = settings.tls.keystore.parent / "ca.pem"
+        print(f"redline: SSL clients: --kafka-ssl-cafile {ca}", file=sys.stderr)
     return 0
 
 
@@ -106,9 +190,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "kafka",
         help=f"run a local Apache Kafka {KAFKA_VERSION} broker (KRaft, 127.0.0.1)",
         description=(
-            f"A real Apache Kafka {KAFKA_VERSION} broker in KRaft mode on 127.0.0.1, built from Maven "
-            "Central jars cached in $REDLINE_CACHE_DIR (default ~/.cache/redline). Needs Java 11+; "
-            "Maven is needed once, for the download."
+            f"A real Apache Kafka broker ({KAFKA_VERSION} unless --kafka-version or ${KAFKA_VERSION_ENV} "
+            f"says otherwise, e.g. {KAFKA_3_VERSION}) in KRaft mode on 127.0.0.1, built from Maven "
+            "Central jars cached in $REDLINE_CACHE_DIR (default ~/.cache/redline). Needs Java 17+ "
+            "(Kafka 3.9: 11+); Maven is needed once per release, for the download."
         ),
     )
     sub = parser.add_subparsers(dest="kafka_command", metavar="ACTION", required=True)
@@ -123,11 +208,45 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         p.set_defaults(func=func)
         return p
 
+    def add_version(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--kafka-version",
+            default=None,
+            metavar="X.Y.Z",
+            help=f"Kafka release: 4.x or the 3.9 line (default ${KAFKA_VERSION_ENV}, else {KAFKA_VERSION})",
+        )
+
     start = add("start", cmd_start, "start the broker; returns once it answers; prints host:port")
     start.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"client port (default {DEFAULT_PORT})")
+    add_version(start)
     start.add_argument("--heap", default=DEFAULT_HEAP, help=f"JVM max heap (default {DEFAULT_HEAP})")
     start.add_argument(
         "--timeout", type=float, default=120.0, help="seconds to wait for the broker to answer (default 120)"
+    )
+    start.add_argument(
+        "--sasl-port", type=int, default=None, help="add a SASL_PLAINTEXT listener on this port"
+    )
+    start.add_argument(
+        "--sasl-user",
+        action="append",
+        metavar="NAME:PASSWORD",
+        help=f"a SASL user (repeatable; SCRAM users are fixed when the data dir is first formatted); "
+        f"default ${SASL_USERS_ENV} (NAME:PASSWORD,...), which keeps passwords off the process list",
+    )
+    start.add_argument(
+        "--sasl-mechanisms",
+        default=None,
+        metavar="LIST",
+        help=f"comma-separated SASL mechanisms (default {','.join(SASL_MECHANISMS)})",
+    )
+    start.add_argument(
+        "--ssl-port", type=int, default=None, help="add an SSL listener on this port (a throwaway CA)"
+    )
+    start.add_argument(
+        "--ssl-dir",
+        default=None,
+        help="where the throwaway CA, the broker's stores and a client certificate are kept "
+        "(made once; default <data dir>/tls); clients trust its ca.pem",
     )
     stop = add("stop", cmd_stop, "stop the broker `start` launched from this data dir (and wait for it)")
     stop.add_argument(
@@ -140,4 +259,4 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     recorded = f"default: the port last started from the data dir, else {DEFAULT_PORT}"
     for p in (stop, status):
         p.add_argument("--port", type=int, default=None, help=f"client port ({recorded})")
-    add("fetch", cmd_fetch, f"download and cache the Kafka {KAFKA_VERSION} jars only")
+    add_version(add("fetch", cmd_fetch, "download and cache the Kafka jars only"))

@@ -14,6 +14,7 @@ from redline.broker.jars import (
     render_pom,
     resolve_kafka_jars,
 )
+from redline.broker.settings import LOG4J2_VERSION
 from redline.errors import KafkaBrokerError
 
 NS = {"m": "http://maven.apache.org/POM/4.0.0"}
@@ -25,16 +26,29 @@ def _write_script(path: Path, body: str) -> str:
     return str(path)
 
 
-def test_pom_depends_on_the_pinned_broker_and_the_slf4j_binding() -> None:
-    root = ET.fromstring(render_pom("3.9.1"))
-    deps = {
+def _deps(version: str) -> dict[tuple[str | None, str | None], str | None]:
+    root = ET.fromstring(render_pom(version))
+    return {
         (d.findtext("m:groupId", namespaces=NS), d.findtext("m:artifactId", namespaces=NS)): d.findtext(
             "m:version", namespaces=NS
         )
         for d in root.iterfind("m:dependencies/m:dependency", NS)
     }
+
+
+def test_kafka_3_9_pom_depends_on_the_broker_and_the_reload4j_binding() -> None:
+    deps = _deps("3.9.1")
     assert deps[("org.apache.kafka", "kafka_2.13")] == "3.9.1"
     assert ("org.slf4j", "slf4j-reload4j") in deps
+    assert not any(group == "org.apache.logging.log4j" for group, _ in deps)
+
+
+def test_kafka_4_pom_depends_on_the_broker_and_log4j2_behind_slf4j() -> None:
+    deps = _deps("4.4.0")
+    assert deps[("org.apache.kafka", "kafka_2.13")] == "4.4.0"
+    assert deps[("org.apache.logging.log4j", "log4j-core")] == LOG4J2_VERSION
+    assert deps[("org.apache.logging.log4j", "log4j-slf4j-impl")] == LOG4J2_VERSION
+    assert ("org.slf4j", "slf4j-reload4j") not in deps
 
 
 def test_cache_counts_only_when_the_broker_jar_is_there(tmp_path: Path) -> None:

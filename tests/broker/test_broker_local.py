@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import socket
 import stat
@@ -16,6 +17,7 @@ from redline.broker.broker import last_log_line
 from redline.broker.java import find_java, parse_java_major
 from redline.broker.pidfile import BrokerRecord, process_alive, read_pid_file, write_pid_file
 from redline.broker.ports import find_free_port
+from redline.broker.settings import min_java_major
 from redline.errors import KafkaBrokerError
 
 FakeBroker = Callable[..., subprocess.Popen[bytes]]
@@ -75,6 +77,18 @@ def test_too_old_java_is_refused(tmp_path: Path) -> None:
     java.chmod(java.stat().st_mode | stat.S_IEXEC)
     with pytest.raises(KafkaBrokerError, match=r"Java 8 .* too old"):
         find_java({"JAVA_HOME": str(home), "PATH": ""})
+
+
+def test_java_11_runs_kafka_3_9_but_not_4(tmp_path: Path) -> None:
+    home = tmp_path / "jdk11"
+    (home / "bin").mkdir(parents=True)
+    java = home / "bin" / "java"
+    java.write_text("#!/bin/sh\necho 'openjdk version \"11.0.22\" 2024-01-16' >&2\n")
+    java.chmod(java.stat().st_mode | stat.S_IEXEC)
+    env = {"JAVA_HOME": str(home), "PATH": ""}
+    assert find_java(env, min_major=min_java_major("3.9.1")) == str(java)
+    with pytest.raises(KafkaBrokerError, match=r"Java 11 .* needs Java 17\+"):
+        find_java(env, min_major=min_java_major("4.4.0"))
 
 
 def test_java_version_parsing() -> None:
@@ -195,3 +209,33 @@ def test_status_names_our_pid_only_for_the_port_it_runs_on(tmp_path: Path, fake_
     assert status.pid == proc.pid and not status.answering  # a fake: nothing speaks Kafka there
     _record_for(broker, proc.pid, port=broker.settings.port + 1)
     assert broker.status().pid is None
+
+
+def test_start_refuses_a_running_broker_of_another_release_or_other_listeners(
+    tmp_path: Path, fake_broker: FakeBroker
+) -> None:
+    broker = _broker(tmp_path, port=find_free_port(), kafka_version="4.4.0")
+    s = broker.settings
+    proc = fake_broker(str(s.properties_path))
+    try:
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        record = BrokerRecord(
+            pid=proc.pid,
+            port=s.port,
+            controller_port=1,
+            properties=str(s.properties_path),
+            kafka_version="3.9.1",
+        )
+        write_pid_file(s.pid_path, record)
+        with pytest.raises(KafkaBrokerError, match=r"a Kafka 3\.9\.1 broker .* not 4\.4\.0; stop it first"):
+            broker.start()
+        other = {"PLAINTEXT": s.bootstrap, "SSL": "127.0.0.1:1"}
+        write_pid_file(s.pid_path, dataclasses.replace(record, kafka_version="4.4.0", listeners=other))
+        with pytest.raises(
+            KafkaBrokerError, match=r"runs other listeners \(PLAINTEXT .*, SSL 127\.0\.0\.1:1\)"
+        ):
+            broker.start()
+        assert read_pid_file(s.pid_path) is not None  # not ours to forget
+    finally:
+        proc.kill()
+        proc.wait()

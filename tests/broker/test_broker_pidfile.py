@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+import json
 import subprocess
 import sys
 import time
@@ -43,6 +45,19 @@ def test_pid_file_round_trips_and_is_removed(tmp_path: Path) -> None:
     remove_pid_file(path)
     assert read_pid_file(path) is None
     remove_pid_file(path)  # idempotent
+
+
+def test_pid_file_keeps_the_listeners_and_reads_older_files_without_them(tmp_path: Path) -> None:
+    path = tmp_path / "broker.pid"
+    record = dataclasses.replace(
+        _record(1234, tmp_path), listeners={"PLAINTEXT": "127.0.0.1:1", "SSL": "127.0.0.1:3"}
+    )
+    write_pid_file(path, record)
+    assert read_pid_file(path) == record
+    older = {"pid": 1234, "port": 1, "controller_port": 2, "properties": "p", "kafka_version": "3.9.1"}
+    path.write_text(json.dumps(older))
+    read = read_pid_file(path)
+    assert read is not None and read.listeners is None
 
 
 @pytest.mark.parametrize("text", ["", "1234", "{not json", '{"pid": "x"}', '{"pid": -5, "port": 1}', "[]"])

@@ -7,12 +7,72 @@ from pathlib import Path
 
 import pytest
 
-from redline.broker.settings import KAFKA_VERSION, BrokerSettings, default_cache_dir, default_data_dir
+from redline.broker.security import BrokerSasl, SaslUser
+from redline.broker.settings import (
+    KAFKA_3_VERSION,
+    KAFKA_VERSION,
+    TESTED_KAFKA_VERSIONS,
+    BrokerSettings,
+    default_cache_dir,
+    default_data_dir,
+    default_kafka_version,
+    kafka_release,
+    min_java_major,
+    uses_log4j2,
+)
 from redline.errors import ConfigError
 
 
-def test_kafka_version_is_pinned_to_the_3_9_line() -> None:
-    assert KAFKA_VERSION == "3.9.1"
+def test_kafka_4_is_the_default_and_3_9_stays_selectable() -> None:
+    assert KAFKA_VERSION == "4.4.0"
+    assert KAFKA_3_VERSION == "3.9.1"
+    assert TESTED_KAFKA_VERSIONS == ("3.9.1", "4.4.0")
+
+
+def test_kafka_version_comes_from_the_environment_else_the_default() -> None:
+    assert default_kafka_version({}) == KAFKA_VERSION
+    assert default_kafka_version({"REDLINE_KAFKA_VERSION": ""}) == KAFKA_VERSION
+    assert default_kafka_version({"REDLINE_KAFKA_VERSION": " 3.9.1 "}) == "3.9.1"
+
+
+def test_release_decides_logging_and_java() -> None:
+    assert kafka_release("4.4.0") == (4, 4, 0)
+    assert uses_log4j2("4.0.0") and not uses_log4j2("3.9.1")
+    assert min_java_major("4.1.2") == 17 and min_java_major("3.9.2") == 11
+
+
+@pytest.mark.parametrize("version", ["3.8.1", "2.8.2", "5.0.0", "4.4", "4.4.0-rc1", "latest", ""])
+def test_unsupported_kafka_versions_are_refused(tmp_path: Path, version: str) -> None:
+    with pytest.raises(ConfigError, match="Kafka"):
+        BrokerSettings(data_dir=tmp_path, cache_dir=tmp_path, kafka_version=version)
+
+
+@pytest.mark.parametrize(
+    ("version", "config", "flag"),
+    [
+        ("4.4.0", "log4j2.properties", "-Dlog4j2.configurationFile=/"),
+        ("3.9.1", "log4j.properties", "-Dlog4j.configuration=file:/"),
+    ],
+)
+def test_logging_configuration_follows_the_release(
+    tmp_path: Path, version: str, config: str, flag: str
+) -> None:
+    s = BrokerSettings(data_dir=tmp_path, cache_dir=tmp_path, kafka_version=version)
+    assert s.log4j_path == tmp_path / config
+    assert s.logging_jvm_flag.startswith(flag) and s.logging_jvm_flag.endswith(config)
+    assert s.install_dir == tmp_path / f"kafka-{version}"
+
+
+def test_listeners_name_every_client_port(tmp_path: Path) -> None:
+    s = BrokerSettings(data_dir=tmp_path, cache_dir=tmp_path, port=19092)
+    assert s.listeners == {"PLAINTEXT": "127.0.0.1:19092"}
+    sasl = BrokerSasl(port=19094, users=(SaslUser("a", "b"),))
+    s = BrokerSettings(data_dir=tmp_path, cache_dir=tmp_path, port=19092, sasl=sasl)
+    assert s.listeners == {"PLAINTEXT": "127.0.0.1:19092", "SASL_PLAINTEXT": "127.0.0.1:19094"}
+    with pytest.raises(ConfigError, match="own port, got --port 19092, --sasl-port 19092"):
+        BrokerSettings(
+            data_dir=tmp_path, cache_dir=tmp_path, port=19092, sasl=dataclasses.replace(sasl, port=19092)
+        )
 
 
 def test_cache_dir_honours_redline_cache_dir(tmp_path: Path) -> None:

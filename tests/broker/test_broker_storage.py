@@ -1,11 +1,22 @@
 from __future__ import annotations
 
+import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from redline.broker.storage import formatted_cluster_id, is_cluster_id, new_cluster_id
+from redline.broker.security import BrokerSasl, SaslUser
+from redline.broker.settings import TESTED_KAFKA_VERSIONS, BrokerSettings
+from redline.broker.storage import (
+    check_format_record,
+    formatted_cluster_id,
+    is_cluster_id,
+    new_cluster_id,
+    scram_arguments,
+    scram_digest,
+)
 from redline.errors import KafkaBrokerError
 
 CID = "xNGeieUqRh-UuNiL-5X1vw"
@@ -78,35 +89,84 @@ def test_data_without_meta_properties_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-def test_real_storage_tool_formats_once(tmp_path: Path) -> None:
-    """Kafka's own StorageTool writes the meta.properties our check accepts; a second call skips it."""
+@pytest.mark.parametrize("version", TESTED_KAFKA_VERSIONS)
+def test_real_storage_tool_formats_once_with_scram_users(tmp_path: Path, version: str) -> None:
+    """Kafka's own StorageTool (both releases) writes the meta.properties our check accepts and takes
+    ``--add-scram``; a second call skips it; a downgrade or other SCRAM users are then refused."""
     from redline.broker import BrokerSettings, LocalKafkaBroker
     from redline.broker.java import find_java
-    from redline.broker.properties import log4j_properties, render_properties, server_properties
+    from redline.broker.properties import logging_properties, render_properties, server_properties
     from redline.broker.storage import ensure_formatted
 
     if shutil.which("java") is None:
         pytest.skip("java not installed")
-    s = BrokerSettings(data_dir=tmp_path)
+    sasl = BrokerSasl(port=1113, users=(SaslUser("alice", "pw=1"), SaslUser("bob", "pw2")))
+    s = BrokerSettings(data_dir=tmp_path, kafka_version=version, sasl=sasl)
     jars = LocalKafkaBroker(s, log=lambda _m: None).fetch()
     s.properties_path.write_text(
         render_properties(
-            server_properties(host=s.host, port=1111, controller_port=1112, log_dirs=s.log_dirs)
+            server_properties(host=s.host, port=1111, controller_port=1112, log_dirs=s.log_dirs, sasl=sasl)
         )
     )
-    s.log4j_path.write_text(render_properties(log4j_properties()))
-    kwargs = {
-        "java": find_java(),
-        "classpath": jars.classpath,
-        "data_dir": s.data_dir,
-        "log_dirs": s.log_dirs,
-        "cluster_id_path": s.cluster_id_path,
-        "properties_path": s.properties_path,
-        "log4j_path": s.log4j_path,
-    }
-    cid = ensure_formatted(**kwargs)  # type: ignore[arg-type]
+    s.log4j_path.write_text(render_properties(logging_properties(log4j2=s.uses_log4j2)))
+    java = find_java()
+    cid = ensure_formatted(s, java=java, classpath=jars.classpath)
     assert is_cluster_id(cid)
-    assert (s.log_dirs / "bootstrap.checkpoint").is_file()
+    # the bootstrap records (SCRAM users among them): 3.9 writes bootstrap.checkpoint, 4.x a 0-0
+    # snapshot of the metadata log
+    assert [*s.log_dirs.glob("bootstrap.checkpoint"), *s.log_dirs.glob("__cluster_metadata-0/*.checkpoint")]
+    assert json.loads(s.format_record_path.read_text())["kafka_version"] == version
     stamp = (s.log_dirs / "meta.properties").stat().st_mtime_ns
-    assert ensure_formatted(**kwargs) == cid  # type: ignore[arg-type]
+    assert ensure_formatted(s, java=java, classpath=jars.classpath) == cid
     assert (s.log_dirs / "meta.properties").stat().st_mtime_ns == stamp
+    other = replace(s, sasl=BrokerSasl(port=1113, users=(SaslUser("alice", "changed"),)))
+    with pytest.raises(KafkaBrokerError, match="other SCRAM users"):
+        ensure_formatted(other, java=java, classpath=jars.classpath)
+    assert ensure_formatted(replace(s, sasl=None), java=java, classpath=jars.classpath) == cid
+
+
+def _formatted(tmp_path: Path, record: dict[str, str] | None, **kwargs: object) -> BrokerSettings:
+    s = BrokerSettings(data_dir=tmp_path, cache_dir=tmp_path, **kwargs)  # type: ignore[arg-type]
+    _meta(s.log_dirs, f"cluster.id={CID}\nversion=1\nnode.id=1\n")
+    if record is not None:
+        s.format_record_path.write_text(json.dumps(record))
+    return s
+
+
+def test_a_newer_release_s_storage_is_refused(tmp_path: Path) -> None:
+    s = _formatted(tmp_path, {"kafka_version": "4.4.0"}, kafka_version="3.9.1")
+    with pytest.raises(KafkaBrokerError, match=r"by Kafka 4\.4\.0, which Kafka 3\.9\.1 cannot read"):
+        check_format_record(s, CID)
+    check_format_record(replace(s, kafka_version="4.4.0"), CID)  # same release
+    s = _formatted(tmp_path, {"kafka_version": "3.9.1"}, kafka_version="4.4.0")
+    check_format_record(s, CID)  # an upgrade is fine
+
+
+def test_storage_without_a_format_record_counts_as_3_9_without_scram_users(tmp_path: Path) -> None:
+    s = _formatted(tmp_path, None, kafka_version="3.9.1")
+    check_format_record(s, CID)
+    sasl = BrokerSasl(port=1113, users=(SaslUser("alice", "pw"),))
+    with pytest.raises(KafkaBrokerError, match="other SCRAM users"):
+        check_format_record(replace(s, sasl=sasl), CID)
+    check_format_record(replace(s, sasl=replace(sasl, mechanisms=("PLAIN",))), CID)  # PLAIN: no SCRAM
+
+
+def test_scram_arguments_name_every_user_for_each_scram_mechanism() -> None:
+    sasl = BrokerSasl(
+        port=1, users=(SaslUser("a", "x=y"), SaslUser("b", "z")), mechanisms=("SCRAM-SHA-512", "PLAIN")
+    )
+    assert scram_arguments(sasl) == [
+        "--add-scram", "SCRAM-SHA-512=[name=a,password=x=y]",
+        "--add-scram", "SCRAM-SHA-512=[name=b,password=z]",
+    ]  # fmt: skip
+    assert scram_arguments(None) == []
+
+
+def test_scram_digest_changes_with_any_user_password_or_cluster() -> None:
+    base = BrokerSasl(port=1, users=(SaslUser("a", "x"),))
+    digest = scram_digest(base, CID)
+    assert digest == scram_digest(replace(base, port=2), CID)
+    assert digest != scram_digest(BrokerSasl(port=1, users=(SaslUser("a", "y"),)), CID)
+    assert digest != scram_digest(base, "yNGeieUqRh-UuNiL-5X1vw")
+    assert scram_digest(None, CID) == scram_digest(replace(base, mechanisms=("PLAIN",)), CID)
+    assert "x" not in digest

@@ -1,7 +1,9 @@
-"""A Faust agent on the real broker: topic A -> agent -> topic B.
+"""A Faust agent on the real broker: topic A -> agent -> topic B, in the clear and over SASL and TLS.
 
 The worker runs as its own process (``python -m faust ... worker``) exactly as a user would run
-one, with its own web port and a unique app id, so nothing is shared with other tests.
+one, with its own web port and a unique app id, so nothing is shared with other tests. Its
+``faust.App`` gets ``KafkaSecurity.from_env().faust_kwargs()``, the settings read from the ``REDLINE_KAFKA_*``
+variables the test sets; the test's own aiokafka clients get ``aiokafka_kwargs()`` of the same settings.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from redline.broker.ports import find_free_port
+from redline.streams.kafka_security import KafkaSecurity
+from redline.testing.kafka_brokers import SecuredKafka
 
 pytestmark = pytest.mark.integration
 
@@ -31,6 +35,8 @@ APP = textwrap.dedent(
 
     import faust
 
+    from redline.streams.kafka_security import KafkaSecurity
+
     app = faust.App(
         os.environ["RT_APP_ID"],
         broker="kafka://" + os.environ["RT_BOOTSTRAP"],
@@ -39,6 +45,7 @@ APP = textwrap.dedent(
         topic_replication_factor=1,
         web_port=int(os.environ["RT_WEB_PORT"]),
         web_host="127.0.0.1",
+        **KafkaSecurity.from_env().faust_kwargs(),
     )
     source = app.topic(os.environ["RT_SOURCE"], value_serializer="raw", key_serializer="raw")
     sink = app.topic(os.environ["RT_SINK"], value_serializer="raw", key_serializer="raw")
@@ -53,9 +60,16 @@ APP = textwrap.dedent(
 
 
 async def _consume(
-    bootstrap: str, topic: str, count: int, worker: subprocess.Popen[bytes], log: Path
+    bootstrap: str,
+    topic: str,
+    count: int,
+    worker: subprocess.Popen[bytes],
+    log: Path,
+    security: KafkaSecurity,
 ) -> list:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", **security.aiokafka_kwargs()
+    )
     await consumer.start()
     records: list = []
     try:
@@ -74,13 +88,40 @@ async def _consume(
     return records
 
 
-async def test_faust_agent_round_trip(kafka_bootstrap: str, tmp_path: Path) -> None:
+def _client_settings(
+    listener: str, request: pytest.FixtureRequest
+) -> tuple[str, KafkaSecurity, dict[str, str]]:
+    """Bootstrap, client settings and their ``REDLINE_KAFKA_*`` variables for one listener."""
+    if listener == "PLAINTEXT":
+        return request.getfixturevalue("kafka_bootstrap"), KafkaSecurity(), {}
+    secured: SecuredKafka = request.getfixturevalue("secured_kafka")
+    if listener == "SASL_PLAINTEXT":
+        env = {
+            "REDLINE_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            "REDLINE_KAFKA_SASL_MECHANISM": "SCRAM-SHA-256",
+            "REDLINE_KAFKA_SASL_USERNAME": secured.user,
+            "REDLINE_KAFKA_SASL_PASSWORD": secured.password,
+        }
+        bootstrap = secured.sasl_bootstrap
+    else:
+        env = {
+            "REDLINE_KAFKA_SECURITY_PROTOCOL": "SSL",
+            "REDLINE_KAFKA_SSL_CAFILE": str(secured.tls_dir / "ca.pem"),
+        }
+        bootstrap = secured.ssl_bootstrap
+    return bootstrap, KafkaSecurity.from_env(env), env
+
+
+@pytest.mark.parametrize("listener", ["PLAINTEXT", "SASL_PLAINTEXT", "SSL"])
+async def test_faust_agent_round_trip(listener: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    kafka_bootstrap, security, security_env = _client_settings(listener, request)
     run = uuid.uuid4().hex[:8]
     source, sink = f"faust-a-{run}", f"faust-b-{run}"
     (tmp_path / "roundtrip_app.py").write_text(APP)
     env = {
-        **os.environ,
-        "PYTHONPATH": str(tmp_path),
+        **{k: v for k, v in os.environ.items() if not k.startswith("REDLINE_KAFKA_")},
+        **security_env,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])),
         "RT_APP_ID": f"redline-roundtrip-{run}",
         "RT_BOOTSTRAP": kafka_bootstrap,
         "RT_SOURCE": source,
@@ -88,7 +129,7 @@ async def test_faust_agent_round_trip(kafka_bootstrap: str, tmp_path: Path) -> N
         "RT_WEB_PORT": str(find_free_port()),
     }
     sent = [(f"k{i}".encode(), f"event {i}".encode()) for i in range(10)]
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, **security.aiokafka_kwargs())
     await producer.start()
     try:  # produced before the worker starts: the agent must read from the beginning
         for key, value in sent[:5]:
@@ -104,14 +145,14 @@ async def test_faust_agent_round_trip(kafka_bootstrap: str, tmp_path: Path) -> N
             cwd=tmp_path, env=env, stdout=log_file, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
-        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, **security.aiokafka_kwargs())
         await producer.start()
         try:  # and these while it runs
             for key, value in sent[5:]:
                 await producer.send_and_wait(source, value=value, key=key)
         finally:
             await producer.stop()
-        got = await _consume(kafka_bootstrap, sink, len(sent), worker, log)
+        got = await _consume(kafka_bootstrap, sink, len(sent), worker, log, security)
     finally:
         worker.send_signal(signal.SIGTERM)
         try:

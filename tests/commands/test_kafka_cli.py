@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from redline.broker.jars import logging_artifacts
 from redline.broker.pidfile import process_alive
 from redline.broker.ports import find_free_port
+from redline.broker.settings import KAFKA_VERSION
 from redline.cli import build_parser, main
 from redline.commands.kafka import cmd_start, recorded_port
 
@@ -208,7 +210,7 @@ def test_fetch_prints_the_cached_libs(tmp_path: Path) -> None:
     result = redline("kafka", "fetch", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     libs = Path(result.stdout.strip())
-    assert (libs / "kafka_2.13-3.9.1.jar").is_file()
+    assert (libs / f"kafka_2.13-{KAFKA_VERSION}.jar").is_file()
     assert len(list(libs.glob("*.jar"))) > 40
     repo = Path(__file__).resolve().parents[2]
     assert os.path.commonpath([libs.resolve(), repo]) != str(repo)  # cached outside the work tree
@@ -232,10 +234,11 @@ def test_fetch_resolves_from_maven_into_redline_cache_dir(tmp_path: Path) -> Non
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    libs = cache / "kafka-3.9.1" / "libs"
+    libs = cache / f"kafka-{KAFKA_VERSION}" / "libs"
     assert result.stdout == f"{libs}\n"
-    assert "resolving Kafka 3.9.1 from Maven Central" in result.stderr
+    assert f"resolving Kafka {KAFKA_VERSION} from Maven Central" in result.stderr
     names = sorted(p.name for p in libs.glob("*.jar"))
     assert names == sorted(p.name for p in Path(reference.stdout.strip()).glob("*.jar"))
-    assert {"kafka_2.13-3.9.1.jar", "kafka-clients-3.9.1.jar", "slf4j-reload4j-1.7.36.jar"} <= set(names)
-    assert os.listdir(cache) == ["kafka-3.9.1"]  # no temporary folder left behind
+    logging = {f"{artifact}-{version}.jar" for _, artifact, version in logging_artifacts(KAFKA_VERSION)}
+    assert {f"kafka_2.13-{KAFKA_VERSION}.jar", f"kafka-clients-{KAFKA_VERSION}.jar", *logging} <= set(names)
+    assert os.listdir(cache) == [f"kafka-{KAFKA_VERSION}"]  # no temporary folder left behind
