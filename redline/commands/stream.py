@@ -85,7 +85,9 @@ def _send(args: argparse.Namespace) -> int:
 
     texts = read_texts(args.input)
     settings = _settings(args)
-    sent = asyncio.run(produce(settings.bootstrap, settings.topics.texts, text_messages(texts)))
+    sent = asyncio.run(
+        produce(settings.bootstrap, settings.topics.texts, text_messages(texts), security=settings.security)
+    )
     print(f"sent {sent} texts to {settings.topics.texts} on {settings.bootstrap}")
     return 0
 
@@ -117,7 +119,16 @@ def _results(args: argparse.Namespace) -> int:
             return wanted <= set(results)
         return args.count is not None and len(results) >= args.count
 
-    asyncio.run(collect(settings.bootstrap, [topic], done, timeout_s=args.timeout, on_record=on_record))
+    asyncio.run(
+        collect(
+            settings.bootstrap,
+            [topic],
+            done,
+            timeout_s=args.timeout,
+            on_record=on_record,
+            security=settings.security,
+        )
+    )
     out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
     try:
         for result in results.values():

@@ -13,6 +13,7 @@ from typing import Any
 
 from redline.errors import KafkaBrokerError
 from redline.schemas import TextIn, encode
+from redline.streams.kafka_security import KafkaSecurity
 
 
 @dataclass
@@ -39,12 +40,18 @@ async def produce(
     *,
     pace_per_s: float | None = None,
     timeout_s: float = 60.0,
+    security: KafkaSecurity | None = None,
 ) -> int:
-    """Send (key, value) pairs to ``topic`` (acks=all); optionally at most ``pace_per_s`` per second."""
+    """Send (key, value) pairs to ``topic`` (acks=all); optionally at most ``pace_per_s`` per second.
+
+    ``security``: SASL / TLS settings of the broker (None: PLAINTEXT)."""
     from aiokafka import AIOKafkaProducer
 
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", request_timeout_ms=int(timeout_s * 1000)
+        bootstrap_servers=bootstrap,
+        acks="all",
+        request_timeout_ms=int(timeout_s * 1000),
+        **(security.aiokafka_kwargs() if security is not None else {}),
     )
     try:
         await asyncio.wait_for(producer.start(), timeout_s)
@@ -77,6 +84,7 @@ async def collect(
     timeout_s: float = 300.0,
     on_record: Callable[[str, Any, Collected], None] | None = None,
     from_beginning: bool = True,
+    security: KafkaSecurity | None = None,
 ) -> Collected:
     """Read ``topics`` until ``done(collected)`` is true or ``timeout_s`` passes.
 
@@ -91,6 +99,7 @@ async def collect(
         group_id=None,
         auto_offset_reset="earliest" if from_beginning else "latest",
         enable_auto_commit=False,
+        **(security.aiokafka_kwargs() if security is not None else {}),
     )
     try:
         await asyncio.wait_for(consumer.start(), 60.0)

@@ -69,7 +69,9 @@ async def ensure_topics(settings: StreamSettings, *, timeout_s: float = 60.0) ->
 
     names = settings.topics
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap, request_timeout_ms=int(timeout_s * 1000)
+        bootstrap_servers=settings.bootstrap,
+        request_timeout_ms=int(timeout_s * 1000),
+        **settings.security.aiokafka_kwargs(),
     )
     try:
         await asyncio.wait_for(admin.start(), timeout_s)

@@ -178,12 +178,6 @@ def test_kcat_reads_and_writes_over_sasl(secured_kafka: SecuredKafka, mechanism:
     assert done.stdout.splitlines() == ["a=1", "b=2"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the --kafka-* flags reach StreamSettings.security but redline/streams/clients.py produce() and "
-    "collect() build their aiokafka clients without it (commands/stream.py passes none); remove this mark "
-    "with that fix",
-)
 def test_stream_send_and_results_with_the_kafka_flags(
     secured_kafka: SecuredKafka,
     tmp_path: Path,
