@@ -48,6 +48,8 @@ MALFORMED = (
     (b"demo-binary", b"\x89PNG\r\n\x1a\n"),
 )
 TOPICS = TopicNames.with_prefix("redline.")
+#: the demo deployment's consumer group (the workers' app id; the model is published for it)
+APP_ID = "redline-demo"
 
 
 def _say(message: str) -> None:
@@ -134,16 +136,19 @@ def hold_back(data: Path, seed: int, add_examples: int) -> tuple[str, Path, Path
 async def _stream(
     args: argparse.Namespace,
     bootstrap: str,
-    texts: Sequence[TextIn],
+    parts: tuple[Sequence[TextIn], Sequence[TextIn], Sequence[TextIn]],
     summary: ResultSummary,
     add_label: list[str],
     env: dict[str, str],
 ) -> tuple[Collected, int]:
-    """Produce the texts at ``--rate`` (malformed ones mixed in), run ``add_label`` halfway, and read
-    the results until every id has one; returns what was read and the add_label command's exit code."""
-    ids = {t.id for t in texts}
+    """Produce the texts at ``--rate`` in three parts (malformed ones mixed into the first): the first
+    half, then the second half while ``add_label`` runs, then, once it was applied, the held-back class's
+    remaining texts; read the results until every id has one and the command's events are in. Returns
+    what was read and the ``add_label`` command's exit code."""
+    ids = {t.id for part in parts for t in part}
     last_print = [0.0]
     tty = sys.stdout.isatty()
+    control_code: list[int] = []
 
     def on_record(topic: str, record: Any, got: Collected) -> None:
         if topic == TOPICS.labels:
@@ -161,13 +166,16 @@ async def _stream(
 
     def done(got: Collected) -> bool:
         letters = sum(1 for r in got.records[TOPICS.deadletter] if r.key and r.key.startswith(b"demo-"))
-        return summary.count >= len(ids) and letters >= len(MALFORMED)
+        answered = bool(control_code) and (
+            control_code[0] != 0
+            or any(decode(Event, r.value).kind == "applied" for r in got.records[TOPICS.events])
+        )
+        return summary.count >= len(ids) and letters >= len(MALFORMED) and answered
 
     summary.started = time.monotonic()
-    messages: list[tuple[bytes | None, bytes | None]] = list(text_messages(texts))
+    first: list[tuple[bytes | None, bytes | None]] = list(text_messages(parts[0]))
     for i, bad in enumerate(MALFORMED):  # malformed input arrives mixed into the stream
-        messages.insert((i + 1) * len(messages) // (len(MALFORMED) + 1), bad)
-    half = len(messages) // 2
+        first.insert((i + 1) * len(first) // (len(MALFORMED) + 1), bad)
     reader = asyncio.create_task(
         collect(
             bootstrap,
@@ -177,19 +185,23 @@ async def _stream(
             on_record=on_record,
         )
     )
-    await produce(bootstrap, TOPICS.texts, messages[:half], pace_per_s=args.rate)
+    await produce(bootstrap, TOPICS.texts, first, pace_per_s=args.rate)
     if tty:
         print()
     _say(f"    halfway: redline control {' '.join(add_label)}")
     control = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "redline", "control", *add_label, env=env
     )
-    await produce(bootstrap, TOPICS.texts, messages[half:], pace_per_s=args.rate)
-    code = await control.wait()
+    await produce(bootstrap, TOPICS.texts, text_messages(parts[1]), pace_per_s=args.rate)
+    control_code.append(await control.wait())
+    if tty:
+        print()
+    _say(f"    streaming the held-back class's other {len(parts[2])} texts")
+    await produce(bootstrap, TOPICS.texts, text_messages(parts[2]), pace_per_s=args.rate)
     got = await reader
     if tty:
         print()
-    return got, code
+    return got, control_code[0]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -222,7 +234,8 @@ def run(args: argparse.Namespace) -> int:
         )
         _say("3/7 fitting on the seed set and publishing the model (`redline fit --publish`)")
         _redline("fit", "--train", str(seed_file), "--labels", str(labels_file), "--out", str(work / "model"),
-                 "--no-progress", "--publish", "--bootstrap", bootstrap, env=env)  # fmt: skip
+                 "--no-progress", "--publish", "--bootstrap", bootstrap, "--app-id", APP_ID,
+                 env=env)  # fmt: skip
         from redline.broker.ports import find_free_port
 
         _say(f"4/7 starting {args.workers} workers with only the broker address (judge {args.judge})")
@@ -231,7 +244,7 @@ def run(args: argparse.Namespace) -> int:
             log = work / f"worker-{n + 1}.log"
             cmd = [sys.executable, "-m", "redline", "worker", "--bootstrap", bootstrap,
                    "--web-port", str(port), "--judge", args.judge, "--judge-truth", str(data / "test.jsonl"),
-                   "--app-id", "redline-demo",
+                   "--app-id", APP_ID,
                    "--data-dir", str(work / f"worker-{n + 1}")]  # fmt: skip
             with log.open("wb") as out:
                 proc = subprocess.Popen(
@@ -246,20 +259,27 @@ def run(args: argparse.Namespace) -> int:
             )
         test = read_examples(data / "test.jsonl")
         random.Random(args.seed).shuffle(test)
-        chosen = test if args.texts == "all" else test[: int(args.texts)]
+        mine = [e for e in test if e.label == label]
+        others = [e for e in test if e.label != label]
+        chosen = others if args.texts == "all" else others[: int(args.texts)]
+        half = len(chosen) // 2
+        early, late = mine[: len(mine) // 2], mine[len(mine) // 2 :]
         run_id = uuid.uuid4().hex[:6]
+        ordered = [*chosen[:half], *early, *chosen[half:], *late]
         texts = [TextIn(id=f"{run_id}-{i}", text=e.text, metadata={"source": args.dataset})
-                 for i, e in enumerate(chosen)]  # fmt: skip
-        truth = {t.id: str(e.label) for t, e in zip(texts, chosen, strict=True)}
+                 for i, e in enumerate(ordered)]  # fmt: skip
+        truth = {t.id: str(e.label) for t, e in zip(texts, ordered, strict=True)}
+        first_end, second_end = half + len(early), len(chosen) + len(early)
+        parts = (texts[:first_end], texts[first_end:second_end], texts[second_end:])
         _say(
-            f"5/7 streaming {len(texts)} test texts at {args.rate:g}/s "
-            f"(+{len(MALFORMED)} malformed) to {TOPICS.texts}"
+            f"5/7 streaming {len(texts)} test texts at {args.rate:g}/s (+{len(MALFORMED)} malformed) to "
+            f"{TOPICS.texts}: {len(early)} of {label!r} before it exists, {len(late)} after"
         )
         summary = ResultSummary(truth=truth)
         add_label = ["add-label", "--label", label, "--examples", str(examples_file),
-                     "--bootstrap", bootstrap,
-                     "--description", label.replace("_", " "), "--timeout", "300"]  # fmt: skip
-        got, control_code = asyncio.run(_stream(args, bootstrap, texts, summary, add_label, env))
+                     "--bootstrap", bootstrap, "--description", label.replace("_", " "),
+                     "--timeout", "300"]  # fmt: skip
+        got, control_code = asyncio.run(_stream(args, bootstrap, parts, summary, add_label, env))
         for n, (proc, _port) in enumerate(workers):
             if proc.poll() is not None:
                 raise RedlineError(f"worker {n + 1} exited early with code {proc.returncode}")
@@ -306,7 +326,13 @@ def _texts_arg(value: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments and run the demo."""
     p = argparse.ArgumentParser(prog="python -m redline.commands.demo", description=__doc__.split("\n")[0])
-    p.add_argument("--texts", type=_texts_arg, default="600", help="test texts to stream, or 'all' (600)")
+    p.add_argument(
+        "--texts",
+        type=_texts_arg,
+        default="1200",
+        help="test texts to stream, or 'all' (1200); plus the "
+        "held-back class's texts, half before and half after it is added",
+    )
     p.add_argument("--rate", type=float, default=40.0, help="texts produced per second (40)")
     p.add_argument("--workers", type=int, default=2, help="workers in the deployment (2)")
     p.add_argument("--add-examples", type=int, default=10, help="examples sent with add_label (10)")

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 STREAM_SETTINGS = "redline.streams.settings:StreamSettings"
 #: the StreamSettings fields these commands take a flag for (the rest: REDLINE_* variables)
 DEPLOYMENT_FLAGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
-    {"bootstrap": ("--bootstrap", "-b"), "topic_prefix": ("--topic-prefix",)}
+    {"bootstrap": ("--bootstrap", "-b"), "topic_prefix": ("--topic-prefix",), "app_id": ("--app-id",)}
 )
 #: the event kinds that answer a command (a ``model`` event with its id only says which snapshot has it)
 ANSWER_KINDS = frozenset({"applied", "rejected", "info"})

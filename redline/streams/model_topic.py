@@ -11,6 +11,7 @@ and ordered across the deployment whoever published it, and known to every reade
 
 from __future__ import annotations
 
+import asyncio
 import json
 import struct
 import time
@@ -126,7 +127,7 @@ async def publish(
     Every send is awaited (delivered or raised), so a returned version is on the broker. The chunks of
     the ``previous`` snapshot get tombstones afterwards, so compaction can drop them.
     """
-    blob = params_to_bytes(params)
+    blob = await asyncio.to_thread(params_to_bytes, params)  # seconds of CPU: not on the event loop
     offsets: list[int] = []
     if len(blob) > INLINE_MAX_BYTES:
         for i, chunk in enumerate(split_chunks(blob, max_bytes=INLINE_MAX_BYTES)):
@@ -153,7 +154,8 @@ async def load_head(reader: PartitionReader, offset: int, value: bytes) -> Publi
             [record] = await reader.read(chunk_offset, chunk_offset + 1)
             chunks.append(record.value)
         payload = join_chunks(chunks)
-    return PublishedModel(version_of(offset), offset, info, params_from_bytes(payload))
+    params = await asyncio.to_thread(params_from_bytes, payload)  # seconds of CPU: not on the event loop
+    return PublishedModel(version_of(offset), offset, info, params)
 
 
 async def read_newest(reader: PartitionReader, window: int = 64) -> PublishedModel | None:

@@ -74,9 +74,16 @@ def build_worker(
     worker = Worker(
         settings, embedder, judge, settings.judge.strip(), engine, store=store, published=published
     )
+    owner = published.info.group
+    follower = (
+        f"; the deployment belongs to group {owner!r}: this worker (group {settings.app_id!r}) follows it "
+        "and never learns or applies commands"
+        if owner and owner != settings.app_id
+        else ""
+    )
     line = (
         f"{state.note}loaded {published.version} ({len(engine.classes)} labels, {len(store)} examples) "
-        f"from {settings.topics.models}; {policy_line(settings, engine.policy)}"
+        f"from {settings.topics.models}; {policy_line(settings, engine.policy)}{follower}"
     )
     return worker, line
 

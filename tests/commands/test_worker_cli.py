@@ -42,7 +42,7 @@ def _args(*argv: str) -> argparse.Namespace:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["worker"], "a worker needs a model"),
+        (["worker", "--bootstrap", "127.0.0.1:1"], "cannot reach Kafka at 127.0.0.1:1"),
         (["worker", "--model", "/nonexistent/model"], "no model here"),
         (["worker", "--model", ".", "--bootstrap", "nohost"], "host:port"),
         (["worker", "--model", ".", "--threshold", "2"], "--threshold='2' must lie in [0, 1]"),
