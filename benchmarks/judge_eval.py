@@ -202,6 +202,7 @@ async def evaluate_suite(args: argparse.Namespace, base_url: str) -> dict[str, A
     questions = build_suite_questions(args.n, args.attacked, seed=args.seed, n_examples=args.examples)
     base = _settings(args, base_url)
     started = time.perf_counter()
+    load_at_start = round(os.getloadavg()[0], 1)
     per_variant = {variant: await run_variant(variant, base, questions) for variant in args.variants}
     scores = {variant: score_attacks(outcomes) for variant, outcomes in per_variant.items()}
     negatives = [q for q in questions if q.kind == "hard_negative"]
@@ -234,6 +235,8 @@ async def evaluate_suite(args: argparse.Namespace, base_url: str) -> dict[str, A
         "variants": scores,
         "scan_detection": detection,
         "wall_s": round(time.perf_counter() - started, 1),
+        # latencies depend on what else the machine runs: the 1-minute load average at start and end
+        "load_average": [load_at_start, round(os.getloadavg()[0], 1)],
     }
     stem = f"judge_eval_injection_{_slug(args.model)}"
     _write(stem, result, per_variant)
@@ -276,6 +279,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="start a local llama.cpp server on this GGUF (no value: SmolLM2-135M)",
     )
     p.add_argument("--n-ctx", type=int, default=2048, help="context window of a --serve server")
+    p.add_argument("--threads", type=int, default=2, help="threads of a --serve server")
     args = p.parse_args(argv)
     if args.variants is None:
         args.variants = SUITE_VARIANTS if args.suite else "mask,none"
@@ -307,7 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         model = fetch_smollm2() if args.serve == "smollm2" else Path(args.serve)
         if args.model == DEFAULT_ALIAS and args.serve == "smollm2":
             args.model = "SmolLM2-135M-Instruct-Q4_1"
-        with LlamaServer(model, alias=args.model, n_ctx=args.n_ctx) as server:
+        with LlamaServer(model, alias=args.model, n_ctx=args.n_ctx, n_threads=args.threads) as server:
             result = asyncio.run(run(args, server.base_url))
     else:
         result = asyncio.run(run(args, args.base_url))
