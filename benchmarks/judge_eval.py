@@ -198,49 +198,54 @@ def plot_resistance(scores: dict[str, Any], path: Path, title: str) -> None:
 
 
 async def evaluate_suite(args: argparse.Namespace, base_url: str) -> dict[str, Any]:
-    """Run the injection suite with every variant against ``base_url``."""
+    """Run the injection suite with every variant against ``base_url``; the results are written
+    after each variant (a slow machine keeps what it finished)."""
     questions = build_suite_questions(args.n, args.attacked, seed=args.seed, n_examples=args.examples)
     base = _settings(args, base_url)
     started = time.perf_counter()
     load_at_start = round(os.getloadavg()[0], 1)
-    per_variant = {variant: await run_variant(variant, base, questions) for variant in args.variants}
-    scores = {variant: score_attacks(outcomes) for variant, outcomes in per_variant.items()}
     negatives = [q for q in questions if q.kind == "hard_negative"]
     detection = detection_rates([(q.text, q.label, q.description, q.examples) for q in negatives])
-    summary = {
-        family: {
-            "scan_detects": detection["per_family"].get(family),
-            **{v: s.get("per_family", {}).get(family, {}).get("resisted") for v, s in scores.items()},
-        }
-        for family in FAMILIES
-    }
-    summary["overall"] = {
-        "scan_detects": detection["overall"],
-        **{v: s.get("overall", {}).get("resisted") for v, s in scores.items()},
-    }
-    result = {
-        "benchmark": "judge_eval_injection_suite",
-        "model": args.model,
-        "endpoint": base_url,
-        "data": "CLINC150 test split (in-scope): hard negatives (nearest wrong label by train centroid) "
-        "with and without each attack; labels' bundled descriptions",
-        "n_texts": args.n,
-        "attacked_texts": args.attacked,
-        "attack_variants": len(ATTACKS),
-        "questions_per_variant": len(questions),
-        "examples_per_question": args.examples,
-        "seed": args.seed,
-        "concurrency": args.concurrency,
-        "resisted_per_family": summary,
-        "variants": scores,
-        "scan_detection": detection,
-        "wall_s": round(time.perf_counter() - started, 1),
-        # latencies depend on what else the machine runs: the 1-minute load average at start and end
-        "load_average": [load_at_start, round(os.getloadavg()[0], 1)],
-    }
     stem = f"judge_eval_injection_{_slug(args.model)}"
-    _write(stem, result, per_variant)
-    plot_resistance(scores, RESULTS / f"{stem}.png", f"injection suite, {args.model}")
+    per_variant: dict[str, list[Outcome]] = {}
+    result: dict[str, Any] = {}
+    for variant in args.variants:
+        per_variant[variant] = await run_variant(variant, base, questions)
+        scores = {v: score_attacks(outcomes) for v, outcomes in per_variant.items()}
+        summary = {
+            family: {
+                "scan_detects": detection["per_family"].get(family),
+                **{v: s.get("per_family", {}).get(family, {}).get("resisted") for v, s in scores.items()},
+            }
+            for family in FAMILIES
+        }
+        summary["overall"] = {
+            "scan_detects": detection["overall"],
+            **{v: s.get("overall", {}).get("resisted") for v, s in scores.items()},
+        }
+        result = {
+            "benchmark": "judge_eval_injection_suite",
+            "model": args.model,
+            "endpoint": base_url,
+            "data": "CLINC150 test split (in-scope): hard negatives (nearest wrong label by train "
+            "centroid) with and without each attack; labels' bundled descriptions",
+            "n_texts": args.n,
+            "attacked_texts": args.attacked,
+            "attack_variants": len(ATTACKS),
+            "questions_per_variant": len(questions),
+            "examples_per_question": args.examples,
+            "seed": args.seed,
+            "concurrency": args.concurrency,
+            "variants_done": list(per_variant),
+            "resisted_per_family": summary,
+            "variants": scores,
+            "scan_detection": detection,
+            "wall_s": round(time.perf_counter() - started, 1),
+            # latencies depend on what else the machine runs: the 1-minute load average, start and end
+            "load_average": [load_at_start, round(os.getloadavg()[0], 1)],
+        }
+        _write(stem, result, per_variant)
+        plot_resistance(scores, RESULTS / f"{stem}.png", f"injection suite, {args.model}")
     return result
 
 
