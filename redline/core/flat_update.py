@@ -208,7 +208,8 @@ def update_flat(
     F = sparse.csr_matrix(F)
     b = np.asarray(intercept, dtype=np.float64)
     # active classes: the new rows' labels and the classes the current model ranks highest for them
-    Z_new = np.asarray(F[new_rows] @ np.asarray(coef, dtype=np.float64).T) + b
+    F_new = F[new_rows]
+    Z_new = np.asarray(F_new @ coef.T, dtype=np.float64) + b
     top = np.argsort(-Z_new, axis=1)[:, : min(settings.competitors, K)]
     active = np.unique(np.concatenate([codes[new_rows], top.ravel()])).astype(np.int64)
     is_active = np.zeros(K, dtype=bool)
@@ -222,12 +223,15 @@ def update_flat(
 
     F_rows = F[rows]
     support = np.unique(F_rows.indices).astype(np.int64)
+    every = _Design(F_rows, support)  # every class's current logits, dense part with BLAS
+    Z0 = every.times(np.asarray(coef[:, every.cols], dtype=np.float64)) + b
     if settings.columns == "new":
         dense = np.bincount(F_rows.indices, minlength=F.shape[1]) > 0.25 * rows.size
-        support = np.union1d(np.flatnonzero(dense), np.unique(F[new_rows].indices)).astype(np.int64)
-    design = _Design(F_rows, support)
-    Z0 = np.asarray(F_rows @ np.asarray(coef, dtype=np.float64).T) + b
-    W0 = np.asarray(coef[:, design.cols], dtype=np.float64)
+        support = np.union1d(np.flatnonzero(dense), np.unique(F_new.indices)).astype(np.int64)
+        design = _Design(F_rows, support)
+    else:
+        design = every
+    W0 = np.asarray(coef[active][:, design.cols], dtype=np.float64)
     M = _lse(Z0[:, ~is_active]) if not is_active.all() else np.full(rows.size, -np.inf)
     pos = np.full(K, -1, dtype=np.int64)
     pos[active] = np.arange(active.size)
@@ -244,8 +248,8 @@ def update_flat(
         G[hit, target[hit]] -= w[hit]
         return loss, np.concatenate([design.t_times(G).ravel(), G.sum(axis=0)])
 
-    Z_rest = Z0[:, active] - design.times(W0[active]) - b[active]  # the columns that do not move
-    theta0 = np.concatenate([W0[active].ravel(), b[active]])
+    Z_rest = Z0[:, active] - design.times(W0) - b[active]  # the columns that do not move
+    theta0 = np.concatenate([W0.ravel(), b[active]])
     penalised = np.concatenate([np.ones(kA * dA), np.zeros(kA)])
     # the gradient of the sampled old objective at the current fit, which the full one makes ~0
     correction = data_term(theta0, old_only)[1] + penalised * theta0

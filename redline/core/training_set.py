@@ -37,8 +37,7 @@ def validate_examples(
     return X, texts, y_arr
 
 
-def _frozen(a: NDArray[np.generic]) -> NDArray[np.generic]:
-    a = np.array(a, copy=True) if a.flags.writeable else a
+def _read_only(a: NDArray[np.generic]) -> NDArray[np.generic]:
     a.flags.writeable = False
     return a
 
@@ -73,10 +72,19 @@ class TrainingSet:
             raise InputDataError(
                 f"{X.shape[0]} embeddings, {len(self.texts)} texts and {y.size} labels differ"
             )
-        object.__setattr__(self, "X", _frozen(X))
-        if not isinstance(self.texts, tuple) or not all(isinstance(t, str) for t in self.texts):
-            object.__setattr__(self, "texts", tuple(str(t) for t in self.texts))
-        object.__setattr__(self, "y", _frozen(y))
+        # copies: the caller keeps its (writable) arrays, this set never sees them change
+        object.__setattr__(self, "X", _read_only(np.array(X, copy=True)))
+        object.__setattr__(self, "texts", tuple(str(t) for t in self.texts))
+        object.__setattr__(self, "y", _read_only(np.array(y, copy=True)))
+
+    @classmethod
+    def _adopt(cls, X: NDArray[np.float32], texts: tuple[str, ...], y: NDArray[np.str_]) -> TrainingSet:
+        """A set over fresh arrays nobody else holds (no checks, no copies)."""
+        out = object.__new__(cls)
+        object.__setattr__(out, "X", _read_only(X))
+        object.__setattr__(out, "texts", texts)
+        object.__setattr__(out, "y", _read_only(y))
+        return out
 
     @classmethod
     def empty(cls, dim: int) -> TrainingSet:
@@ -89,11 +97,16 @@ class TrainingSet:
     def appended(self, X: FloatArray, texts: Sequence[str], y: NDArray[np.str_]) -> TrainingSet:
         """This set followed by the given rows."""
         X = np.asarray(X, dtype=np.float32)
+        y = np.asarray(y).astype(str)
         if X.ndim != 2 or X.shape[1] != self.X.shape[1]:
             raise InputDataError(f"embeddings of shape {X.shape}, expected (n, {self.X.shape[1]})")
-        return TrainingSet(np.vstack([self.X, X]), (*self.texts, *texts), np.concatenate([self.y, y]))
+        if not (X.shape[0] == len(texts) == y.size):
+            raise InputDataError(f"{X.shape[0]} embeddings, {len(texts)} texts and {y.size} labels differ")
+        return TrainingSet._adopt(
+            np.vstack([self.X, X]), (*self.texts, *(str(t) for t in texts)), np.concatenate([self.y, y])
+        )
 
     def select(self, rows: NDArray[np.integer] | NDArray[np.bool_]) -> TrainingSet:
         """The given rows (indices or a mask), in their order."""
         idx = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows, dtype=np.int64)
-        return TrainingSet(self.X[idx], tuple(self.texts[i] for i in idx.tolist()), self.y[idx])
+        return TrainingSet._adopt(self.X[idx], tuple(self.texts[i] for i in idx.tolist()), self.y[idx])

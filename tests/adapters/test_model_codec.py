@@ -7,7 +7,9 @@ import pytest
 
 from redline.adapters.model_codec import (
     COMPRESSIONS,
+    DEFAULT_PRECISION,
     PRECISIONS,
+    decode_params_blob,
     join_chunks,
     params_from_bytes,
     params_to_bytes,
@@ -153,3 +155,10 @@ def test_a_model_blob_survives_chunking(flat: RedClassifier) -> None:
     blob = params_to_bytes(flat.params_state(), precision="float32")
     again = RedClassifier.from_params(params_from_bytes(join_chunks(split_chunks(blob, max_bytes=4096))))
     np.testing.assert_array_equal(_proba(again), _proba(flat))
+
+
+def test_metadata_travels_with_the_parameters(flat: RedClassifier) -> None:
+    blob = params_to_bytes(flat.params_state(), metadata={"examples_offset": 1234, "version": "m#3"})
+    params, meta = decode_params_blob(blob)
+    assert meta["examples_offset"] == 1234 and meta["version"] == "m#3" and meta["precision"] == DEFAULT_PRECISION
+    assert params["n_train"] == flat.n_train_
