@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 PYTEST_ARGS ?=
 
-.PHONY: help venv install kafka-jars llm-server-deps lint test test-unit test-kafka-compat demo bench-engine bench-structure clean
+.PHONY: help venv install kafka-jars llm-server-deps lint test test-unit test-kafka-compat demo bench-stream bench-engine bench-structure clean
 
 help:
 	@echo "make demo   - set everything up, start Kafka, stream a real data set through, show results"
@@ -53,6 +53,10 @@ test-unit: $(STAMP)
 
 demo: $(STAMP) kafka-jars
 	$(BIN)/python -m redline.commands.demo
+
+# the stream against its own embedder: ratio, latency at half rate, ready time, memory; 150 and 1000 labels
+bench-stream: $(STAMP) kafka-jars
+	$(BIN)/python benchmarks/bench_stream.py --profile
 
 bench-engine: $(STAMP)
 	$(BIN)/python benchmarks/bench_engine.py

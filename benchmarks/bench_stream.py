@@ -1,14 +1,25 @@
-"""Stream throughput: texts through a real broker and worker, with and without the judge loop.
+"""Stream speed: a real worker on a real broker against its own embedder, latency, readiness, memory.
 
-Starts a local Kafka broker, fits a model on the CLINC150 seed set (30 per class), and for each
-configuration runs a fresh ``redline worker`` (own consumer group and topic prefix), produces the same
-N test texts in one burst and reads ``<prefix>labels`` until every id has its result. Also embeds the
-same texts directly in this process, so the stream's cost can be read as a ratio to embedding alone.
+For each case (CLINC150 with its 150 labels; 1000 synthetic labels, see ``stream_setup``) and each
+worker configuration, one fresh ``redline worker`` (own topics and consumer group) is started with the
+case's model folder, and:
 
-Prints one JSON object and writes it to ``benchmarks/results/stream.json``. Timings are from one run on
-this machine; the load average says how busy it was (other work shares the 2 cores).
+1. *ready*: seconds from starting the process to its ``/redline/ready/`` page answering 200; then the
+   first text's produce-to-label latency;
+2. *burst*: N texts produced at once; end-to-end texts/s = N / (last result - first send). The same
+   texts embedded by the same model in this process, right before and right after the stream run
+   (the mean of both: the same machine load as the stream), give the ratio stream / embedding alone;
+3. *latency*: texts produced at half the burst rate, each one's produce-to-label latency (send time to
+   arrival of its result here, one clock), split into accepted (model alone) and judged texts;
+4. *memory*: the worker's resident memory sampled every 0.5 s (max, and median of the second half).
 
-Usage: ``python benchmarks/bench_stream.py [--n 1000] [--port 0]``
+``--profile`` records a py-spy flame graph of each worker during its burst (SVG into
+``benchmarks/results/profiles/``). The load average is recorded: other work on the machine slows both
+sides of the ratio alike, not the ratio. Prints JSON, writes ``benchmarks/results/stream.json`` and a
+plot ``stream.png``.
+
+Usage: ``python benchmarks/bench_stream.py [--n 2000] [--latency-n 600] [--cases clinc150,synthetic1000]
+[--profile]`` (``make bench-stream``)
 """
 
 from __future__ import annotations
@@ -23,166 +34,255 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stream_setup import (
+    RssSampler,
+    StreamCase,
+    clinc150_case,
+    embedding_rate,
+    load,
+    percentiles,
+    py_spy,
+    stats_page,
+    synthetic_case,
+    wait_ready,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
-CONFIGS = {
-    "classify only (judge none)": ["--judge", "none", "--learn-every", "0"],
-    "judge loop, fixed threshold 0.2 (before the budget)": [
-        "--judge", "simulated:0.95", "--learn-every", "0", "--threshold", "0.2",
-    ],
-    "judge loop, judge share 0.2 (default)": ["--judge", "simulated:0.95", "--learn-every", "0"],
-    "judge loop, judge share 0.1": [
-        "--judge", "simulated:0.95", "--learn-every", "0", "--judge-share", "0.1",
-    ],
-    "judge loop + learning (every 64), judge share 0.2": [
-        "--judge", "simulated:0.95", "--learn-every", "64",
-    ],
-}  # fmt: skip
+JUDGE = ["--judge", "simulated:0.95"]
+CONFIGS: dict[str, list[str]] = {
+    "classify only (judge none, learning off)": ["--judge", "none", "--learn-every", "0"],
+    "judge share 0.2, learning off": [*JUDGE, "--learn-every", "0"],
+    "defaults (judge share 0.2, learning on)": JUDGE,
+}
+_NAMES = list(CONFIGS)
+PER_CASE = {"clinc150": _NAMES, "synthetic1000": [_NAMES[0], _NAMES[2]]}
 
 
-def _fit(work: Path, embedder) -> tuple[Path, Path, list]:
-    from redline.adapters.bundled_datasets import load_dataset, split_dataset
-    from redline.adapters.jsonl_files import write_examples
-    from redline.adapters.snapshot_store import FileSnapshotStore, Snapshot
-    from redline.core.classifier import RedClassifier
-    from redline.core.config import EngineConfig
+async def _stream(
+    bootstrap: str, topics: Any, texts: list[tuple[str, str]], pace_per_s: float | None, timeout_s: float
+) -> dict[str, Any]:
+    """Send ``texts`` (id, text), optionally paced; return send and arrival wall-clock times per id."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-    split = split_dataset(load_dataset("clinc150"), seed_per_class=30, seed=0)
-    texts = [e.text for e in split.seed]
-    from redline.core.judge_budget import held_out_uncertainty, uncertainty_quantiles
+    from redline.schemas import LabelResult, TextIn, decode, encode
 
-    X, y = embedder.encode(texts), [str(e.label) for e in split.seed]
-    model = RedClassifier(EngineConfig()).fit(X, texts, y, split.descriptions)
-    # as `redline fit` does: held-out uncertainty quantiles warm-start the worker's judge budget
-    held_out = held_out_uncertainty(lambda: RedClassifier(EngineConfig()), X, texts, y, "margin")
-    meta = {
-        "kind": "redline.RedClassifier",
-        "embedder": embedder.model_id,
-        "uncertainty_quantiles": uncertainty_quantiles(held_out),
-    }
-    FileSnapshotStore(work / "model").save("", Snapshot(model.to_state(), meta))
-    write_examples(work / "test.jsonl", split.test)
-    return work / "model", work / "test.jsonl", list(split.test)
+    consumer = AIOKafkaConsumer(
+        topics.labels, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="latest"
+    )
+    await consumer.start()
+    await consumer.seek_to_end()
+    for tp in consumer.assignment():
+        await consumer.position(tp)  # resolve "latest" now, before anything is sent
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    sent: dict[str, float] = {}
+    arrived: dict[str, float] = {}
+    results: dict[str, Any] = {}
+    wanted = {i for i, _ in texts}
 
+    async def read() -> None:
+        deadline = time.monotonic() + timeout_s
+        while not wanted <= arrived.keys() and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=100, max_records=1000)
+            now = time.time()
+            for records in batches.values():
+                for record in records:
+                    result = decode(LabelResult, record.value)
+                    if result.id in wanted and result.id not in arrived:
+                        arrived[result.id] = now
+                        results[result.id] = result
 
-def _routing_stats(port: int) -> dict:
-    import urllib.request
-
+    reader = asyncio.create_task(read())
+    started = time.monotonic()
+    futures = []
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/redline/stats/", timeout=10) as page:
-            return json.loads(page.read())["routing"]
-    except Exception as exc:  # the numbers from the results still stand
-        return {"error": repr(exc)}
+        for k, (i, text) in enumerate(texts):
+            if pace_per_s:
+                delay = started + k / pace_per_s - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            sent[i] = time.time()
+            futures.append(await producer.send(topics.texts, encode(TextIn(id=i, text=text)), key=i.encode()))
+        for fut in futures:
+            await fut
+        await reader
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    return {"sent": sent, "arrived": arrived, "results": results}
 
 
-def _run_config(
-    name: str, extra: list[str], bootstrap: str, work: Path, model: Path, truth: Path, test: list
-):
+def _latency(run: dict[str, Any]) -> dict[str, Any]:
+    accepted, judged = [], []
+    for i, t in run["arrived"].items():
+        (judged if run["results"][i].judge is not None else accepted).append(t - run["sent"][i])
+    return {"accepted": percentiles(accepted), "judged": percentiles(judged)}
+
+
+def run_config(
+    case: StreamCase, name: str, bootstrap: str, work: Path, embedder: Any, args: argparse.Namespace
+) -> dict[str, Any]:
+    """One fresh worker of configuration ``name`` on ``case``: ready, burst, latency, memory."""
     from redline.broker.ports import find_free_port
-    from redline.commands.demo import stop_worker, wait_until_ready
-    from redline.schemas import LabelResult, TextIn, decode
-    from redline.streams.clients import collect, produce, text_messages
-    from redline.streams.result_summary import ResultSummary
     from redline.streams.settings import TopicNames
 
     run = uuid.uuid4().hex[:6]
     prefix = f"bench{run}."
     topics = TopicNames.with_prefix(prefix)
-    texts = [TextIn(id=f"{run}-{i}", text=e.text) for i, e in enumerate(test)]
-    tally = ResultSummary(truth={t.id: str(e.label) for t, e in zip(texts, test, strict=True)})
-    log = work / f"worker-{run}.log"
-    web_port = find_free_port()
-    judged = 0
-    with log.open("wb") as fh:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "redline", "worker", "--model", str(model), "--bootstrap", bootstrap,
-             "--web-port", str(web_port), "--topic-prefix", prefix, "--app-id", f"bench-{run}",
-             "--judge-truth", str(truth), "--data-dir", str(work / f"data-{run}"), *extra],
-            stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    flags = CONFIGS[name]
+    truth = ["--judge-truth", str(case.truth_file)] if "--judge" in flags and "none" not in flags else []
+    burst = [(f"{run}-b{k}", t) for k, t in enumerate(case.texts[: args.n])]
+    rest = case.texts[args.n :] or case.texts
+    paced = [(f"{run}-l{k}", rest[k % len(rest)]) for k in range(args.latency_n)]
+    texts = [t for _, t in burst]
+    embed_before = embedding_rate(embedder, texts)
+    port = find_free_port()
+    log = (args.log_dir or work) / f"worker-{case.name}-{run}.log"
+    load_start = load()
+    with log.open("wb") as out:
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "redline", "worker", "--model", str(case.model_dir),
+             "--bootstrap", bootstrap, "--web-port", str(port), "--topic-prefix", prefix, "--app-id", f"bench-{run}",
+             "--data-dir", str(work / f"data-{run}"), *truth, *flags, *args.worker_args.split()],
+            stdout=out, stderr=subprocess.STDOUT,
+            env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"},
         )  # fmt: skip
+    rss = RssSampler(proc.pid).start()
     try:
-        ready_s = wait_until_ready(worker, web_port, log)
-
-        def on_record(topic, record, got) -> None:
-            nonlocal judged
-            result = decode(LabelResult, record.value)
-            judged += result.judge is not None and result.id not in tally.results
-            tally.add(result)
-
-        async def go():
-            tally.started = time.monotonic()
-            reader = asyncio.create_task(
-                collect(
-                    bootstrap,
-                    [topics.labels],
-                    lambda g: tally.count >= len(texts) or worker.poll() is not None,
-                    timeout_s=3600,
-                    on_record=on_record,
-                )
-            )
-            await produce(bootstrap, topics.texts, text_messages(texts))
-            await reader
-
-        asyncio.run(go())
-        routing = _routing_stats(web_port)
+        wait_ready(proc, port, log)
+        ready_s = time.monotonic() - started  # from starting the process
+        first = asyncio.run(_stream(bootstrap, topics, [(f"{run}-first", texts[0])], None, 300))
+        first_s = first["arrived"][f"{run}-first"] - first["sent"][f"{run}-first"]
+        slug = name.split(" (")[0].replace(" ", "_").replace(",", "")
+        svg = RESULTS / "profiles" / f"{case.name}-{slug}.svg"
+        if args.profile:
+            svg.parent.mkdir(parents=True, exist_ok=True)
+        spy = py_spy(proc.pid, 25, svg) if args.profile else None
+        b = asyncio.run(_stream(bootstrap, topics, burst, None, 1800))
+        end_to_end = len(b["arrived"]) / (max(b["arrived"].values()) - min(b["sent"].values()))
+        if spy is not None:
+            spy.wait(timeout=120)
+        embed_after = embedding_rate(embedder, texts)
+        rate = end_to_end / 2
+        lat = asyncio.run(_stream(bootstrap, topics, paced, rate, 900))
+        stats = stats_page(port)
     finally:
-        stop_worker(worker)
-    out = tally.to_dict()
-    out["judge_share"] = judged / len(texts)  # texts that went to the judge, from their results
-    out["routing"] = routing  # the worker's own view, from its /redline/stats/ page
-    out["worker_ready_s"] = ready_s
-    print(f"{name}: {tally.line(len(texts))}", file=sys.stderr)
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        memory = rss.stop()
+    embed = (embed_before + embed_after) / 2
+    statuses: dict[str, int] = {}
+    for r in b["results"].values():
+        statuses[r.status] = statuses.get(r.status, 0) + 1
+    out = {
+        "texts": len(burst),
+        "results": len(b["arrived"]),
+        "end_to_end_per_s": round(end_to_end, 1),
+        "embedding_alone_per_s": round(embed, 1),
+        "embedding_alone_before_after_per_s": [round(embed_before, 1), round(embed_after, 1)],
+        "ratio_to_embedding": round(end_to_end / embed, 3),
+        "judged_share": round(sum(r.judge is not None for r in b["results"].values()) / len(burst), 3),
+        "statuses": statuses,
+        "ready_s": round(ready_s, 1),
+        "first_text_latency_ms": round(first_s * 1000, 1),
+        "latency_at_half_rate": {"rate_per_s": round(rate, 1), **_latency(lat)},
+        "rss": memory,
+        "worker_stats": {k: stats.get(k) for k in ("routing", "learning", "model", "judge") if k in stats},
+        "load_average": {"start": load_start, "end": load()},
+        "profile": str(svg.relative_to(RESULTS.parent.parent)) if spy is not None else None,
+    }
+    head = json.dumps({k: out[k] for k in list(out)[:8]})
+    print(f"[bench_stream] {case.name} / {name}: {head}", file=sys.stderr)
     return out
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    """Ratio to embedding alone and latency percentiles per case and configuration."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [(f"{c}\n{n}", r) for c, runs in result["cases"].items() for n, r in runs.items()]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(13, 0.9 * len(rows) + 1.5))
+    names = [n for n, _ in rows]
+    a.barh(names, [r["ratio_to_embedding"] for _, r in rows], color="tab:blue")
+    a.axvline(0.8, color="tab:red", ls="--", label="target 0.8")
+    a.set_xlabel("end-to-end texts/s ÷ embedding alone (same run)")
+    a.legend()
+    a.invert_yaxis()
+    for kind, colour in (("accepted", "tab:green"), ("judged", "tab:orange")):
+        p50 = [r["latency_at_half_rate"][kind]["p50_ms"] or 0 for _, r in rows]
+        p99 = [r["latency_at_half_rate"][kind]["p99_ms"] or 0 for _, r in rows]
+        b.scatter(p50, names, color=colour, marker="o", label=f"{kind} p50")
+        b.scatter(p99, names, color=colour, marker="x", label=f"{kind} p99")
+    b.axvline(500, color="tab:red", ls="--", label="p99 target 500 ms")
+    b.set_xscale("log")
+    b.set_xlabel("produce-to-label latency at half the burst rate (ms)")
+    b.set_yticks([])
+    b.invert_yaxis()
+    b.legend(fontsize=7)
+    fig.suptitle(f"redline stream on {result['cpus']} CPUs (load {result['load_average_before']})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n", type=int, default=1000, help="test texts per configuration")
+    parser.add_argument("--n", type=int, default=2000, help="texts in each burst")
+    parser.add_argument("--latency-n", type=int, default=600, help="texts sent at half rate")
+    parser.add_argument("--cases", default="clinc150,synthetic1000")
+    parser.add_argument("--configs", default="", help="comma-separated indexes into CONFIGS (default all)")
+    parser.add_argument("--profile", action="store_true", help="py-spy flame graphs of each burst")
     parser.add_argument("--out", type=Path, default=RESULTS / "stream.json")
+    parser.add_argument("--worker-args", default="", help="extra flags for every worker")
+    parser.add_argument("--log-dir", type=Path, default=None, help="keep the workers' logs here")
     args = parser.parse_args()
+    if args.log_dir:
+        args.log_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-    from redline.adapters.embedder import EmbeddingSettings, SentenceTransformerEmbedder
+    from redline.adapters.embedder import EmbeddingSettings
     from redline.broker import BrokerSettings, LocalKafkaBroker
     from redline.broker.ports import find_free_port
 
-    load_before = os.getloadavg()
+    picked = {list(CONFIGS)[int(i)] for i in args.configs.split(",")} if args.configs else set(CONFIGS)
+    result: dict[str, Any] = {"benchmark": "stream", "cpus": os.cpu_count(), "load_average_before": load()}
+    embedder = EmbeddingSettings.from_env(cache=False).build()
+    embedder.encode(["warm up"])
+    result["embedder"] = embedder.model_id
+    result["cases"] = {}
     with tempfile.TemporaryDirectory(prefix="redline-bench-stream-") as tmp:
         work = Path(tmp)
-        model, truth, test = _fit(work, EmbeddingSettings.from_env().build())
-        test = test[: args.n]
-        direct = SentenceTransformerEmbedder()
-        direct.encode(["warm up"])
-        t0 = time.perf_counter()
-        direct.encode([e.text for e in test])
-        embed_per_s = len(test) / (time.perf_counter() - t0)
         broker = LocalKafkaBroker(
             BrokerSettings(data_dir=work / "kafka", port=find_free_port()), log=lambda _: None
         )
         bootstrap = broker.start()
         try:
-            runs = {
-                name: _run_config(name, extra, bootstrap, work, model, truth, test)
-                for name, extra in CONFIGS.items()
-            }
+            for case_name in args.cases.split(","):
+                case = clinc150_case(work, embedder) if case_name == "clinc150" else synthetic_case(
+                    work, embedder, int(case_name.removeprefix("synthetic"))
+                )
+                runs = {}
+                for name in PER_CASE.get(case_name, list(CONFIGS)):
+                    if name in picked:
+                        runs[name] = run_config(case, name, bootstrap, work, embedder, args)
+                result["cases"][f"{case.name} ({case.n_classes} labels)"] = runs
         finally:
             broker.stop()
-    result = {
-        "benchmark": "stream",
-        "texts": len(test),
-        "dataset": "clinc150 (seed 30/class, official test split)",
-        "embedding_only_per_s": embed_per_s,
-        "configs": runs,
-        "throughput_ratio_to_embedding": {k: v["throughput_per_s"] / embed_per_s for k, v in runs.items()},
-        "load_average_before": load_before,
-        "load_average_after": os.getloadavg(),
-        "cpus": os.cpu_count(),
-    }
+    result["load_average_after"] = load()
     text = json.dumps(result, indent=1)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text + "\n")
+    plot(result, args.out.with_suffix(".png"))
 
 
 if __name__ == "__main__":

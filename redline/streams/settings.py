@@ -93,7 +93,9 @@ class StreamSettings(RedlineSettings):
         default=6066, ge=1, le=65535, description="port of the worker's web server; one per worker on a host"
     )
     batch_size: int = Field(default=64, ge=1, description="texts embedded and scored at once")
-    batch_within_s: float = Field(default=0.5, gt=0, description="seconds to wait for a batch to fill")
+    batch_within_s: float = Field(
+        default=0.1, gt=0, description="seconds a batch waits to fill (it closes on size or on this timer)"
+    )
     judge: str = Field(
         default="none",
         description="judge spec: none | simulated:<accuracy> | simulated-hard:<accuracy> (evaluation "
