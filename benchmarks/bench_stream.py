@@ -146,7 +146,8 @@ def run_config(
         started = time.monotonic()
         proc = subprocess.Popen(
             [sys.executable, "-m", "redline", "worker", "--model", str(case.model_dir),
-             "--bootstrap", bootstrap, "--web-port", str(port), "--topic-prefix", prefix, "--app-id", f"bench-{run}",
+             "--bootstrap", bootstrap, "--web-port", str(port), "--topic-prefix", prefix,
+             "--app-id", f"bench-{run}",
              "--data-dir", str(work / f"data-{run}"), *truth, *flags, *args.worker_args.split()],
             stdout=out, stderr=subprocess.STDOUT,
             env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"},
@@ -267,8 +268,10 @@ def main() -> None:
         bootstrap = broker.start()
         try:
             for case_name in args.cases.split(","):
-                case = clinc150_case(work, embedder) if case_name == "clinc150" else synthetic_case(
-                    work, embedder, int(case_name.removeprefix("synthetic"))
+                case = (
+                    clinc150_case(work, embedder)
+                    if case_name == "clinc150"
+                    else synthetic_case(work, embedder, int(case_name.removeprefix("synthetic")))
                 )
                 runs = {}
                 for name in PER_CASE.get(case_name, list(CONFIGS)):
