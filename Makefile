@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 PYTEST_ARGS ?=
 
-.PHONY: help venv install kafka-jars llm-server-deps lint test test-unit test-kafka-compat demo bench-stream bench-engine bench-structure clean
+.PHONY: help venv install kafka-jars embedder-export llm-server-deps lint test test-unit test-kafka-compat demo bench-stream bench-engine bench-structure clean
 
 help:
 	@echo "make demo   - set everything up, start Kafka, stream a real data set through, show results"
@@ -26,6 +26,11 @@ venv install: $(STAMP)
 kafka-jars: $(STAMP)
 	$(BIN)/redline kafka fetch
 
+# the packaged embedding model as ONNX (fp32 + int8) in ~/.cache/redline/onnx (or REDLINE_CACHE_DIR), for
+# REDLINE_EMBED_BACKEND=onnx / onnx-int8; exported locally from the installed weights, nothing downloaded
+embedder-export: $(STAMP)
+	$(BIN)/redline embedder export
+
 # llama.cpp server + SmolLM2-135M for the live judge tests; built once into ~/.cache/redline (or REDLINE_CACHE_DIR)
 llm-server-deps: $(STAMP)
 	$(BIN)/python -m redline.testing.llm_server deps
@@ -35,7 +40,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: $(STAMP) kafka-jars llm-server-deps lint
+test: $(STAMP) kafka-jars embedder-export llm-server-deps lint
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # The Kafka-facing integration tests once more on the other release CI tests (`make test` runs the
@@ -48,14 +53,14 @@ test-kafka-compat: $(STAMP)
 	$(BIN)/redline kafka fetch --kafka-version $(KAFKA_COMPAT_VERSION)
 	REDLINE_TEST_KAFKA_VERSION=$(KAFKA_COMPAT_VERSION) $(BIN)/python -m pytest -q $(PYTEST_ARGS) $(KAFKA_TESTS)
 
-test-unit: $(STAMP)
+test-unit: $(STAMP) embedder-export
 	$(BIN)/python -m pytest -q -m "not integration" $(PYTEST_ARGS)
 
-demo: $(STAMP) kafka-jars
+demo: $(STAMP) kafka-jars embedder-export
 	$(BIN)/python -m redline.commands.demo
 
 # the stream against its own embedder: ratio, latency at half rate, ready time, memory; 150 and 1000 labels
-bench-stream: $(STAMP) kafka-jars
+bench-stream: $(STAMP) kafka-jars embedder-export
 	$(BIN)/python benchmarks/bench_stream.py --profile
 
 bench-engine: $(STAMP)

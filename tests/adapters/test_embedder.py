@@ -224,6 +224,7 @@ def test_every_embedding_knob_has_one_variable() -> None:
         "threads": "REDLINE_EMBED_THREADS",
         "backend": "REDLINE_EMBED_BACKEND",
         "device": "REDLINE_EMBED_DEVICE",
+        "onnx_dir": "REDLINE_CACHE_DIR",
     }
     env = {
         "REDLINE_EMBED_BATCH_SIZE": "16",
