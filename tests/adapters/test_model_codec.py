@@ -160,5 +160,6 @@ def test_a_model_blob_survives_chunking(flat: RedClassifier) -> None:
 def test_metadata_travels_with_the_parameters(flat: RedClassifier) -> None:
     blob = params_to_bytes(flat.params_state(), metadata={"examples_offset": 1234, "version": "m#3"})
     params, meta = decode_params_blob(blob)
-    assert meta["examples_offset"] == 1234 and meta["version"] == "m#3" and meta["precision"] == DEFAULT_PRECISION
+    assert meta["examples_offset"] == 1234 and meta["version"] == "m#3"
+    assert meta["precision"] == DEFAULT_PRECISION
     assert params["n_train"] == flat.n_train_
