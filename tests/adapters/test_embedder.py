@@ -19,6 +19,7 @@ from redline.adapters.embedder import (
     EmbeddingSettings,
     SentenceTransformerEmbedder,
 )
+from redline.adapters.onnx_embedder import OnnxEmbedder
 from redline.errors import ConfigError, ModelError
 
 
@@ -128,14 +129,17 @@ def test_cache_needs_a_model_id(tmp_path: Path) -> None:
 
 
 def test_settings_respect_redline_cache_dir(tmp_path: Path) -> None:
-    settings = EmbeddingSettings.from_env({"REDLINE_CACHE_DIR": str(tmp_path)}, batch_size=8)
+    settings = EmbeddingSettings.from_env(
+        {"REDLINE_CACHE_DIR": str(tmp_path)}, batch_size=8, backend="torch"
+    )
     assert settings.cache_dir == tmp_path / "embeddings"
     built = settings.build()
     assert isinstance(built, CachedEmbedder) and built.cache_dir == tmp_path / "embeddings"
     assert isinstance(built.inner, SentenceTransformerEmbedder) and built.inner.batch_size == 8
     default = EmbeddingSettings.from_env({})
     assert default.cache_dir == Path.home() / ".cache" / "redline" / "embeddings"
-    assert isinstance(EmbeddingSettings.from_env({}, cache=False).build(), SentenceTransformerEmbedder)
+    assert default.backend == "onnx-int8"  # the default (benchmarks/results/embedding.json)
+    assert isinstance(EmbeddingSettings.from_env({}, cache=False).build(), OnnxEmbedder)
     with pytest.raises(ConfigError, match="batch_size=0 must be >= 1"):
         EmbeddingSettings.from_env({}, batch_size=0)
 
@@ -207,7 +211,7 @@ def test_threads_setting_from_environment_and_overrides() -> None:
     assert EmbeddingSettings.from_env({"REDLINE_EMBED_THREADS": "1"}, threads=2).threads == 2
     assert EmbeddingSettings.from_env({"REDLINE_EMBED_THREADS": "1"}, threads=None).threads == 1
     assert EmbeddingSettings.from_env({}).threads is None
-    built = EmbeddingSettings.from_env({}, threads=1, cache=False).build()
+    built = EmbeddingSettings.from_env({}, threads=1, cache=False, backend="torch").build()
     assert isinstance(built, SentenceTransformerEmbedder) and built.threads == 1
     with pytest.raises(ConfigError, match="REDLINE_EMBED_THREADS='many' is not an integer"):
         EmbeddingSettings.from_env({"REDLINE_EMBED_THREADS": "many"})
