@@ -83,7 +83,7 @@ class EmbeddingSettings(RedlineSettings):
         CPU threads of torch or ONNX Runtime (``$REDLINE_EMBED_THREADS``); None keeps the library's
         default (one per core). On a machine busy with other work, 1 thread beats oversubscribed cores.
     backend : {"torch", "onnx", "onnx-int8"}
-        What runs the model (``$REDLINE_EMBED_BACKEND``, default onnx-int8): sentence-transformers on
+        What runs the model (``$REDLINE_EMBED_BACKEND``, default onnx): sentence-transformers on
         torch; its ONNX export on ONNX Runtime (same vectors, same model id); or the int8-quantised
         export (other vectors, model id + ``+onnx-int8``: models fitted with torch or onnx are refused by it).
         With a ``device`` other than ``cpu`` the default is torch; the onnx backends run on the CPU.
@@ -108,10 +108,12 @@ class EmbeddingSettings(RedlineSettings):
         description="embedding cache folder (<REDLINE_CACHE_DIR>/embeddings)",
     )
     threads: int | None = Field(default=None, ge=1, description="CPU threads (default: one per core)")
-    # onnx-int8 by default: 1.9-2.1x torch's texts/s at 2 threads (2.5x at 1), the engine's accuracy
-    # -0.01 / -0.19 points on CLINC150 / BANKING77, 3 s instead of 21 s to the first vector, a third of
-    # the memory (benchmarks/results/embedding.json, stream.json)
-    backend: Backend = Field(default="onnx-int8", description="what runs the model: torch, onnx or onnx-int8")
+    # onnx by default: torch's vectors (|cos - 1| < 1e-6, same model id, so models fitted with torch
+    # load), 1.3-1.6x its texts/s at 2 threads, 5 s instead of 21 s to the first vector. onnx-int8 is
+    # faster still (1.9-2.1x, accuracy -0.01/-0.19 points) but quantises activations per batch, so a
+    # text's lower-ranked scores depend on the texts embedded with it: opt-in
+    # (benchmarks/results/embedding.json)
+    backend: Backend = Field(default="onnx", description="what runs the model: torch, onnx or onnx-int8")
     device: str = Field(default="cpu", description="torch device: cpu, cuda[:<n>] or mps")
     onnx_dir: Path = Field(
         default_factory=_default_onnx_dir, description="ONNX export folder (<REDLINE_CACHE_DIR>/onnx)"

@@ -138,7 +138,7 @@ def test_settings_respect_redline_cache_dir(tmp_path: Path) -> None:
     assert isinstance(built.inner, SentenceTransformerEmbedder) and built.inner.batch_size == 8
     default = EmbeddingSettings.from_env({})
     assert default.cache_dir == Path.home() / ".cache" / "redline" / "embeddings"
-    assert default.backend == "onnx-int8"  # the default (benchmarks/results/embedding.json)
+    assert default.backend == "onnx"  # the default (benchmarks/results/embedding.json)
     assert isinstance(EmbeddingSettings.from_env({}, cache=False).build(), OnnxEmbedder)
     with pytest.raises(ConfigError, match="batch_size=0 must be >= 1"):
         EmbeddingSettings.from_env({}, batch_size=0)
