@@ -16,7 +16,8 @@ from redline import __version__
 from redline.errors import RedlineError
 
 #: modules under ``redline.commands`` that contribute sub-commands, in help order
-COMMAND_MODULES = ("kafka", "engine", "judge", "worker", "stream", "control", "schemas", "datasets")
+COMMAND_MODULES = ("kafka", "engine", "judge", "worker", "stream", "control", "status", "schemas",
+                   "datasets")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
