@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 #: Prometheus' text exposition format
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: 0 closed, 1 open, 2 half open (the circuit breaker's states)
-BREAKER_STATES = {"closed": 0, "open": 1, "half_open": 2}
+BREAKER_STATES = MappingProxyType({"closed": 0, "open": 1, "half_open": 2})
 #: produce-to-label latency: an accepted text takes milliseconds, a judged one seconds
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 JUDGE_BUCKETS = (0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)

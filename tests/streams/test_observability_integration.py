@@ -4,7 +4,8 @@ The worker (real broker, real MiniLM embeddings, a simulated judge) labels a few
 malformed messages; Prometheus (the Debian ``prometheus`` binary; skipped without it) scrapes the
 worker's ``/metrics`` every second, and its HTTP API must report as many results per status as
 ``<prefix>labels`` holds. ``redline status --json`` must then see the worker in the consumer group,
-no lag on the texts topic, the model on the models topic and the dead letters of the last hour.
+no lag on the texts topic, the model on the models topic and the dead letters of the last hour. The
+worker runs with ``--log-json``: each of its log lines must be one JSON object.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def test_prometheus_scrapes_the_worker_and_status_summarises_it(kafka_bootstrap,
     app_id = f"redline-obs-{run}"
     topics = TopicNames.with_prefix(prefix)
     texts = [TextIn(id=f"{run}-{i}", text=e.text) for i, e in enumerate(fitted.test[:12])]
-    worker = start_worker(fitted, kafka_bootstrap, prefix, app_id, tmp_path, "worker")
+    worker = start_worker(fitted, kafka_bootstrap, prefix, app_id, tmp_path, "worker", "--log-json")
     prometheus = None
     try:
         wait_for(worker, lambda s: s["ready"], timeout_s=300)
@@ -149,3 +150,10 @@ def test_prometheus_scrapes_the_worker_and_status_summarises_it(kafka_bootstrap,
             prometheus.terminate()
             prometheus.wait(timeout=30)
         assert stop(worker) == 0, log_tail(worker)
+    # --log-json: every log line is one JSON object (the "redline worker:" lines are its own prints)
+    lines = [line for line in (tmp_path / "worker.log").read_text().splitlines() if line.strip()]
+    logged = [json.loads(line) for line in lines if not line.startswith("redline worker:")]
+    assert logged and all({"time", "level", "logger", "message"} <= set(entry) for entry in logged), lines
+    assert any(
+        e["logger"] == "redline.streams.leader" and e["message"].startswith("leading from") for e in logged
+    )
