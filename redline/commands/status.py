@@ -16,6 +16,7 @@ from typing import Any
 
 from redline.commands.deployment_client import add_deployment_flags, deployment_settings
 from redline.commands.settings_flags import SettingsHelpFormatter
+from redline.errors import ConfigError
 
 
 def register(subparsers: Any) -> None:
@@ -39,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
     """Print the deployment's summary; exit 0 (errors are raised as RedlineError: exit 1)."""
     from redline.streams.deployment_status import deployment_status
 
+    if not args.window > 0:
+        raise ConfigError(f"--window must be a positive number of seconds, not {args.window:g}")
     settings = deployment_settings(args)
     summary = asyncio.run(deployment_status(settings, window_s=args.window))
     print(json.dumps(summary, indent=2, sort_keys=True) if args.json else render(summary))

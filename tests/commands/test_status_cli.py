@@ -23,6 +23,11 @@ def test_a_bad_bootstrap_is_one_line(capsys: pytest.CaptureFixture[str]) -> None
     assert err.startswith("redline: error:") and "bootstrap" in err and err.count("\n") == 1
 
 
+def test_a_window_that_is_not_positive_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", "--bootstrap", "127.0.0.1:1", "--window", "0"]) == 1
+    assert capsys.readouterr().err == "redline: error: --window must be a positive number of seconds, not 0\n"
+
+
 def test_a_worker_that_does_not_answer_is_listed_with_the_reason() -> None:
     from redline.broker.ports import find_free_port
 
