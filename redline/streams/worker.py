@@ -60,7 +60,7 @@ class Worker:
     published : PublishedModel or None
         The snapshot ``engine`` was built from (None in tests that build an engine by hand).
     sender : callable, optional
-        ``await sender(outgoing)`` sends data-plane messages; :meth:`attach` sets one for the topics.
+        ``await sender(outgoing, times)`` sends data-plane messages; :meth:`attach` sets one for the topics.
     producer : AIOKafkaProducer, optional
         The control-plane producer (started); every write through it is awaited.
     metrics : WorkerMetrics, optional
