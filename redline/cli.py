@@ -17,7 +17,7 @@ from redline.errors import RedlineError
 
 #: modules under ``redline.commands`` that contribute sub-commands, in help order
 COMMAND_MODULES = (
-    "kafka", "engine", "judge", "worker", "stream", "control", "schemas", "datasets", "embedder",
+    "kafka", "engine", "judge", "worker", "stream", "control", "status", "schemas", "datasets", "embedder",
 )  # fmt: skip
 
 

@@ -6,7 +6,8 @@
 Beside them runs the control plane (:mod:`.control_plane`): following ``redline.examples`` and
 ``redline.models`` and, on the elected leader, applying ``redline.control`` and learning.
 The worker also serves ``/redline/stats/`` (counters) and ``/redline/ready/`` (200 once it has joined
-its consumer group with a model loaded, 503 before): readiness is not read from logs.
+its consumer group with a model loaded, 503 before): readiness is not read from logs; and, unless
+``metrics`` is off, ``/metrics`` (Prometheus, :mod:`.worker_metrics`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from redline.streams.control_plane import run_control_plane
 from redline.streams.topics import Topics
 from redline.streams.worker import Worker
+from redline.streams.worker_metrics import CONTENT_TYPE
 
 
 def register_agents(app: Any, topics: Topics, worker: Worker) -> dict[str, Any]:
@@ -49,6 +51,13 @@ def register_agents(app: Any, topics: Topics, worker: Worker) -> dict[str, Any]:
     async def ready(view: Any, request: Any) -> Any:
         body = {"ready": worker.ready, "model_version": worker.engine.version}
         return view.json(body, status=200 if worker.ready else 503)
+
+    if settings.metrics:  # Prometheus text format (redline.streams.worker_metrics)
+        worker.metrics.watch_consumer(lambda: app.consumer)
+
+        @app.page("/metrics")  # type: ignore[untyped-decorator]
+        async def metrics(view: Any, request: Any) -> Any:
+            return view.bytes(worker.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
 
     return {
         "classify": app.agent(topics.texts, name="redline.classify")(classify),

@@ -170,6 +170,7 @@ class Leader:
         self.learned_offset = end
         self.last_update = time.monotonic()
         seconds = time.perf_counter() - started
+        self.worker.metrics.learned(seconds)
         await self._publish(
             f"learned {len(keep)} judge-confirmed examples in {seconds:.2f} s", learned=len(keep)
         )

@@ -107,6 +107,7 @@ def run_worker(settings: StreamSettings, *, judge_truth: Path | None = None) -> 
 
     from redline.streams.agents import register_agents
     from redline.streams.app import create_app
+    from redline.streams.log_format import logging_config
 
     quiet_client_logs()
     worker, line = build_worker(settings, judge_truth=judge_truth)
@@ -123,7 +124,15 @@ def run_worker(settings: StreamSettings, *, judge_truth: Path | None = None) -> 
 
     print(f"redline worker: {line}; judge {worker.judge_name}; web port {settings.web_port}", file=sys.stderr,
           flush=True)  # fmt: skip
-    runner = faust.Worker(app, loglevel=settings.loglevel, quiet=True, redirect_stdouts=False)
+    runner = faust.Worker(
+        app,
+        loglevel=settings.loglevel,
+        quiet=True,
+        redirect_stdouts=False,
+        logging_config=logging_config(settings),
+    )
+    if settings.log_json:
+        runner.spinner = None  # no terminal escapes between the JSON lines
     try:
         runner.execute_from_commandline()
     except SystemExit as exc:

@@ -34,10 +34,12 @@ from redline.streams.model_topic import HEAD_KEY, PublishedModel, load_head
 from redline.streams.resolve_step import resolve
 from redline.streams.settings import StreamSettings
 from redline.streams.stats import WorkerStats, routing_stats
+from redline.streams.worker_metrics import EventTimes, WorkerMetrics
 
 log = logging.getLogger(__name__)
 
-Sender = Callable[[Sequence[Outgoing]], Awaitable[None]]
+#: ``await sender(outgoing, times)``: ``times`` are the Kafka timestamps of the records read (or None)
+Sender = Callable[[Sequence[Outgoing], EventTimes | None], Awaitable[None]]
 
 
 class Worker:
@@ -58,9 +60,11 @@ class Worker:
     published : PublishedModel or None
         The snapshot ``engine`` was built from (None in tests that build an engine by hand).
     sender : callable, optional
-        ``await sender(outgoing)`` sends data-plane messages; :meth:`attach` sets one for the topics.
+        ``await sender(outgoing, times)`` sends data-plane messages; :meth:`attach` sets one for the topics.
     producer : AIOKafkaProducer, optional
         The control-plane producer (started); every write through it is awaited.
+    metrics : WorkerMetrics, optional
+        The worker's Prometheus metrics (a new registry by default).
     """
 
     def __init__(
@@ -75,6 +79,7 @@ class Worker:
         published: PublishedModel | None = None,
         sender: Sender | None = None,
         producer: Any = None,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.embedder = embedder
@@ -93,6 +98,8 @@ class Worker:
         self.started = time.monotonic()
         self.model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="redline-model")
         self.learn_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="redline-learn")
+        self.metrics = metrics if metrics is not None else WorkerMetrics()  # observability
+        self.metrics.watch(self)
 
     @property
     def ready(self) -> bool:
@@ -106,23 +113,30 @@ class Worker:
         Each call hands every message to the producer in order, then waits until all of them are on the
         broker: a message that cannot be written raises, the agent stops before acknowledging its input,
         and the input's offset is never committed (it is read again), so nothing is lost silently.
+        The judge topics' records keep the Kafka timestamp of the text they are about (as Kafka Streams
+        does), so the latency of a judged result is measured from the text's timestamp.
         """
 
-        async def send(outgoing: Sequence[Outgoing]) -> None:
+        async def send(outgoing: Sequence[Outgoing], times: EventTimes | None = None) -> None:
             deliveries = [
-                await getattr(topics, item.topic).send(key=item.key, value=item.value) for item in outgoing
+                await getattr(topics, item.topic).send(
+                    key=item.key, value=item.value, timestamp=_event_time(item, times)
+                )
+                for item in outgoing
             ]
             await asyncio.gather(*deliveries)
 
         self.sender = send
 
-    async def send(self, outgoing: Sequence[Outgoing]) -> None:
-        """Hand each data-plane message to the producer, in order, and count it."""
+    async def send(self, outgoing: Sequence[Outgoing], times: EventTimes | None = None) -> None:
+        """Hand each data-plane message to the producer, in order, and count it (``times``: the Kafka
+        timestamps of the records the messages answer)."""
         if self.sender is None:
             raise ConfigError("the worker has no sender: call attach(topics) first")
-        await self.sender(outgoing)
+        await self.sender(outgoing, times)
         for item in outgoing:
             self.stats.count_sent(item.topic)
+        self.metrics.sent(outgoing, times)
 
     async def write(self, topic: str, records: Sequence[tuple[bytes | None, bytes | None]]) -> list[int]:
         """Control plane: write (key, value) pairs to the topic named ``topic`` and wait until each is
@@ -139,10 +153,12 @@ class Worker:
     async def classify(self, messages: Sequence[Any]) -> None:
         """``redline.texts`` -> predictions, labels, judge requests, dead letters (off the event loop)."""
         self.stats.texts += len(messages)
+        self.metrics.texts_in(len(messages))
         engine = self.engine  # one engine for the whole batch
         loop = asyncio.get_running_loop()
         await self.send(
-            await loop.run_in_executor(self.model_thread, classify, messages, self.embedder, engine)
+            await loop.run_in_executor(self.model_thread, classify, messages, self.embedder, engine),
+            EventTimes.of(messages),
         )
 
     async def judge_message(self, message: Any) -> None:
@@ -152,7 +168,9 @@ class Worker:
             await self.send([letter] if letter is not None else [])
             return
         verdict = await ask(request, self.judge, self.judge_name)
-        await self.send([keyed("judge_verdicts", request.id, verdict)])
+        attempt = verdict.attempt
+        self.metrics.judged(request.index, request.label, attempt.valid, attempt.latency_ms)
+        await self.send([keyed("judge_verdicts", request.id, verdict)], EventTimes.of([message]))
 
     async def resolve_message(self, message: Any) -> None:
         """``redline.judge.verdicts`` -> the next judge request, or the text's result; a judge-confirmed
@@ -179,7 +197,7 @@ class Worker:
             out.append(keyed("examples", example.id, example))
         topic = "judge_requests" if isinstance(resolution.next, JudgeRequest) else "labels"
         out.append(keyed(topic, text_id, resolution.next))
-        await self.send(out)
+        await self.send(out, EventTimes.of([message]))
 
     # -- following the deployment's state ------------------------------------------------------
     async def follow_examples(self, reader: PartitionReader) -> None:
@@ -243,3 +261,10 @@ class Worker:
         """Stop the worker's threads (after the agents stopped)."""
         self.model_thread.shutdown(wait=False, cancel_futures=True)
         self.learn_thread.shutdown(wait=False, cancel_futures=True)
+
+
+def _event_time(item: Outgoing, times: EventTimes | None) -> float | None:
+    """The Kafka timestamp of a judge-topic record: its text's (None elsewhere: the send time)."""
+    if times is None or item.topic not in ("judge_requests", "judge_verdicts"):
+        return None
+    return times.at(item.key)

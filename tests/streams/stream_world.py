@@ -106,7 +106,7 @@ def make_world(
     )
     sent: list = []
 
-    async def capture(outgoing):
+    async def capture(outgoing, times=None):
         sent.extend(outgoing)
 
     worker = Worker(settings, embedder, judge, "simulated:1.0", engine, sender=capture)
