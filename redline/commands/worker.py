@@ -47,6 +47,7 @@ WORKER_FLAGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "context_examples": ("--context-examples",),
         "learn_every": ("--learn-every",),
         "learn_interval_s": ("--learn-interval",),
+        "learn_min_interval_s": ("--learn-min-interval",),
         "refit_interval_s": ("--refit-interval",),
         "session_timeout_s": ("--session-timeout",),
         "max_text_chars": ("--max-text-chars",),

@@ -155,9 +155,12 @@ class Leader:
         if not keep:
             self.learned_offset = end  # nothing confirmed to learn: seed and control examples are learned
             return  # through their fit or their command
-        if (
-            len(keep) < settings.learn_every
-            and time.monotonic() - self.last_update < settings.learn_interval_s
+        since = time.monotonic() - self.last_update
+        # each step costs the leader an update and a snapshot and every worker a reload, CPU the
+        # classify path shares: at most one per learn_min_interval_s (bench_stream: 64-text steps
+        # every ~3 s halved a 2-core worker's throughput)
+        if since < settings.learn_min_interval_s or (
+            len(keep) < settings.learn_every and since < settings.learn_interval_s
         ):
             return
         X = rows.X[keep]

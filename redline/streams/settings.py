@@ -128,6 +128,11 @@ class StreamSettings(RedlineSettings):
     learn_interval_s: float = Field(
         default=30.0, gt=0, description="seconds after which fewer waiting texts are learned anyway"
     )
+    learn_min_interval_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="seconds at least between two learning steps (each one costs every worker a reload)",
+    )
     session_timeout_s: float = Field(
         default=20.0,
         ge=6.0,
