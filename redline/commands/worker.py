@@ -48,6 +48,7 @@ WORKER_FLAGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "learn_every": ("--learn-every",),
         "learn_interval_s": ("--learn-interval",),
         "learn_min_interval_s": ("--learn-min-interval",),
+        "model_secret": ("--model-secret",),
         "refit_interval_s": ("--refit-interval",),
         "session_timeout_s": ("--session-timeout",),
         "max_text_chars": ("--max-text-chars",),

@@ -365,7 +365,10 @@ class Leader:
             reason=reason,
             published_by=worker.worker_id,
         )
-        published = await publish(worker.producer, worker.settings.topics.models, params, new, previous=info)
+        published = await publish(
+            worker.producer, worker.settings.topics.models, params, new, previous=info,
+            secret=worker.settings.snapshot_key,
+        )  # fmt: skip
         self.info = published.info
         worker.stats.model_updates += 1
         worker.stats.learned += learned

@@ -7,11 +7,19 @@ label count and where it came from. It is one record under the key ``current`` w
 :data:`INLINE_MAX_BYTES`; otherwise its chunks go first (keys ``<snapshot id>/<i>``) and the ``current``
 record lists their offsets. The version of a snapshot is ``v<offset of its current record>``: unique
 and ordered across the deployment whoever published it, and known to every reader.
+
+Every header carries the sha256 ``digest`` of the parameters it goes with, and with a shared secret
+(``REDLINE_MODEL_SECRET``) an HMAC-SHA256 ``signature`` of the whole header (digest, lineage, offsets
+and policy included): a reader refuses a snapshot whose parameters do not match its digest, and, when
+it holds the secret, one that is unsigned or signed with another key. The digest alone catches
+corruption; only the signature stops someone who can write the topic from replacing the model.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import struct
 import time
@@ -54,6 +62,8 @@ class SnapshotInfo:
     created_at: float = 0.0
     chunk_offsets: tuple[int, ...] = ()
     payload_bytes: int = 0
+    digest: str = ""
+    signature: str = ""
 
     @classmethod
     def new(cls, **values: Any) -> SnapshotInfo:
@@ -115,17 +125,43 @@ def decode_head(value: bytes) -> tuple[SnapshotInfo, bytes]:
     return SnapshotInfo.from_json(value[start : start + length]), value[start + length :]
 
 
+def sign(info: SnapshotInfo, secret: bytes) -> str:
+    """The HMAC-SHA256 of ``info``'s header (its signature field left empty), hex."""
+    return hmac.new(secret, replace(info, signature="").to_json(), hashlib.sha256).hexdigest()
+
+
+def verify(info: SnapshotInfo, payload: bytes, secret: bytes | None) -> None:
+    """ModelError unless ``payload`` matches the header's digest and, with ``secret``, the header is
+    signed with it."""
+    if not info.digest:
+        raise ModelError("the snapshot carries no digest")
+    actual = hashlib.sha256(payload).hexdigest()
+    if not hmac.compare_digest(actual, info.digest):
+        raise ModelError(
+            f"the snapshot's parameters do not match its digest (sha256 {actual[:12]}..., the header "
+            f"says {info.digest[:12]}...)"
+        )
+    if secret is None:
+        return
+    if not info.signature:
+        raise ModelError("the snapshot is not signed, and this worker has a model secret")
+    if not hmac.compare_digest(sign(info, secret), info.signature):
+        raise ModelError("the snapshot's signature does not match this worker's model secret")
+
+
 async def publish(
     producer: Any,
     topic: str,
     params: Mapping[str, Any],
     info: SnapshotInfo,
     previous: SnapshotInfo | None = None,
+    secret: bytes | None = None,
 ) -> PublishedModel:
     """Put a snapshot on ``topic``: chunks first when needed, the head last; returns it with its version.
 
     Every send is awaited (delivered or raised), so a returned version is on the broker. The chunks of
-    the ``previous`` snapshot get tombstones afterwards, so compaction can drop them.
+    the ``previous`` snapshot get tombstones afterwards, so compaction can drop them. The header gets
+    the parameters' digest and, with ``secret``, its signature.
     """
     blob = await asyncio.to_thread(params_to_bytes, params)  # seconds of CPU: not on the event loop
     offsets: list[int] = []
@@ -136,7 +172,15 @@ async def publish(
         payload = b""
     else:
         payload = blob
-    head = replace(info, chunk_offsets=tuple(offsets), payload_bytes=len(blob))
+    head = replace(
+        info,
+        chunk_offsets=tuple(offsets),
+        payload_bytes=len(blob),
+        digest=hashlib.sha256(blob).hexdigest(),
+        signature="",
+    )
+    if secret is not None:
+        head = replace(head, signature=sign(head, secret))
     meta = await producer.send_and_wait(topic, value=encode_head(head, payload), key=HEAD_KEY)
     offset = int(meta.offset)
     for key in tombstones_for(previous) if previous is not None else ():
@@ -144,9 +188,11 @@ async def publish(
     return PublishedModel(version_of(offset), offset, head, params)
 
 
-async def load_head(reader: PartitionReader, offset: int, value: bytes) -> PublishedModel:
-    """The snapshot whose head record (``value`` at ``offset``) was read: chunks fetched, parameters
-    decoded."""
+async def load_head(
+    reader: PartitionReader, offset: int, value: bytes, secret: bytes | None = None
+) -> PublishedModel:
+    """The snapshot whose head record (``value`` at ``offset``) was read: chunks fetched, digest and
+    signature checked (:func:`verify`), parameters decoded."""
     info, payload = decode_head(value)
     if info.chunk_offsets:
         chunks = []
@@ -154,12 +200,16 @@ async def load_head(reader: PartitionReader, offset: int, value: bytes) -> Publi
             [record] = await reader.read(chunk_offset, chunk_offset + 1)
             chunks.append(record.value)
         payload = join_chunks(chunks)
+    verify(info, payload, secret)
     params = await asyncio.to_thread(params_from_bytes, payload)  # seconds of CPU: not on the event loop
     return PublishedModel(version_of(offset), offset, info, params)
 
 
-async def read_newest(reader: PartitionReader, window: int = 64) -> PublishedModel | None:
-    """The newest snapshot on the topic, or None when nothing was published."""
+async def read_newest(
+    reader: PartitionReader, window: int = 64, secret: bytes | None = None
+) -> PublishedModel | None:
+    """The newest snapshot on the topic, or None when nothing was published (ModelError when it fails
+    :func:`verify`)."""
     end = await reader.end()
     if end == 0:
         return None
@@ -168,7 +218,7 @@ async def read_newest(reader: PartitionReader, window: int = 64) -> PublishedMod
         heads = [r for r in await reader.read(first, end) if r.key == HEAD_KEY and r.value]
         if heads:
             newest = heads[-1]
-            return await load_head(reader, newest.offset, newest.value)
+            return await load_head(reader, newest.offset, newest.value, secret)
         if first == 0:
             break
     return None

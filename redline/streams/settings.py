@@ -13,7 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field, SecretStr, field_validator
 
 from redline.settings_base import RedlineSettings
 from redline.streams.kafka_security import KafkaSecurity
@@ -133,6 +133,11 @@ class StreamSettings(RedlineSettings):
         ge=0,
         description="seconds at least between two learning steps (each one costs every worker a reload)",
     )
+    model_secret: SecretStr | None = Field(
+        default=None,
+        description="shared secret: snapshots are signed (HMAC-SHA256); unsigned or wrongly signed ones "
+        "are refused",
+    )
     session_timeout_s: float = Field(
         default=20.0,
         ge=6.0,
@@ -199,6 +204,11 @@ class StreamSettings(RedlineSettings):
     def topics(self) -> TopicNames:
         """The topic names under this worker's prefix."""
         return TopicNames.with_prefix(self.topic_prefix)
+
+    @property
+    def snapshot_key(self) -> bytes | None:
+        """The model secret as bytes (None when no secret is set)."""
+        return self.model_secret.get_secret_value().encode("utf-8") if self.model_secret else None
 
     @property
     def broker_url(self) -> str:

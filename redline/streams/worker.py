@@ -23,8 +23,8 @@ from redline.adapters.embedder import Embedder
 from redline.core.classifier import RedClassifier
 from redline.core.engine import JudgePolicy, StreamEngine
 from redline.core.judge_interface import Judge
-from redline.errors import ConfigError
-from redline.schemas import ExampleRecord, JudgeRequest, JudgeVerdict
+from redline.errors import ConfigError, ModelError
+from redline.schemas import Event, ExampleRecord, JudgeRequest, JudgeVerdict, encode
 from redline.streams.classify_step import classify
 from redline.streams.example_store import ExampleStore
 from redline.streams.judge_step import ask
@@ -215,11 +215,30 @@ class Worker:
                 continue
             newest = heads[-1]
             try:
-                published = await load_head(reader, newest.offset, newest.value)
+                published = await load_head(reader, newest.offset, newest.value, self.settings.snapshot_key)
                 await self.install(published)
+            except ModelError as exc:  # failed its digest or signature: refused, said once, kept out
+                log.warning("refused the snapshot at offset %d: %s", newest.offset, exc)
+                self.stats.failed_updates += 1
+                await self.refused(newest.offset, str(exc))
             except Exception as exc:  # a snapshot this worker cannot load: keep the current model
                 log.warning("cannot load the snapshot at offset %d: %r", newest.offset, exc)
                 self.stats.failed_updates += 1
+
+    async def refused(self, offset: int, reason: str) -> None:
+        """A ``rejected`` event about the snapshot at ``offset`` (this worker keeps its model)."""
+        event = Event(
+            id=uuid.uuid4().hex,
+            kind="rejected",
+            subject="model",
+            reason=f"worker {self.worker_id} refused the snapshot at offset {offset}: {reason}"[:2000],
+            model_version=self.engine.version,
+            at=time.time(),
+        )
+        try:
+            await self.write(self.settings.topics.events, [(event.id.encode(), encode(event))])
+        except Exception as exc:  # the refusal stands even when the event cannot be written
+            log.warning("cannot write the refusal event: %r", exc)
 
     async def install(self, published: PublishedModel) -> None:
         """Decide with ``published`` from now on (its model, policy, and the examples known now)."""

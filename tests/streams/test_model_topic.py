@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -16,6 +17,7 @@ from redline.streams.model_topic import (
     encode_head,
     load_head,
     publish,
+    sign,
 )
 
 
@@ -74,3 +76,42 @@ async def test_a_large_snapshot_goes_in_chunks_and_the_previous_ones_are_tombsto
     tombstones = [r for r in log.records[second.offset + 1 :] if r.value is None]
     assert len(tombstones) == len(first.info.chunk_offsets)
     assert int(second.version[1:]) > int(first.version[1:])
+
+
+async def test_a_snapshot_whose_parameters_do_not_match_its_digest_is_refused() -> None:
+    log = FakeLog()
+    published = await publish(log, "t", {"w": np.ones(3, dtype=np.float32)}, _info())
+    info, payload = decode_head(log.records[published.offset].value)
+    assert len(info.digest) == 64 and not info.signature
+    forged = encode_head(info, await _payload_of({"w": np.zeros(3, dtype=np.float32)}))
+    with pytest.raises(ModelError, match="do not match its digest"):
+        await load_head(log, 0, forged)
+    with pytest.raises(ModelError, match="no digest"):
+        await load_head(log, 0, encode_head(replace(info, digest=""), payload))
+
+
+async def _payload_of(params) -> bytes:
+    log = FakeLog()
+    published = await publish(log, "t", params, _info())
+    return decode_head(log.records[published.offset].value)[1]
+
+
+async def test_with_a_secret_only_snapshots_signed_with_it_load() -> None:
+    key, other_key = b"shared secret", b"someone else"
+    log = FakeLog()
+    signed = await publish(log, "t", {"w": np.ones(3, dtype=np.float32)}, _info(), secret=key)
+    value = log.records[signed.offset].value
+    loaded = await load_head(log, signed.offset, value, key)
+    assert loaded.info.signature == sign(loaded.info, key)
+    with pytest.raises(ModelError, match="signature does not match"):
+        await load_head(log, signed.offset, value, other_key)
+    unsigned = await publish(log, "t", {"w": np.ones(3, dtype=np.float32)}, _info())
+    with pytest.raises(ModelError, match="not signed"):
+        await load_head(log, unsigned.offset, log.records[unsigned.offset].value, key)
+    # the lineage is signed too: a header whose examples offset was changed no longer verifies
+    info, payload = decode_head(value)
+    tampered = encode_head(replace(info, examples_offset=info.examples_offset + 1), payload)
+    with pytest.raises(ModelError, match="signature does not match"):
+        await load_head(log, signed.offset, tampered, key)
+    # without the secret a signed snapshot still loads (its digest checked)
+    assert (await load_head(log, signed.offset, value)).version == signed.version
