@@ -20,7 +20,7 @@ from redline.errors import ConfigError, ModelError
 from redline.schemas import ExampleRecord, encode, encode_embedding
 from redline.streams.example_store import ExampleStore
 from redline.streams.kafka_io import PartitionReader, consumer, producer, start
-from redline.streams.model_topic import HEAD_KEY, PublishedModel, SnapshotInfo, publish, read_newest
+from redline.streams.model_topic import PublishedModel, SnapshotInfo, publish, read_newest
 from redline.streams.settings import StreamSettings
 from redline.streams.topics import ensure_topics
 
@@ -142,7 +142,6 @@ async def starting_state(
     elif fitted is not None:
         note = f"{settings.topics.models} already holds a model: --model {fitted.folder} not used; "
     return DeploymentState(published, store, note)
-
 
 
 async def _anything_published(models: PartitionReader) -> bool:
