@@ -14,7 +14,7 @@ from redline.core.candidate_walk import Outcome
 from redline.core.classifier import RedClassifier
 from redline.core.drift import DriftEvent, DriftMonitor, TextOutcome, examples_to_relearn
 from redline.core.drift_signals import DriftSettings
-from redline.core.engine import Action, JudgePolicy, StreamEngine
+from redline.core.engine import ESCALATED, Action, JudgePolicy, StreamEngine
 from redline.core.judge_budget import BudgetedRouter
 from redline.core.new_intents import IntentSuggestion, NewIntentDetector, NewIntentSettings
 from redline.judge.simulated_expert import SimulatedExpert
@@ -97,8 +97,9 @@ def simulate(
         decisions = engine.decide(X[start:stop], texts[start:stop])
         top = [d.candidates[0].label for d in decisions]
         unc = np.asarray([d.uncertainty for d in decisions])
-        asked = np.asarray([d.action is Action.ASK for d in decisions])
-        extra = router.escalate(top, unc, asked)
+        # the engine escalates a boosted label's texts itself (router.escalate), marked ESCALATED
+        extra = np.asarray([d.reason == ESCALATED for d in decisions])
+        asked = np.asarray([d.action is Action.ASK for d in decisions]) & ~extra
         drift_events: list[DriftEvent] = []
         for j, i in enumerate(batch):
             d = decisions[j]

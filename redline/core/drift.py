@@ -61,7 +61,7 @@ class TextOutcome:
         The candidate walk's end (VALIDATED / CORRECTED / UNRESOLVED / JUDGE_FAILED); None when the
         model's label was accepted without the judge.
     uncertainty : float
-        The model's uncertainty, in [0, 1].
+        The model's uncertainty, in [0, 1]; NaN when unknown (no uncertainty observation).
     label : str or None
         The confirmed label (VALIDATED / CORRECTED).
     top_rejected : bool or None
@@ -202,6 +202,8 @@ class DriftMonitor:
         return values
 
     def _high_uncertainty(self, u: float) -> float | None:
+        if not math.isfinite(u):
+            return None
         if self.threshold is None:
             self._calibration.append(float(u))
             if len(self._calibration) < _CALIBRATION:

@@ -241,9 +241,7 @@ class BudgetedRouter:
         next ``texts`` texts (drift handling); applied by :meth:`escalate`."""
         self.boosts_.add(labels, share, texts, self.seen_)
 
-    def escalate(
-        self, labels: Sequence[str], unc: FloatArray, asked: NDArray[np.bool_]
-    ) -> NDArray[np.bool_]:
+    def escalate(self, labels: Sequence[str], unc: FloatArray, asked: NDArray[np.bool_]) -> NDArray[np.bool_]:
         """After :meth:`ask`: which of the batch's texts not ``asked`` also go to the judge because
         their top candidate ``labels[i]`` is boosted (True). They count as asked; their cost is
         deferred over ``boost_horizon`` texts, then repaid by a lower share elsewhere."""
@@ -252,6 +250,8 @@ class BudgetedRouter:
         if len(labels) != u.size or was_asked.size != u.size:
             raise ConfigError(f"{len(labels)} labels, {u.size} uncertainties and {was_asked.size} flags")
         self.boosts_.expire(self.seen_ - u.size)  # the batch counts from where it started
+        if not self.boosts_.active:
+            return np.zeros(u.size, dtype=np.bool_)
         recent = np.asarray(self.recent_, dtype=np.float64)
         thresholds = {
             s: float("-inf") if s >= 1.0 or recent.size == 0 else float(np.quantile(recent, 1.0 - s))

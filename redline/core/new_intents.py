@@ -9,12 +9,15 @@ mean cosine similarity to its centroid is at least ``min_cohesion`` becomes an
 DBSCAN noise and never suggested. A cluster is suggested once: a later cluster whose centroid lies
 within ``duplicate_similarity`` of a suggested one, or that mostly consists of a suggestion's texts,
 is the same cluster grown. Nothing is added here: the stream publishes the suggestion and an operator
-(or a policy switch) adds the label.
+(or a policy switch) adds the label. Without an LLM to name it, :func:`proposed_name` proposes a name
+from the words most of its texts share.
 """
 
 from __future__ import annotations
 
-from collections import deque
+import re
+from collections import Counter, deque
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -186,3 +189,22 @@ class NewIntentDetector:
     def stats(self) -> dict[str, Any]:
         """For the worker's stats page: unresolved texts seen and kept, suggestions made."""
         return {"unresolved": self.seen, "window": len(self.items), "suggested": len(self.suggested)}
+
+
+#: words too common to name an intent
+_STOPWORDS = frozenset(
+    "a an and are can could does from have how i in is it me my of on or please that the this to "
+    "what when where which who why will with would you your about there their them they was were "
+    "been being into just need want know tell some".split()
+)
+
+
+def proposed_name(texts: Sequence[str], fallback: str, words: int = 2) -> str:
+    """A label name for a suggestion without an LLM: ``new_`` and the ``words`` words (of 3 letters or
+    more, not stopwords) found in most of ``texts``, each in more than half of them; ``fallback`` when
+    none is."""
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update({w for w in re.findall(r"[a-z]+", text.lower()) if len(w) > 2} - _STOPWORDS)
+    common = [w for w, n in counts.most_common() if 2 * n > len(texts)][:words]
+    return "new_" + "_".join(common) if common else fallback

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from redline.core.new_intents import NewIntentDetector, NewIntentSettings
+from redline.core.new_intents import NewIntentDetector, NewIntentSettings, proposed_name
 from redline.errors import ConfigError, InputDataError
 
 DIM = 64
@@ -117,3 +117,10 @@ def test_bad_input_is_rejected() -> None:
 def test_bad_settings_are_rejected(kwargs: dict) -> None:
     with pytest.raises(ConfigError):
         NewIntentSettings(**kwargs)
+
+
+def test_a_proposed_name_comes_from_the_words_most_texts_share() -> None:
+    texts = ["how long until my replacement card arrives", "when will the replacement card get here",
+             "replacement card delivery time", "my new card, how long?"]  # fmt: skip
+    assert proposed_name(texts, "new_intent_1") == "new_card_replacement"
+    assert proposed_name(["hello there", "what is the time"], "new_intent_2") == "new_intent_2"
