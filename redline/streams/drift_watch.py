@@ -47,7 +47,7 @@ from redline.core.drift import DriftEvent, DriftMonitor, TextOutcome, examples_t
 from redline.core.drift_signals import DriftSettings
 from redline.core.engine import ESCALATED
 from redline.core.new_intents import IntentSuggestion, NewIntentDetector, NewIntentSettings, proposed_name
-from redline.errors import RecordError
+from redline.errors import KafkaBrokerError, RecordError
 from redline.schemas import Event, LabelResult, Prediction, decode, encode
 from redline.streams.kafka_io import PartitionReader, consumer, start
 from redline.streams.settings import StreamSettings
@@ -101,26 +101,25 @@ class DriftWatch:
         self.monitor = DriftMonitor(drift_settings(settings), quantiles)
         self.intents = NewIntentDetector(intent_settings(settings)) if settings.new_intent_min_size else None
         self.client: Any = None
-        self.partitions: list[Any] = []
         self.predicted: OrderedDict[str, tuple[float, bool]] = OrderedDict()
         self.confirmed: OrderedDict[str, tuple[int, str]] = OrderedDict()  # example id -> stamp, top
         self.waiting: list[tuple[LabelResult, int]] = []
         self.counts = {"results": 0, "undecodable": 0, "events": 0, "relearned": 0, "suggested": 0}
 
-    async def start(self) -> None:
-        """Read ``labels`` and ``predictions`` (every partition) from their ends."""
-        from aiokafka import TopicPartition
-
+    async def start(self, timeout_s: float = 60.0) -> None:
+        """Read ``labels`` and ``predictions`` (every partition: subscribed without a group) from their
+        ends; returns once every partition's position is known."""
         settings = self.worker.settings
-        self.client = consumer(settings)
+        self.client = consumer(settings, auto_offset_reset="latest")
         await start(self.client, settings)
-        topics = (settings.topics.labels, settings.topics.predictions)
-        await self.client.topics()  # fetch the metadata of every topic
-        self.partitions = [
-            TopicPartition(t, p) for t in topics for p in sorted(self.client.partitions_for_topic(t) or {0})
-        ]
-        self.client.assign(self.partitions)
-        await self.client.seek_to_end(*self.partitions)
+        self.client.subscribe([settings.topics.labels, settings.topics.predictions])
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while not self.client.assignment():
+            self.waiting += [(r, 0) for r in await self._read()]  # nothing yet: no position before
+            if asyncio.get_running_loop().time() > deadline:
+                raise KafkaBrokerError(f"no partitions of {settings.topics.labels} after {timeout_s:.0f} s")
+        for tp in self.client.assignment():
+            await self.client.position(tp)  # resolve "latest" now, not at the first fetch
         self.worker.drift_stats = self.stats
 
     async def stop(self) -> None:
@@ -131,18 +130,7 @@ class DriftWatch:
 
     async def poll(self) -> None:
         """Observe the results that arrived; publish and act on what the monitor reports."""
-        batch = await self.client.getmany(*self.partitions, timeout_ms=50, max_records=5000)
-        predictions = self.worker.settings.topics.predictions
-        for tp, records in batch.items():
-            for record in records:
-                try:
-                    if tp.topic == predictions:
-                        p = decode(Prediction, record.value)
-                        _remember(self.predicted, p.id, (p.uncertainty, p.reason == ESCALATED))
-                    else:
-                        self.waiting.append((decode(LabelResult, record.value), 0))
-                except RecordError:
-                    self.counts["undecodable"] += 1
+        self.waiting += [(r, 0) for r in await self._read()]
         events, unresolved = self._observe_ready()
         drifted = [e for e in events if e.kind == "drift"]
         for event in events:
@@ -151,6 +139,23 @@ class DriftWatch:
             await self._relearn(drifted)
         if unresolved and self.intents is not None:
             await self._cluster(unresolved)
+
+    async def _read(self) -> list[LabelResult]:
+        """The new results; the new predictions are remembered."""
+        batch = await self.client.getmany(timeout_ms=50, max_records=5000)
+        predictions = self.worker.settings.topics.predictions
+        results = []
+        for tp, records in batch.items():
+            for record in records:
+                try:
+                    if tp.topic == predictions:
+                        p = decode(Prediction, record.value)
+                        _remember(self.predicted, p.id, (p.uncertainty, p.reason == ESCALATED))
+                    else:
+                        results.append(decode(LabelResult, record.value))
+                except RecordError:
+                    self.counts["undecodable"] += 1
+        return results
 
     def _observe_ready(self) -> tuple[list[DriftEvent], list[LabelResult]]:
         """Observe the waiting results whose prediction is known (or that waited long enough)."""
