@@ -229,7 +229,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--length", type=int, default=8000, help="texts per shifting stream")
     parser.add_argument("--shift", type=int, default=3000, help="position of the shift")
-    parser.add_argument("--stationary", type=int, default=5000, help="texts of the stationary control")
+    parser.add_argument(
+        "--stationary", type=int, default=8000, help="texts of each stationary control (as long as --length)"
+    )
     parser.add_argument("--stationary-runs", type=int, default=3, help="stationary streams (seeds 0, 1, ...)")
     parser.add_argument("--judge", default="simulated:0.95")
     parser.add_argument("--judge-share", type=float, default=0.1)

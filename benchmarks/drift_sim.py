@@ -79,6 +79,7 @@ def simulate(
     confirmed_label: list[str] = []
     confirmed_top: list[str] = []
     label_of: dict[int, str] = {}
+    relearned: set[int] = set()
     operator: list[tuple[int, IntentSuggestion]] = []
     learned = updates = 0
 
@@ -138,8 +139,11 @@ def simulate(
                 rows = examples_to_relearn(
                     confirmed_label, confirmed_pos, e.labels, e.since, cfg.relearn_limit, confirmed_top
                 )
-                again = [confirmed_pos[r] for r in rows.tolist() if confirmed_pos[r] not in pending]
+                # as the stream does: an example relearned after an earlier event is not learned again
+                found = [confirmed_pos[r] for r in rows.tolist()]
+                again = [i for i in found if i not in pending and i not in relearned]
                 again = again if cfg.replay else []
+                relearned.update(again)
                 learn(again + pending, "relearn")
                 pending = []
         if len(pending) >= cfg.learn_every:

@@ -104,6 +104,7 @@ class DriftWatch:
         self.predicted: OrderedDict[str, tuple[float, bool]] = OrderedDict()
         self.confirmed: OrderedDict[str, tuple[int, str]] = OrderedDict()  # example id -> stamp, top
         self.waiting: list[tuple[LabelResult, int]] = []
+        self.relearned: OrderedDict[str, bool] = OrderedDict()
         self.counts = {"results": 0, "undecodable": 0, "events": 0, "relearned": 0, "suggested": 0}
 
     async def start(self, timeout_s: float = 60.0) -> None:
@@ -205,9 +206,12 @@ class DriftWatch:
             rows.labels, stamps, labels, since, self.worker.settings.drift_relearn, tops
         ).tolist()
         known = set(model.classes_.tolist())
-        picked = [i for i in picked if rows.labels[i] in known]
+        # an example relearned after an earlier event of the same change is not learned a third time
+        picked = [i for i in picked if rows.labels[i] in known and rows.ids[i] not in self.relearned]
         if not picked:
             return
+        for i in picked:
+            _remember(self.relearned, rows.ids[i], True)
         self.counts["relearned"] += len(picked)
         names = ", ".join(sorted(labels))
         await self.leader.relearn(
