@@ -51,6 +51,17 @@ WORKER_FLAGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "model_secret": ("--model-secret",),
         "refit_interval_s": ("--refit-interval",),
         "session_timeout_s": ("--session-timeout",),
+        "drift": ("--drift",),
+        "drift_detector": ("--drift-detector",),
+        "drift_sensitivity": ("--drift-sensitivity",),
+        "drift_min_evidence": ("--drift-min-evidence",),
+        "drift_min_effect": ("--drift-min-effect",),
+        "drift_boost_share": ("--drift-boost-share",),
+        "drift_boost_texts": ("--drift-boost-texts",),
+        "drift_relearn": ("--drift-relearn",),
+        "new_intent_min_size": ("--new-intent-min-size",),
+        "new_intent_similarity": ("--new-intent-similarity",),
+        "new_intent_window": ("--new-intent-window",),
         "max_text_chars": ("--max-text-chars",),
         "truncate_texts": ("--truncate-texts",),
         "ready_timeout_s": ("--ready-timeout",),
@@ -61,7 +72,7 @@ WORKER_FLAGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     }
 )
 #: the on/off fields: ``--name`` / ``--no-name``
-WORKER_SWITCHES = frozenset({"truncate_texts", "metrics", "log_json"})
+WORKER_SWITCHES = frozenset({"truncate_texts", "metrics", "log_json", "drift"})
 
 
 def worker_settings(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> StreamSettings:

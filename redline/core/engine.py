@@ -34,6 +34,9 @@ FloatArray = NDArray[np.floating]
 
 #: the format tag of :meth:`StreamEngine.to_state`
 STATE_FORMAT = "redline.StreamEngine/1"
+#: the reason of a decision sent to the judge only because its top label's judge share is boosted
+#: (drift handling, :meth:`BudgetedRouter.boost <redline.core.judge_budget.BudgetedRouter.boost>`)
+ESCALATED = "drift boost"
 
 
 class Action(enum.Enum):
@@ -77,7 +80,7 @@ class Decision:
     contexts : tuple of LabelContext
         One per candidate (``ASK`` only).
     reason : str
-        Why the text is unresolved.
+        Why the text is unresolved; :data:`ESCALATED` for a text asked only because of a drift boost.
     """
 
     action: Action
@@ -236,6 +239,10 @@ class StreamEngine:
         ranked = self.walk.candidates(proba, self.classes)
         column = {c: j for j, c in enumerate(self.classes)}
         asked = self.router.ask(unc)
+        escalated = np.zeros(asked.shape, dtype=np.bool_)
+        if self.judge_available:  # a drifting label's texts: more of them go to the judge for a while
+            escalated = self.router.escalate([labels[0] for labels in ranked], unc, asked)
+            asked = asked | escalated
         ask_rows = np.flatnonzero(asked) if self.judge_available else np.zeros(0, dtype=np.int64)
         contexts = self.contexts(np.asarray(X)[ask_rows], [ranked[i] for i in ask_rows.tolist()])
         context_of = dict(zip(ask_rows.tolist(), contexts, strict=True))
@@ -245,7 +252,8 @@ class StreamEngine:
             if not asked[i]:
                 out.append(Decision(Action.ACCEPT, cands, u, label=labels[0]))
             elif i in context_of:
-                out.append(Decision(Action.ASK, cands, u, contexts=context_of[i]))
+                reason = ESCALATED if escalated[i] else ""
+                out.append(Decision(Action.ASK, cands, u, contexts=context_of[i], reason=reason))
             else:
                 out.append(Decision(Action.UNRESOLVED, cands, u, reason="uncertain and no judge configured"))
         return out

@@ -8,18 +8,24 @@ texts) so that the realised share converges to the target even while the uncerta
 shifts. Until ``prior_weight`` texts have been seen, the window is padded with the distribution
 measured at fit time (:func:`held_out_uncertainty`, stored as quantiles in the model's metadata), so
 the first texts are routed sensibly. An explicit fixed threshold still wins.
+
+Drift handling raises the share of some labels for a while: :meth:`BudgetedRouter.boost` and
+:meth:`BudgetedRouter.escalate` (see :mod:`redline.core.judge_boost`): the extra judge calls are charged
+to the same budget, deferred over ``boost_horizon`` texts and repaid by a slightly lower share
+elsewhere, so the global share holds over a horizon several times ``boost_horizon``.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
+from redline.core.judge_boost import LabelBoosts
 from redline.errors import ConfigError
 
 FloatArray = NDArray[np.floating]
@@ -107,6 +113,9 @@ class BudgetState:
     asked: int
     window: int
     prior: bool
+    boosted: tuple[str, ...] = ()
+    escalated: int = 0
+    deferred: float = 0.0
 
     @property
     def share(self) -> float:
@@ -134,6 +143,11 @@ class BudgetedRouter:
     payback : int
         Judge calls owed (``share * seen - asked``; negative when overspent) are paid back over about
         this many texts: ``owed / payback`` is added to the quantile's share. 0 disables the feedback.
+    boost_horizon : int
+        Judge calls escalated by label boosts (:meth:`boost`) fall due over about this many texts and
+        are then repaid by the payback feedback; 0: at once.
+    boost_cap : float
+        At most this share of a batch is escalated by boosts.
     """
 
     def __init__(
@@ -144,6 +158,8 @@ class BudgetedRouter:
         fixed_threshold: float | None = None,
         prior_weight: int = 100,
         payback: int = 100,
+        boost_horizon: int = 5000,
+        boost_cap: float = 0.2,
     ) -> None:
         self.share = share
         self.window = window
@@ -156,6 +172,7 @@ class BudgetedRouter:
         self.seen_ = 0
         self.asked_ = 0
         self.threshold_ = self._initial_threshold()
+        self.boosts_ = LabelBoosts(boost_horizon, boost_cap)
 
     def _check(self) -> None:
         if not 0.0 <= self.share <= 1.0:
@@ -192,16 +209,19 @@ class BudgetedRouter:
         return float(np.quantile(pool, 1.0 - share, method="linear"))
 
     def _budget_share(self) -> float:
-        """The target share plus the correction for judge calls owed (or overspent) so far."""
+        """The target share plus the correction for judge calls owed (or overspent) so far; escalated
+        calls whose payment is still deferred do not count yet."""
         if self.payback == 0:
             return self.share
-        owed = self.share * self.seen_ - self.asked_
+        owed = self.share * self.seen_ - self.asked_ + self.boosts_.deferred
         return float(np.clip(self.share + owed / self.payback, 0.0, 1.0))
 
     def ask(self, unc: FloatArray) -> NDArray[np.bool_]:
         """Which texts of a batch, given their uncertainties ``unc``, go to the judge (True) or are
         accepted (False); the threshold is updated from the batch first."""
         u = np.asarray(unc, dtype=np.float64).ravel()
+        self.boosts_.release(u.size)
+        self.boosts_.expire(self.seen_)
         if self.fixed_threshold is None and u.size:
             self.recent_.extend(u.tolist())
             share = self._budget_share()
@@ -215,6 +235,31 @@ class BudgetedRouter:
         self.seen_ += u.size
         self.asked_ += int(np.count_nonzero(asked))
         return np.asarray(asked, dtype=np.bool_)
+
+    def boost(self, labels: Iterable[str], share: float = 1.0, texts: int = 1000) -> None:
+        """Raise the judge share of texts whose top candidate is one of ``labels`` to ``share`` for the
+        next ``texts`` texts (drift handling); applied by :meth:`escalate`."""
+        self.boosts_.add(labels, share, texts, self.seen_)
+
+    def escalate(self, labels: Sequence[str], unc: FloatArray, asked: NDArray[np.bool_]) -> NDArray[np.bool_]:
+        """After :meth:`ask`: which of the batch's texts not ``asked`` also go to the judge because
+        their top candidate ``labels[i]`` is boosted (True). They count as asked; their cost is
+        deferred over ``boost_horizon`` texts, then repaid by a lower share elsewhere."""
+        u = np.asarray(unc, dtype=np.float64).ravel()
+        was_asked = np.asarray(asked, dtype=np.bool_).ravel()
+        if len(labels) != u.size or was_asked.size != u.size:
+            raise ConfigError(f"{len(labels)} labels, {u.size} uncertainties and {was_asked.size} flags")
+        self.boosts_.expire(self.seen_ - u.size)  # the batch counts from where it started
+        if not self.boosts_.active:
+            return np.zeros(u.size, dtype=np.bool_)
+        recent = np.asarray(self.recent_, dtype=np.float64)
+        thresholds = {
+            s: float("-inf") if s >= 1.0 or recent.size == 0 else float(np.quantile(recent, 1.0 - s))
+            for s in self.boosts_.shares()
+        }
+        out = self.boosts_.select(labels, u, was_asked, thresholds)
+        self.asked_ += int(np.count_nonzero(out))
+        return out
 
     def retarget(self, share: float, fixed_threshold: float | None) -> None:
         """Change the target share or the fixed threshold (an operator's policy change); the window of
@@ -239,4 +284,7 @@ class BudgetedRouter:
             asked=self.asked_,
             window=len(self.recent_),
             prior=self.prior is not None,
+            boosted=tuple(sorted(self.boosts_.active)),
+            escalated=self.boosts_.escalated,
+            deferred=self.boosts_.deferred,
         )

@@ -7,6 +7,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from redline.streams.drift_watch import follow_drift_events
 from redline.streams.kafka_io import PartitionReader, consumer, producer, start
 from redline.streams.leader import Leader
 from redline.streams.worker import Worker
@@ -19,9 +20,10 @@ async def run_control_plane(worker: Worker, is_leader: Callable[[], bool]) -> No
     settings = worker.settings
     writer = producer(settings)
     await start(writer, settings)
-    examples_client, models_client = consumer(settings), consumer(settings)
+    examples_client, models_client, events_client = consumer(settings), consumer(settings), consumer(settings)
     await start(examples_client, settings)
     await start(models_client, settings)
+    await start(events_client, settings)
     worker.producer = writer
     leader = Leader(worker, is_leader)
     worker.leading = lambda: leader.leading
@@ -30,10 +32,12 @@ async def run_control_plane(worker: Worker, is_leader: Callable[[], bool]) -> No
             worker.follow_examples(PartitionReader(examples_client, settings.topics.examples)),
             worker.follow_models(PartitionReader(models_client, settings.topics.models)),
             leader.run(),
-        )
+            *([follow_drift_events(worker, PartitionReader(events_client, settings.topics.events))]
+              if settings.drift else []),
+        )  # fmt: skip
     finally:
         worker.producer = None
-        for client in (examples_client, models_client, writer):
+        for client in (examples_client, models_client, events_client, writer):
             try:
                 await client.stop()
             except Exception as exc:  # stopping on shutdown: nothing left to do but say so

@@ -11,6 +11,7 @@ lead. The leader
 - learns the judge-confirmed examples that arrived on ``redline.examples`` after the snapshot's examples
   offset, in batches (an incremental update within seconds);
 - refits the whole model now and then in a separate process (so classification keeps its cores);
+- watches every result for drift and new intents (:mod:`.drift_watch`);
 - publishes every change as a new snapshot; every worker, this one included, reloads it.
 """
 
@@ -33,6 +34,7 @@ from redline.core.engine import JudgePolicy
 from redline.core.training_set import TrainingSet
 from redline.errors import ConfigError, InputDataError, ModelError, RecordError
 from redline.schemas import ControlCommand, Event, ExampleRecord, decode, encode, encode_embedding
+from redline.streams.drift_watch import DriftWatch
 from redline.streams.example_store import ExampleStore, TrainingRows
 from redline.streams.kafka_io import PartitionReader, consumer, start
 from redline.streams.messages import dead_letter
@@ -114,15 +116,22 @@ class Leader:
         control_consumer = consumer(worker.settings)
         await start(control_consumer, worker.settings)
         control = PartitionReader(control_consumer, worker.settings.topics.control)
+        drift = DriftWatch(self) if worker.settings.drift else None
         try:
+            if drift is not None:
+                await drift.start()
             while self.is_leader():
                 for record in await control.read(self.control_offset):
                     await self._command(record)
                     self.control_offset = record.offset + 1
+                if drift is not None:
+                    await drift.poll()
                 await self._learn_if_due()
                 await self._refit_if_due()
                 await asyncio.sleep(0.25)
         finally:
+            if drift is not None:
+                await drift.stop()
             await control_consumer.stop()
             if self._pool is not None:
                 self._pool.shutdown(wait=False, cancel_futures=True)
@@ -177,6 +186,15 @@ class Leader:
         await self._publish(
             f"learned {len(keep)} judge-confirmed examples in {seconds:.2f} s", learned=len(keep)
         )
+
+    async def relearn(self, X: np.ndarray, texts: list[str], labels: list[str], reason: str) -> None:
+        """Learn ``(X, texts, labels)`` now (drift handling: examples learned before weigh twice) and
+        publish the model."""
+        model = self.model
+        assert model is not None
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self.worker.learn_thread, model.update, X, texts, labels)
+        await self._publish(reason, learned=len(labels))
 
     async def _wait_for_store(self, n: int, timeout_s: float = 30.0) -> None:
         """Wait until the store has read what this leader just wrote to the examples topic."""

@@ -150,6 +150,51 @@ class StreamSettings(RedlineSettings):
         ge=0,
         description="seconds between full refits of the model in the background, on the leader (0: off)",
     )
+    drift: bool = Field(
+        default=True,
+        description="the leader watches every result for drift (drift / recovered events, a raised judge "
+        "share and relearning of the drifting labels) and suggests new labels from unresolved texts",
+    )
+    drift_detector: Literal["adwin", "page-hinkley", "kswin"] = Field(
+        default="adwin", description="river detector of every drift signal: adwin, page-hinkley or kswin"
+    )
+    drift_sensitivity: float = Field(
+        default=0.02,
+        gt=0,
+        lt=1,
+        description="ADWIN's delta / KSWIN's alpha: the larger, the earlier and more frequent the alarms",
+    )
+    drift_min_evidence: int = Field(
+        default=30, ge=1, description="results of a label before its drift signals may alarm"
+    )
+    drift_min_effect: float = Field(
+        default=0.15, gt=0, le=1, description="rise of a label's rate (e.g. rejections) that is a drift"
+    )
+    drift_boost_share: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="judge share of a drifting label's texts while its boost lasts (charged to the judge "
+        "budget and repaid over the following texts)",
+    )
+    drift_boost_texts: int = Field(
+        default=1000, ge=0, description="texts of each worker a drift boost lasts (0: no boost)"
+    )
+    drift_relearn: int = Field(
+        default=256,
+        ge=0,
+        description="judge-confirmed examples of drifting labels since the change relearned at once, at "
+        "most (0: no relearning)",
+    )
+    new_intent_min_size: int = Field(
+        default=12,
+        ge=0,
+        description="unresolved texts a cluster needs to be suggested as a new label (0: no suggestions)",
+    )
+    new_intent_similarity: float = Field(
+        default=0.6, gt=0, lt=1, description="cosine similarity at which two unresolved texts are neighbours"
+    )
+    new_intent_window: int = Field(default=500, ge=2, description="unresolved texts clustered, the latest")
     model_dir: Path | None = Field(default=None, description="model folder written by `redline fit`")
     data_dir: Path = Field(
         default=Path(".redline") / "worker",

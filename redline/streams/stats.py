@@ -33,7 +33,8 @@ class WorkerStats:
 
 def routing_stats(router: BudgetedRouter) -> dict[str, Any]:
     """The live judge share of a router: texts routed, texts sent to the judge, their share, the
-    target and the current threshold."""
+    target and the current threshold; the labels a drift boost covers now, the texts escalated by
+    boosts and the judge calls they cost that are not yet repaid."""
     s = router.state()
     return {
         "texts": s.seen,
@@ -43,4 +44,7 @@ def routing_stats(router: BudgetedRouter) -> dict[str, Any]:
         "threshold": round(s.threshold, 6) if math.isfinite(s.threshold) else None,
         "window": s.window,
         "warm_start": s.prior,
+        "boosted_labels": list(s.boosted),
+        "escalated": s.escalated,
+        "deferred": round(s.deferred, 1),
     }

@@ -95,6 +95,8 @@ class Worker:
         self.stats = WorkerStats()
         self.assigned = False
         self.leading: Callable[[], bool] = lambda: False
+        #: the leader's drift watch's stats while it leads (:mod:`.drift_watch`)
+        self.drift_stats: Callable[[], dict[str, Any]] = dict
         self.started = time.monotonic()
         self.model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="redline-model")
         self.learn_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="redline-learn")
@@ -274,6 +276,7 @@ class Worker:
             "reloads": self.stats.reloads,
             "failed_updates": self.stats.failed_updates,
             "routing": routing_stats(self.engine.router),
+            "drift": self.drift_stats(),
         }
 
     def close(self) -> None:

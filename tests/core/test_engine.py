@@ -9,7 +9,7 @@ from core_synthetic import make_set, split
 from redline.core.candidate_walk import Outcome
 from redline.core.classifier import RedClassifier
 from redline.core.config import EngineConfig
-from redline.core.engine import Action, ExampleIndex, JudgePolicy, StreamEngine
+from redline.core.engine import ESCALATED, Action, ExampleIndex, JudgePolicy, StreamEngine
 from redline.core.judge_budget import BudgetedRouter
 from redline.errors import ConfigError, ModelError
 
@@ -132,3 +132,20 @@ def test_the_examples_shown_to_the_judge_can_come_from_elsewhere() -> None:
     [ctx] = other.contexts(POOL.X[1:2], [[engine.classes[0]]])[0]
     assert ctx.examples == ("x1",)
     assert other.contexts(POOL.X[1:2], [[engine.classes[1]]])[0][0].examples == ()
+
+
+def test_a_boosted_label_sends_its_texts_to_the_judge_marked_escalated() -> None:
+    engine = _engine(router=BudgetedRouter(fixed_threshold=0.99, boost_cap=1.0))
+    before = engine.decide(POOL.X, POOL.texts)
+    boosted = before[0].candidates[0].label
+    engine.router.boost([boosted], share=1.0, texts=len(POOL))
+    after = engine.decide(POOL.X, POOL.texts)
+    for b, a in zip(before, after, strict=True):
+        top = a.candidates[0].label
+        if top == boosted and b.action is Action.ACCEPT:
+            assert a.action is Action.ASK and a.reason == ESCALATED and len(a.contexts) == 3
+        else:
+            assert a.action is b.action and a.reason != ESCALATED
+    assert sum(a.reason == ESCALATED for a in after) == engine.router.state().escalated > 0
+    # the boost lasted len(POOL) texts: the next batch decides as before
+    assert [d.action for d in engine.decide(POOL.X, POOL.texts)] == [d.action for d in before]

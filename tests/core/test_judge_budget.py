@@ -209,3 +209,88 @@ def test_a_wrong_prior_fades_after_prior_weight_texts() -> None:
     assert asked[:64].mean() < 0.2  # the prior misleads the first batches...
     assert abs(asked.mean() - 0.3) < 0.01  # ...then the window and the owed calls take over
     assert abs(asked[500:].mean() - 0.3) < 0.03
+
+
+# -- per-label boosts (drift handling) -----------------------------------------------------------------
+LABELS = [f"label_{i}" for i in range(20)]
+
+
+def _boosted_stream(
+    router: BudgetedRouter, n: int, seed: int, boost_every: int, boosted: list[str], boost_texts: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Route ``n`` texts with 20 labels of equal traffic, boosting ``boosted`` every ``boost_every`` texts;
+    returns (asked, escalated, label index) per text."""
+    rng = np.random.default_rng(seed)
+    unc = rng.random(n)
+    top = rng.integers(len(LABELS), size=n)
+    asked, escalated = np.zeros(n, bool), np.zeros(n, bool)
+    for start in range(0, n, 32):
+        if boost_every and start % boost_every == 0:
+            router.boost(boosted, share=1.0, texts=boost_texts)
+        u, labels = unc[start : start + 32], [LABELS[k] for k in top[start : start + 32]]
+        a = router.ask(u)
+        e = router.escalate(labels, u, a)
+        assert not (a & e).any()
+        asked[start : start + 32], escalated[start : start + 32] = a | e, e
+    return asked, escalated, top
+
+
+def test_a_boost_sends_every_text_of_its_labels_while_it_lasts() -> None:
+    router = BudgetedRouter(share=0.1, window=1000, boost_cap=0.5)
+    asked, _, _ = _boosted_stream(router, 4000, 0, 0, [], 0)
+    router.boost(["label_3", "label_4"], share=1.0, texts=1024)
+    more, extra, top2 = _boosted_stream(router, 2048, 1, 0, [], 0)
+    boosted = np.isin(top2, [3, 4])
+    assert more[:1024][boosted[:1024]].all()  # every text of a boosted label went to the judge...
+    assert not extra[:1024][~boosted[:1024]].any()  # ...and only those were escalated
+    assert not extra[1024:].any()  # the boost ended after 1024 texts
+    assert more[1024:][boosted[1024:]].mean() < 0.3
+    state = router.state()
+    assert state.escalated == int(extra.sum()) > 0 and state.boosted == ()
+    assert state.asked == int(asked.sum() + more.sum())
+
+
+@pytest.mark.parametrize("horizon", [0, 2000])
+def test_boosts_are_paid_back_so_the_long_run_share_holds(horizon: int) -> None:
+    router = BudgetedRouter(share=0.1, window=1000, boost_horizon=horizon)
+    every = 313 * 32  # a boost every 10,016 texts, 1,504 texts long
+    asked, escalated, top = _boosted_stream(router, 60_000, 2, every, ["label_1", "label_2"], 1504)
+    assert escalated.sum() > 400  # the boosts cost something...
+    assert abs(asked.mean() - 0.1) < 0.005  # ...and the global share still holds over the long run
+    boosted = np.isin(top, [1, 2])
+    windows = [slice(s, s + 1504) for s in range(0, 60_000, every)]
+    during = np.concatenate([np.arange(60_000)[w] for w in windows])
+    assert asked[during][boosted[during]].mean() > 0.95
+    # paid back by a slightly lower share for the other labels
+    assert asked[~boosted].mean() < 0.1
+
+
+def test_deferred_payback_spreads_the_cost_over_the_horizon() -> None:
+    at_once = BudgetedRouter(share=0.1, window=1000, boost_horizon=0)
+    spread = BudgetedRouter(share=0.1, window=1000, boost_horizon=20_000)
+    shares = []
+    for router in (at_once, spread):
+        _boosted_stream(router, 3000, 3, 0, [], 0)
+        router.boost(["label_1", "label_2", "label_3"], share=1.0, texts=1500)
+        asked, _, top = _boosted_stream(router, 1500, 4, 0, [], 0)
+        shares.append(asked[~np.isin(top, [1, 2, 3])].mean())
+    # repaid at once, the other labels' share drops during the boost; deferred, it stays near target
+    assert shares[0] < 0.07 < 0.085 < shares[1]
+    assert spread.state().deferred > 0
+
+
+def test_a_boost_below_one_escalates_the_more_uncertain_texts_and_the_cap_holds() -> None:
+    router = BudgetedRouter(share=0.1, window=1000, boost_cap=0.05)
+    _boosted_stream(router, 2000, 5, 0, [], 0)
+    router.boost(LABELS, share=0.5, texts=10_000)
+    unc = np.linspace(0, 1, 64)
+    asked = router.ask(unc)
+    extra = router.escalate([LABELS[0]] * 64, unc, asked)
+    assert extra.sum() == 3  # 5 % of the batch
+    assert unc[extra].min() > unc[~extra & ~asked].max()
+    with pytest.raises(ConfigError):
+        router.escalate([LABELS[0]], unc, asked)
+    with pytest.raises(ConfigError):
+        router.boost(["x"], share=0.0)
+    with pytest.raises(ConfigError):
+        BudgetedRouter(boost_horizon=-1)

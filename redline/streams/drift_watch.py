@@ -1,0 +1,281 @@
+"""Drift handling in the stream: the leader watches every result; every worker boosts its judge share.
+
+Where the monitor lives: on the **leader**, which reads ``redline.labels`` and ``redline.predictions``
+(every partition, no consumer group, from their ends when it takes over). A monitor per worker would see
+only its own partitions' share of each label (drifts found later, or not at all, on a deployment of
+many workers) and every worker would raise the same event; the leader is the one that learns and
+publishes anyway, so it can relearn at once. Reading the two topics costs the leader one more consumer
+and decoding every result (a few microseconds each, beside a judge call of seconds). The prediction of
+a text gives its uncertainty and whether the judge was asked only because of a boost (its reason is
+:data:`~redline.core.engine.ESCALATED`); its result gives how the judge answered. A new leader starts
+with a fresh monitor (drift state is not carried over; a lasting drift is found again).
+
+On a ``drift`` of a signal (:class:`~redline.core.drift.DriftMonitor`) the leader
+
+- publishes a ``drift`` event on ``redline.events`` (labels, signal, scope, rate before and after, the
+  model version; ``details`` holds them all);
+- relearns the drifting labels at once from their judge-confirmed examples since the change
+  (:func:`~redline.core.drift.examples_to_relearn`, at most ``drift_relearn``) and publishes the model;
+- publishes ``recovered`` when the signal comes back.
+
+Every worker follows ``redline.events`` (:func:`follow_drift_events`): a ``drift`` event raises its
+router's judge share for the named labels to ``drift_boost_share`` for ``drift_boost_texts`` of its own
+texts (:meth:`BudgetedRouter.boost <redline.core.judge_budget.BudgetedRouter.boost>`). The global
+budget still holds over a longer horizon: the router charges those extra calls to its budget, deferred
+over its ``boost_horizon`` (5,000 texts) and repaid by a slightly lower share of the other labels.
+
+Texts the judge rejected for every candidate are embedded and clustered
+(:class:`~redline.core.new_intents.NewIntentDetector`); a cluster becomes a ``new_label_suggested``
+event whose ``details.command`` is the ``add_label`` control command that accepts it (a proposed name and
+its most typical texts as examples).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+import uuid
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from redline.core.candidate_walk import Outcome
+from redline.core.drift import DriftEvent, DriftMonitor, TextOutcome, examples_to_relearn
+from redline.core.drift_signals import DriftSettings
+from redline.core.engine import ESCALATED
+from redline.core.new_intents import IntentSuggestion, NewIntentDetector, NewIntentSettings, proposed_name
+from redline.errors import KafkaBrokerError, RecordError
+from redline.schemas import Event, LabelResult, Prediction, decode, encode
+from redline.streams.kafka_io import PartitionReader, consumer, start
+from redline.streams.settings import StreamSettings
+
+if TYPE_CHECKING:
+    from redline.streams.leader import Leader
+    from redline.streams.worker import Worker
+
+log = logging.getLogger(__name__)
+
+#: texts whose prediction / confirmed example is remembered (to join results, to find examples)
+_REMEMBERED = 20_000
+#: polls a result waits for its prediction before it is observed without an uncertainty
+_WAIT_POLLS = 2
+_OUTCOMES = {"validated": Outcome.VALIDATED, "corrected": Outcome.CORRECTED,
+             "unresolved": Outcome.UNRESOLVED, "judge_unavailable": Outcome.JUDGE_FAILED}  # fmt: skip
+
+
+def drift_settings(settings: StreamSettings) -> DriftSettings:
+    """The monitor's settings from the worker's knobs."""
+    return DriftSettings(
+        detector=settings.drift_detector,
+        sensitivity=settings.drift_sensitivity,
+        min_evidence=settings.drift_min_evidence,
+        min_effect=settings.drift_min_effect,
+        tolerance=min(0.05, settings.drift_min_effect / 3),
+    )
+
+
+def intent_settings(settings: StreamSettings) -> NewIntentSettings:
+    """The new-intent detector's settings from the worker's knobs (``new_intent_min_size`` > 0)."""
+    size = settings.new_intent_min_size
+    return NewIntentSettings(
+        window=settings.new_intent_window,
+        similarity=settings.new_intent_similarity,
+        min_neighbours=min(4, size),
+        min_size=size,
+        min_cohesion=settings.new_intent_similarity,
+    )
+
+
+class DriftWatch:
+    """The leader's drift monitor and new-intent detector over the stream's results (see the module
+    docstring); :meth:`start` it, :meth:`poll` it from the leader's loop, :meth:`stop` it."""
+
+    def __init__(self, leader: Leader) -> None:
+        self.leader = leader
+        self.worker = leader.worker
+        settings = self.worker.settings
+        quantiles = leader.info.uncertainty_quantiles if leader.info is not None else None
+        self.monitor = DriftMonitor(drift_settings(settings), quantiles)
+        self.intents = NewIntentDetector(intent_settings(settings)) if settings.new_intent_min_size else None
+        self.client: Any = None
+        self.predicted: OrderedDict[str, tuple[float, bool]] = OrderedDict()
+        self.confirmed: OrderedDict[str, tuple[int, str]] = OrderedDict()  # example id -> stamp, top
+        self.waiting: list[tuple[LabelResult, int]] = []
+        self.relearned: OrderedDict[str, bool] = OrderedDict()
+        self.counts = {"results": 0, "undecodable": 0, "events": 0, "relearned": 0, "suggested": 0}
+
+    async def start(self, timeout_s: float = 60.0) -> None:
+        """Read ``labels`` and ``predictions`` (every partition: subscribed without a group) from their
+        ends; returns once every partition's position is known."""
+        settings = self.worker.settings
+        self.client = consumer(settings, auto_offset_reset="latest")
+        await start(self.client, settings)
+        self.client.subscribe([settings.topics.labels, settings.topics.predictions])
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while not self.client.assignment():
+            self.waiting += [(r, 0) for r in await self._read()]  # nothing yet: no position before
+            if asyncio.get_running_loop().time() > deadline:
+                raise KafkaBrokerError(f"no partitions of {settings.topics.labels} after {timeout_s:.0f} s")
+        for tp in self.client.assignment():
+            await self.client.position(tp)  # resolve "latest" now, not at the first fetch
+        self.worker.drift_stats = self.stats
+
+    async def stop(self) -> None:
+        """Stop reading."""
+        self.worker.drift_stats = dict
+        if self.client is not None:
+            await self.client.stop()
+
+    async def poll(self) -> None:
+        """Observe the results that arrived; publish and act on what the monitor reports."""
+        self.waiting += [(r, 0) for r in await self._read()]
+        events, unresolved = self._observe_ready()
+        drifted = [e for e in events if e.kind == "drift"]
+        for event in events:
+            await self._publish_drift(event)
+        if drifted and self.worker.settings.drift_relearn > 0:
+            await self._relearn(drifted)
+        if unresolved and self.intents is not None:
+            await self._cluster(unresolved)
+
+    async def _read(self) -> list[LabelResult]:
+        """The new results; the new predictions are remembered."""
+        batch = await self.client.getmany(timeout_ms=50, max_records=5000)
+        predictions = self.worker.settings.topics.predictions
+        results = []
+        for tp, records in batch.items():
+            for record in records:
+                try:
+                    if tp.topic == predictions:
+                        p = decode(Prediction, record.value)
+                        _remember(self.predicted, p.id, (p.uncertainty, p.reason == ESCALATED))
+                    else:
+                        results.append(decode(LabelResult, record.value))
+                except RecordError:
+                    self.counts["undecodable"] += 1
+        return results
+
+    def _observe_ready(self) -> tuple[list[DriftEvent], list[LabelResult]]:
+        """Observe the waiting results whose prediction is known (or that waited long enough)."""
+        events: list[DriftEvent] = []
+        unresolved: list[LabelResult] = []
+        still: list[tuple[LabelResult, int]] = []
+        for result, polls in self.waiting:
+            if result.id not in self.predicted and polls < _WAIT_POLLS:
+                still.append((result, polls + 1))
+                continue
+            if not result.candidates:  # classification failed: nothing to read
+                continue
+            uncertainty, escalated = self.predicted.get(result.id, (math.nan, False))
+            outcome = _OUTCOMES.get(result.status) if result.judge is not None else None
+            top = result.candidates[0].label
+            self.counts["results"] += 1
+            events += self.monitor.observe(
+                TextOutcome(top, outcome, uncertainty, result.label, escalated=escalated,
+                            version=result.model_version)
+            )  # fmt: skip
+            if outcome in (Outcome.VALIDATED, Outcome.CORRECTED):
+                _remember(self.confirmed, f"judged:{result.id}", (self.monitor.seen, top))
+            elif outcome is Outcome.UNRESOLVED:
+                unresolved.append(result)
+        self.waiting = still
+        return events, unresolved
+
+    async def _publish_drift(self, e: DriftEvent) -> None:
+        labels = ", ".join(e.labels)
+        verb = "rose" if e.kind == "drift" else "came back"
+        reason = (f"{e.signal} of {labels} {verb}: {e.before:.2f} -> {e.after:.2f} ({e.evidence} results, "
+                  f"{e.scope})")  # fmt: skip
+        await self._event(e.kind, f"{e.signal} {e.scope}", reason, list(e.labels), e.to_dict(), e.version)
+
+    async def _relearn(self, drifted: list[DriftEvent]) -> None:
+        """Learn the drifting labels' judge-confirmed examples since the earliest change at once."""
+        model = self.leader.model
+        if model is None:
+            return
+        labels = {label for e in drifted for label in e.labels}
+        since = min(e.since for e in drifted)
+        rows = self.worker.store.rows(sources=frozenset({"validated", "corrected"}))
+        seen = [self.confirmed.get(i, (-1, "")) for i in rows.ids]
+        tops = [top or label for (_, top), label in zip(seen, rows.labels, strict=True)]
+        stamps = [stamp for stamp, _ in seen]
+        picked = examples_to_relearn(
+            rows.labels, stamps, labels, since, self.worker.settings.drift_relearn, tops
+        ).tolist()
+        known = set(model.classes_.tolist())
+        # an example relearned after an earlier event of the same change is not learned a third time
+        picked = [i for i in picked if rows.labels[i] in known and rows.ids[i] not in self.relearned]
+        if not picked:
+            return
+        for i in picked:
+            _remember(self.relearned, rows.ids[i], True)
+        self.counts["relearned"] += len(picked)
+        names = ", ".join(sorted(labels))
+        await self.leader.relearn(
+            rows.X[picked], [rows.texts[i] for i in picked], [rows.labels[i] for i in picked],
+            f"relearned {len(picked)} judge-confirmed examples after a drift of {names}",
+        )  # fmt: skip
+
+    async def _cluster(self, unresolved: list[LabelResult]) -> None:
+        assert self.intents is not None
+        loop = asyncio.get_running_loop()
+        texts = [r.text for r in unresolved]
+        X = await loop.run_in_executor(self.worker.learn_thread, self.worker.embedder.encode, texts)
+        for result, x in zip(unresolved, np.asarray(X, dtype=np.float32), strict=True):
+            for suggestion in self.intents.observe(result.id, x, result.text):
+                await self._suggest(suggestion)
+
+    async def _suggest(self, s: IntentSuggestion) -> None:
+        self.counts["suggested"] += 1
+        name = proposed_name(s.texts, f"new_intent_{s.cluster}")
+        command = {"command": "add_label", "label": name, "examples": list(s.texts)}
+        reason = (f"{s.size} unresolved texts form one cluster (cohesion {s.cohesion:.2f}); accept it with "
+                  f"the add_label command in details.command (rename the label as you like)")  # fmt: skip
+        details = {**s.to_dict(), "proposed_label": name, "command": command}
+        await self._event("new_label_suggested", name, reason, [name], details, self.worker.engine.version)
+
+    async def _event(
+        self, kind: str, subject: str, reason: str, labels: list[str], details: dict[str, Any], version: str
+    ) -> None:
+        self.counts["events"] += 1
+        event = Event(
+            id=uuid.uuid4().hex, kind=kind, subject=subject, reason=reason[:2000],  # type: ignore[arg-type]
+            model_version=version, at=time.time(), labels=labels, details=details,
+        )  # fmt: skip
+        log.warning("%s: %s", kind, reason)
+        await self.worker.write(self.worker.settings.topics.events, [(event.id.encode(), encode(event))])
+
+    def stats(self) -> dict[str, Any]:
+        """What the stats page shows under ``drift`` (on the leader)."""
+        out: dict[str, Any] = {**self.counts, "monitor": self.monitor.stats()}
+        if self.intents is not None:
+            out["new_intents"] = self.intents.stats()
+        return out
+
+
+async def follow_drift_events(worker: Worker, reader: PartitionReader) -> None:
+    """Every worker: raise the judge share of the labels each new ``drift`` event names (forever)."""
+    settings = worker.settings
+    loop = asyncio.get_running_loop()
+    async for records in reader.follow(await reader.end()):
+        for record in records:
+            try:
+                event = decode(Event, record.value)
+            except RecordError:
+                continue
+            if event.kind == "drift" and event.labels and settings.drift_boost_texts > 0:
+                # on the model thread: the classify step routes there, never while a boost is added
+                await loop.run_in_executor(
+                    worker.model_thread, worker.engine.router.boost, event.labels,
+                    settings.drift_boost_share, settings.drift_boost_texts,
+                )  # fmt: skip
+
+
+def _remember(table: OrderedDict[str, Any], key: str, value: Any) -> None:
+    table[key] = value
+    table.move_to_end(key)
+    while len(table) > _REMEMBERED:
+        table.popitem(last=False)
