@@ -91,6 +91,39 @@ async def watch_all(bootstrap: str, watch: Watch, timeout_s: float) -> None:
     await collect(bootstrap, topics, watch.done, timeout_s=timeout_s, on_record=watch.on_record)
 
 
+async def read_to_end(bootstrap: str, watch: Watch, timeout_s: float = 120.0) -> Watch:
+    """Read labels, dead letters and examples from the start up to their end offsets now (no group):
+    the final count, with every repeat and every example written so far."""
+    from aiokafka import AIOKafkaConsumer
+
+    names = [watch.topics.labels, watch.topics.deadletter, watch.topics.examples]
+    consumer = AIOKafkaConsumer(
+        *names,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + timeout_s
+        while {tp.topic for tp in consumer.assignment()} != set(names) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        parts = sorted(consumer.assignment())
+        end = await consumer.end_offsets(parts)
+        deadline = time.monotonic() + timeout_s
+        while [tp for tp in parts if await consumer.position(tp) < end[tp]]:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"could not read {names} to their end in {timeout_s:.0f} s")
+            for tp, records in (await consumer.getmany(timeout_ms=200, max_records=500)).items():
+                for record in records:
+                    if record.offset < end[tp]:
+                        watch.on_record(tp.topic, record, Collected())
+    finally:
+        await consumer.stop()
+    return watch
+
+
 def texts_of(fitted: Any, run: str, n: int, start: int = 0) -> list[TextIn]:
     """``n`` test texts of the fitted folder's labels, with ids ``<run>-<i>``."""
     return [

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 from fault_report import record, rss_mb
-from stream_run import Watch, send, texts_of, watch_all
+from stream_run import Watch, read_to_end, send, texts_of, watch_all
 from worker_processes import page, start_worker, stop, wait_ready
 
 from redline.broker import BrokerSettings, LocalKafkaBroker
@@ -76,7 +76,7 @@ def test_a_broker_restart_mid_stream_loses_no_text(fitted, tmp_path) -> None:
         done_at = time.monotonic()
         final = Watch(topics, expected=N_TEXTS)
         final.sent = watch.sent
-        asyncio.run(watch_all(bootstrap, final, 20))
+        asyncio.run(read_to_end(bootstrap, final))
         counts = final.tally()
         assert not counts.missing, sorted(counts.missing)[:20]
         assert not counts.dead_letters, counts.dead_letters

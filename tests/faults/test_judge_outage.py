@@ -10,7 +10,7 @@ import uuid
 import pytest
 from fault_report import record, rss_mb
 from http_judge import HttpJudge, judge_env, serve, truth_of
-from stream_run import Watch, send, texts_of, watch_all
+from stream_run import Watch, read_to_end, send, texts_of, watch_all
 from worker_processes import page, start_worker, stop, wait_ready
 
 from redline.streams.settings import TopicNames
@@ -36,7 +36,7 @@ def test_a_judge_down_for_30_s_loses_no_text_and_teaches_nothing(
             monkeypatch.setenv(name, value)
         worker = start_worker(
             fitted, kafka_bootstrap, f"judge{run}.", f"redline-judge-{run}", tmp_path, "w",
-            "--judge", "openai:judge",
+            "--judge", "openai:judge", threshold="0",  # every text asks the judge
         )  # fmt: skip
         try:
             wait_ready(worker)
@@ -61,15 +61,18 @@ def test_a_judge_down_for_30_s_loses_no_text_and_teaches_nothing(
             asyncio.run(scenario())
             final = Watch(topics, expected=BEFORE + AFTER)
             final.sent = watch.sent
-            asyncio.run(watch_all(kafka_bootstrap, final, 20))
+            asyncio.run(read_to_end(kafka_bootstrap, final))
             counts = final.tally()
             assert not counts.missing, sorted(counts.missing)[:20]
             assert not counts.dead_letters
             results = [r for _, r in final.results]
             unavailable = {r.id for r in results if r.status == "judge_unavailable"}
+            learned = set(final.learned) & {i for _, i in final.sent}  # the texts sent (not the seed set)
+            confirmed = {r.id for r in results if r.status in ("validated", "corrected")}
+            assert learned == confirmed  # each judge-confirmed text, and only those, became an example
             assert unavailable, "no text met the outage"
             assert all("judge" in r.reason for r in results if r.id in unavailable)
-            assert not unavailable & set(final.learned)  # judge_unavailable never reaches the examples
+            assert not unavailable & learned  # judge_unavailable never reaches the examples
             later = {f"{run}-{i}" for i in range(BEFORE, BEFORE + AFTER)}
             assert not unavailable & later, sorted(unavailable & later)
             judged_later = [r for r in results if r.id in later and r.judge is not None]
@@ -92,8 +95,8 @@ def test_a_judge_down_for_30_s_loses_no_text_and_teaches_nothing(
                     "judge_down_s": round(outage["up"] - outage["down"], 2),
                     "max_outage_s": MAX_OUTAGE_S,
                     "judge_unavailable": len(unavailable),
-                    "judge_unavailable_learned": len(unavailable & set(final.learned)),
-                    "learned_examples": len(set(final.learned)),
+                    "judge_unavailable_learned": len(unavailable & learned),
+                    "learned_examples": len(learned),
                     "statuses": statuses,
                     "recovery_s": round(first_answer - outage["up"], 2) if first_answer else None,
                     "judge_refused_503": judge.counts()["refused"],

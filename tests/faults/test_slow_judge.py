@@ -67,7 +67,7 @@ def test_a_slow_judge_keeps_memory_bounded(kafka_bootstrap, fitted, tmp_path, mo
             monkeypatch.setenv(name, value)
         worker = start_worker(
             fitted, kafka_bootstrap, f"slow{run}.", f"redline-slow-{run}", tmp_path, "w",
-            "--judge", "openai:judge", "--threshold", "0",  # every text asks the judge: a real backlog
+            "--judge", "openai:judge", threshold="0",  # every text asks the judge: a real backlog
         )  # fmt: skip
         try:
             wait_ready(worker)
