@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 PYTEST_ARGS ?=
 
-.PHONY: help venv install kafka-jars embedder-export llm-server-deps lint test test-unit test-kafka-compat demo bench-stream bench-engine bench-structure clean
+.PHONY: help venv install kafka-jars embedder-export llm-server-deps lint test test-unit test-faults test-kafka-compat demo bench-stream bench-engine bench-structure clean
 
 help:
 	@echo "make demo   - set everything up, start Kafka, stream a real data set through, show results"
@@ -52,6 +52,12 @@ KAFKA_TESTS := tests/broker tests/commands/test_kafka_cli.py tests/commands/test
 test-kafka-compat: $(STAMP)
 	$(BIN)/redline kafka fetch --kafka-version $(KAFKA_COMPAT_VERSION)
 	REDLINE_TEST_KAFKA_VERSION=$(KAFKA_COMPAT_VERSION) $(BIN)/python -m pytest -q $(PYTEST_ARGS) $(KAFKA_TESTS)
+
+# Fault scenarios on the real broker (tests/faults): a worker SIGKILLed mid-stream, the broker restarted,
+# the judge down for 30 s, a judge 10x slower, garbage on the texts and control topics. Each writes its
+# figures into benchmarks/results/faults.json. `make test` runs only the cheap ones (marked integration).
+test-faults: $(STAMP) kafka-jars embedder-export
+	$(BIN)/python -m pytest -q -m faults $(PYTEST_ARGS) tests/faults
 
 test-unit: $(STAMP) embedder-export
 	$(BIN)/python -m pytest -q -m "not integration" $(PYTEST_ARGS)

@@ -9,15 +9,20 @@ engine's (:meth:`redline.core.engine.StreamEngine.decide`); this module only tur
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from redline.adapters.embedder import Embedder
 from redline.core.engine import Action, Decision, StreamEngine
+from redline.errors import RecordError
 from redline.schemas import (
+    MAX_RECORD_BYTES,
+    MAX_TEXT_CHARS,
     Candidate,
     JudgeRequest,
     LabelContext,
@@ -25,23 +30,31 @@ from redline.schemas import (
     Prediction,
     TextIn,
     encode_embedding,
+    from_dict,
 )
-from redline.streams.messages import Outgoing, decode_or_dead_letter, keyed
+from redline.streams.messages import Outgoing, dead_letter, decode_or_dead_letter, keyed
 
 log = logging.getLogger(__name__)
 
 
-def classify(messages: Sequence[Any], embedder: Embedder, engine: StreamEngine) -> list[Outgoing]:
+def classify(
+    messages: Sequence[Any],
+    embedder: Embedder,
+    engine: StreamEngine,
+    max_text_chars: int = MAX_TEXT_CHARS,
+    truncate: bool = False,
+) -> list[Outgoing]:
     """The whole step for one batch of raw messages, in order: dead letters first, then per text its
     prediction and its next record.
 
+    A text longer than ``max_text_chars`` is dead-lettered, or with ``truncate`` cut to that length.
     When embedding or scoring the batch fails, each text is tried alone; a text that still fails ends
     as an unresolved result naming the error, so no id is lost.
     """
     texts: list[TextIn] = []
     out: list[Outgoing] = []
     for message in messages:
-        text, letter = decode_or_dead_letter(TextIn, message, "classify")
+        text, letter = _read_text(message, max_text_chars, truncate)
         if letter is not None:
             out.append(letter)
         elif text is not None:
@@ -59,6 +72,40 @@ def classify(messages: Sequence[Any], embedder: Embedder, engine: StreamEngine) 
             result = _result(text, None, "unresolved", (), engine.version, f"classification failed: {exc!r}")
             out.append(keyed("labels", text.id, result))
     return out
+
+
+def _read_text(message: Any, max_chars: int, truncate: bool) -> tuple[TextIn | None, Outgoing | None]:
+    """The message's text within ``max_chars`` characters (cut, with ``truncate``), or its dead letter."""
+    text, letter = decode_or_dead_letter(TextIn, message, "classify")
+    if text is None and truncate:
+        text = _cut(message.value, max_chars)  # over the schema's own limit; None: another defect
+    if text is None:
+        return None, letter
+    if len(text.text) <= max_chars:
+        return text, None
+    if truncate:
+        return replace(text, text=text.text[:max_chars]), None
+    reason = (
+        f"text of {len(text.text)} characters is longer than the {max_chars} character limit "
+        "(--max-text-chars; --truncate-texts cuts it instead)"
+    )
+    return None, dead_letter(message, reason, "classify")
+
+
+def _cut(value: Any, max_chars: int) -> TextIn | None:
+    """The text record of ``value`` with its text cut to ``max_chars``, when only its length was wrong."""
+    if not isinstance(value, bytes | str) or len(value) > MAX_RECORD_BYTES:
+        return None
+    try:
+        data = json.loads(value)
+    except (ValueError, RecursionError):  # invalid JSON or UTF-8, a 5,000-digit integer, deep nesting
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("text"), str) or len(data["text"]) <= max_chars:
+        return None
+    try:
+        return from_dict(TextIn, {**data, "text": data["text"][:max_chars]})
+    except RecordError:
+        return None
 
 
 def _records(texts: Sequence[TextIn], embedder: Embedder, engine: StreamEngine) -> list[Outgoing]:

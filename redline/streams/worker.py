@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from redline.adapters.embedder import Embedder
@@ -158,8 +159,13 @@ class Worker:
         self.metrics.texts_in(len(messages))
         engine = self.engine  # one engine for the whole batch
         loop = asyncio.get_running_loop()
+        step = partial(
+            classify,
+            max_text_chars=self.settings.max_text_chars,
+            truncate=self.settings.truncate_texts,
+        )
         await self.send(
-            await loop.run_in_executor(self.model_thread, classify, messages, self.embedder, engine),
+            await loop.run_in_executor(self.model_thread, step, messages, self.embedder, engine),
             EventTimes.of(messages),
         )
 
