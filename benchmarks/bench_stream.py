@@ -45,7 +45,6 @@ from stream_setup import (
     load,
     percentiles,
     py_spy,
-    stats_page,
     synthetic_case,
     wait_ready,
 )
@@ -127,6 +126,7 @@ def run_config(
 ) -> dict[str, Any]:
     """One fresh worker of configuration ``name`` on ``case``: ready, burst, latency, memory."""
     from redline.broker.ports import find_free_port
+    from redline.commands.demo import stats_page
     from redline.streams.settings import TopicNames
 
     run = uuid.uuid4().hex[:6]

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -131,15 +130,6 @@ class RssSampler:
             "median_second_half_mib": round(sorted(half)[len(half) // 2], 1),
             "samples": len(values),
         }
-
-
-def stats_page(port: int) -> dict[str, Any]:
-    """The worker's /redline/stats/ page ({} when it does not answer)."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/redline/stats/", timeout=10) as page:
-            return dict(json.loads(page.read()))
-    except (OSError, ValueError):
-        return {}
 
 
 def wait_ready(proc: subprocess.Popen[bytes], port: int, log: Path, timeout_s: float = 600) -> float:
