@@ -67,6 +67,20 @@ def versions_lines(events: Sequence[Event]) -> list[str]:
     return lines
 
 
+def watch_lines(events: Sequence[Event]) -> list[str]:
+    """The drift, recovered and new-label-suggested events of the run, oldest first."""
+    seen = [e for e in events if e.kind in ("drift", "recovered", "new_label_suggested")]
+    if not seen:
+        return ["  (none: no label's signals moved, no cluster of unresolved texts grew large enough)"]
+    lines = []
+    for e in sorted(seen, key=lambda e: e.at)[:8]:
+        labels = f" {', '.join(e.labels)}" if e.labels else ""
+        lines.append(f"  {e.kind}{labels}: {e.reason[:160]}")
+    if len(seen) > 8:
+        lines.append(f"  ... {len(seen) - 8} more")
+    return lines
+
+
 def worker_lines(workers: Sequence[Mapping[str, Any]]) -> list[str]:
     """Each worker's share of the texts, its model version and whether it led."""
     total = sum(int(w.get("texts", 0)) for w in workers) or 1
@@ -110,6 +124,8 @@ def render(run: DemoRun) -> str:
         held_back_line(run),
         "model versions published during the run:",
         *versions_lines(run.events),
+        "drift and suggested classes (redline.events):",
+        *watch_lines(run.events),
         "workers (one consumer group; texts spread by partition):",
         *worker_lines(run.workers),
         f"throughput {s.throughput():.1f} texts/s end to end ({s.to_dict()['seconds']:.1f} s)",
@@ -135,5 +151,10 @@ def summary_json(run: DemoRun) -> dict[str, Any]:
         "held_back_after": len(after),
         "held_back_accuracy_after": (sum(r.label == label for r in after) / len(after)) if after else None,
         "versions": [e.model_version for e in run.events if e.kind == "model"],
+        "watch_events": [
+            {"kind": e.kind, "labels": list(e.labels), "reason": e.reason}
+            for e in run.events
+            if e.kind in ("drift", "recovered", "new_label_suggested")
+        ],
         "workers": [{"texts": w.get("texts"), "leader": w.get("leader")} for w in run.workers],
     }
