@@ -38,6 +38,7 @@ import math
 import time
 import uuid
 from collections import OrderedDict
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -62,8 +63,8 @@ log = logging.getLogger(__name__)
 _REMEMBERED = 20_000
 #: polls a result waits for its prediction before it is observed without an uncertainty
 _WAIT_POLLS = 2
-_OUTCOMES = {"validated": Outcome.VALIDATED, "corrected": Outcome.CORRECTED,
-             "unresolved": Outcome.UNRESOLVED, "judge_unavailable": Outcome.JUDGE_FAILED}  # fmt: skip
+_OUTCOMES = MappingProxyType({"validated": Outcome.VALIDATED, "corrected": Outcome.CORRECTED,
+             "unresolved": Outcome.UNRESOLVED, "judge_unavailable": Outcome.JUDGE_FAILED})  # fmt: skip
 
 
 def drift_settings(settings: StreamSettings) -> DriftSettings:
@@ -136,7 +137,8 @@ class DriftWatch:
         drifted = [e for e in events if e.kind == "drift"]
         for event in events:
             await self._publish_drift(event)
-        if drifted and self.worker.settings.drift_relearn > 0:
+        # learning off (--learn-every 0) means no relearning either: the model changes only by command
+        if drifted and self.worker.settings.drift_relearn > 0 and self.worker.settings.learn_every > 0:
             await self._relearn(drifted)
         if unresolved and self.intents is not None:
             await self._cluster(unresolved)
