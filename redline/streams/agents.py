@@ -64,5 +64,9 @@ def register_agents(app: Any, topics: Topics, worker: Worker) -> dict[str, Any]:
         "judge": app.agent(
             topics.judge_requests, name="redline.judge", concurrency=settings.judge_concurrency
         )(judge),
-        "resolve": app.agent(topics.judge_verdicts, name="redline.resolve")(resolve),
+        # as many resolve actors as judge actors: each verdict's step awaits its sends' delivery, so one
+        # actor made the judge loop wait on a broker round trip per verdict (bench_stream)
+        "resolve": app.agent(
+            topics.judge_verdicts, name="redline.resolve", concurrency=settings.judge_concurrency
+        )(resolve),
     }
