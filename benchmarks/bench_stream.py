@@ -46,7 +46,6 @@ from stream_setup import (
     percentiles,
     py_spy,
     synthetic_case,
-    wait_ready,
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -126,7 +125,7 @@ def run_config(
 ) -> dict[str, Any]:
     """One fresh worker of configuration ``name`` on ``case``: ready, burst, latency, memory."""
     from redline.broker.ports import find_free_port
-    from redline.commands.demo import stats_page
+    from redline.commands.demo import stats_page, wait_until_ready
     from redline.streams.settings import TopicNames
 
     run = uuid.uuid4().hex[:6]
@@ -154,7 +153,7 @@ def run_config(
         )  # fmt: skip
     rss = RssSampler(proc.pid).start()
     try:
-        wait_ready(proc, port, log)
+        wait_until_ready(proc, port, log)
         ready_s = time.monotonic() - started  # from starting the process
         first = asyncio.run(_stream(bootstrap, topics, [(f"{run}-first", texts[0])], None, 300))
         first_s = first["arrived"][f"{run}-first"] - first["sent"][f"{run}-first"]

@@ -84,14 +84,21 @@ def joined(a: LabelledSet, b: LabelledSet) -> LabelledSet:
     return LabelledSet(a.texts + b.texts, a.labels + b.labels, np.vstack([a.X, b.X]))
 
 
+def _cached(folder: Path) -> tuple[RedClassifier, float] | None:
+    """A model cached in ``folder`` and the seconds its fit took, or None when there is none."""
+    try:
+        loaded = read_model_folder(folder)
+    except ModelError:
+        return None
+    return loaded.model, float(loaded.metadata["fit_s"])
+
+
 def fitted(key: str, data: LabelledSet, config: EngineConfig | None = None) -> tuple[RedClassifier, float]:
     """The model fitted on ``data`` (cached under ``key``) and the seconds its fit took (cached too)."""
     folder = MODELS / key
-    try:
-        loaded = read_model_folder(folder)
-        return loaded.model, float(loaded.metadata["fit_s"])
-    except ModelError:
-        pass
+    cached = _cached(folder)
+    if cached is not None:
+        return cached
     start = time.perf_counter()
     model = RedClassifier(config or EngineConfig()).fit(data.X, data.texts, data.labels)
     fit_s = time.perf_counter() - start
@@ -105,11 +112,9 @@ def fitted_same_objective(key: str, data: LabelledSet, iters: int) -> tuple[RedC
     :mod:`redline.core.flat_update` (cached under ``key``). For 1000 classes, where scikit-learn's
     lbfgs costs about a minute per iteration on a 2-core machine."""
     folder = MODELS / key
-    try:
-        loaded = read_model_folder(folder)
-        return loaded.model, float(loaded.metadata["fit_s"])
-    except ModelError:
-        pass
+    cached = _cached(folder)
+    if cached is not None:
+        return cached
     start = time.perf_counter()
     cfg = EngineConfig()
     features = FeatureBuilder(cfg.features, cfg.ngram_weight).fit(data.texts)

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,22 +129,6 @@ class RssSampler:
             "median_second_half_mib": round(sorted(half)[len(half) // 2], 1),
             "samples": len(values),
         }
-
-
-def wait_ready(proc: subprocess.Popen[bytes], port: int, log: Path, timeout_s: float = 600) -> float:
-    """Seconds from now until the worker's /redline/ready/ answers 200."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout_s:
-        if proc.poll() is not None:
-            raise SystemExit(f"the worker exited ({proc.returncode}); log {log}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/redline/ready/", timeout=2) as page:
-                if page.status == 200:
-                    return time.monotonic() - started
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"the worker was not ready within {timeout_s} s (log {log})")
 
 
 def py_spy(pid: int, seconds: float, svg: Path) -> subprocess.Popen[bytes] | None:
