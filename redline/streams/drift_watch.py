@@ -35,8 +35,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
-import uuid
 from collections import OrderedDict
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -49,7 +47,7 @@ from redline.core.drift_signals import DriftSettings
 from redline.core.engine import ESCALATED
 from redline.core.new_intents import IntentSuggestion, NewIntentDetector, NewIntentSettings, proposed_name
 from redline.errors import KafkaBrokerError, RecordError
-from redline.schemas import Event, LabelResult, Prediction, decode, encode
+from redline.schemas import Event, LabelResult, Prediction, decode
 from redline.streams.kafka_io import PartitionReader, consumer, start
 from redline.streams.settings import StreamSettings
 
@@ -243,12 +241,8 @@ class DriftWatch:
         self, kind: str, subject: str, reason: str, labels: list[str], details: dict[str, Any], version: str
     ) -> None:
         self.counts["events"] += 1
-        event = Event(
-            id=uuid.uuid4().hex, kind=kind, subject=subject, reason=reason[:2000],  # type: ignore[arg-type]
-            model_version=version, at=time.time(), labels=labels, details=details,
-        )  # fmt: skip
         log.warning("%s: %s", kind, reason)
-        await self.worker.write(self.worker.settings.topics.events, [(event.id.encode(), encode(event))])
+        await self.worker.event(kind, subject, reason, version=version, labels=labels, details=details)
 
     def stats(self) -> dict[str, Any]:
         """What the stats page shows under ``drift`` (on the leader)."""

@@ -22,7 +22,6 @@ import concurrent.futures
 import logging
 import multiprocessing
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -33,7 +32,7 @@ from redline.core.classifier import RedClassifier
 from redline.core.engine import JudgePolicy
 from redline.core.training_set import TrainingSet
 from redline.errors import ConfigError, InputDataError, ModelError, RecordError
-from redline.schemas import ControlCommand, Event, ExampleRecord, decode, encode, encode_embedding
+from redline.schemas import ControlCommand, ExampleRecord, decode, encode, encode_embedding
 from redline.streams.drift_watch import DriftWatch
 from redline.streams.example_store import ExampleStore, TrainingRows
 from redline.streams.kafka_io import PartitionReader, consumer, start
@@ -397,18 +396,7 @@ class Leader:
     async def _event(
         self, kind: str, subject: str, reason: str, command_id: str | None, *, version: str | None = None
     ) -> None:
-        event = Event(
-            id=uuid.uuid4().hex,
-            kind=kind,  # type: ignore[arg-type]
-            subject=subject,
-            reason=reason[:2000],
-            command_id=command_id,
-            model_version=version or self.worker.engine.version,
-            at=time.time(),
-        )
-        await self.worker.write(
-            self.worker.settings.topics.events, [((command_id or event.id).encode(), encode(event))]
-        )
+        await self.worker.event(kind, subject, reason, command_id=command_id, version=version)
 
 
 def included_rows(store: ExampleStore, info: SnapshotInfo) -> TrainingRows:

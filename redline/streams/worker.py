@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
@@ -235,18 +235,37 @@ class Worker:
 
     async def refused(self, offset: int, reason: str) -> None:
         """A ``rejected`` event about the snapshot at ``offset`` (this worker keeps its model)."""
-        event = Event(
-            id=uuid.uuid4().hex,
-            kind="rejected",
-            subject="model",
-            reason=f"worker {self.worker_id} refused the snapshot at offset {offset}: {reason}"[:2000],
-            model_version=self.engine.version,
-            at=time.time(),
-        )
         try:
-            await self.write(self.settings.topics.events, [(event.id.encode(), encode(event))])
+            why = f"worker {self.worker_id} refused the snapshot at offset {offset}: {reason}"
+            await self.event("rejected", "model", why)
         except Exception as exc:  # the refusal stands even when the event cannot be written
             log.warning("cannot write the refusal event: %r", exc)
+
+    async def event(
+        self,
+        kind: str,
+        subject: str,
+        reason: str,
+        *,
+        command_id: str | None = None,
+        version: str | None = None,
+        labels: Sequence[str] = (),
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Write one event on ``redline.events`` (keyed by the command it answers, else by its own id);
+        the model version defaults to the one deciding now."""
+        event = Event(
+            id=uuid.uuid4().hex,
+            kind=kind,  # type: ignore[arg-type]
+            subject=subject,
+            reason=reason[:2000],
+            command_id=command_id,
+            model_version=version or self.engine.version,
+            at=time.time(),
+            labels=list(labels),
+            details=dict(details or {}),
+        )
+        await self.write(self.settings.topics.events, [((command_id or event.id).encode(), encode(event))])
 
     async def install(self, published: PublishedModel) -> None:
         """Decide with ``published`` from now on (its model, policy, and the examples known now)."""
