@@ -20,7 +20,7 @@ from redline.errors import ConfigError, ModelError
 from redline.schemas import ExampleRecord, encode, encode_embedding
 from redline.streams.example_store import ExampleStore
 from redline.streams.kafka_io import PartitionReader, consumer, producer, start
-from redline.streams.model_topic import PublishedModel, SnapshotInfo, publish, read_newest
+from redline.streams.model_topic import PublishedModel, SnapshotInfo, newest_head, publish, read_newest
 from redline.streams.settings import StreamSettings
 from redline.streams.topics import ensure_topics
 
@@ -61,7 +61,7 @@ async def publish_model(
     await start(writer, settings)
     try:
         models = PartitionReader(reader_client, topics.models)
-        if not force and await models.end() > 0 and await _anything_published(models):
+        if not force and await newest_head(models) is not None:  # its header is enough: not decoded
             raise ConfigError(
                 f"{topics.models} already holds a model: change it with `redline control`, or publish to "
                 "another topic prefix"
@@ -142,11 +142,3 @@ async def starting_state(
     elif fitted is not None:
         note = f"{settings.topics.models} already holds a model: --model {fitted.folder} not used; "
     return DeploymentState(published, store, note)
-
-
-async def _anything_published(models: PartitionReader) -> bool:
-    """Whether a snapshot sits on the models topic (one this process cannot verify counts too)."""
-    try:
-        return await read_newest(models) is not None
-    except ModelError:
-        return True

@@ -205,11 +205,8 @@ async def load_head(
     return PublishedModel(version_of(offset), offset, info, params)
 
 
-async def read_newest(
-    reader: PartitionReader, window: int = 64, secret: bytes | None = None
-) -> PublishedModel | None:
-    """The newest snapshot on the topic, or None when nothing was published (ModelError when it fails
-    :func:`verify`)."""
+async def newest_head(reader: PartitionReader, window: int = 64) -> Any | None:
+    """The newest snapshot's head record on the topic (not decoded), or None when nothing was published."""
     end = await reader.end()
     if end == 0:
         return None
@@ -217,11 +214,19 @@ async def read_newest(
     for first in (start, await reader.beginning()):
         heads = [r for r in await reader.read(first, end) if r.key == HEAD_KEY and r.value]
         if heads:
-            newest = heads[-1]
-            return await load_head(reader, newest.offset, newest.value, secret)
+            return heads[-1]
         if first == 0:
             break
     return None
+
+
+async def read_newest(
+    reader: PartitionReader, window: int = 64, secret: bytes | None = None
+) -> PublishedModel | None:
+    """The newest snapshot on the topic, or None when nothing was published (ModelError when it fails
+    :func:`verify`)."""
+    newest = await newest_head(reader, window)
+    return None if newest is None else await load_head(reader, newest.offset, newest.value, secret)
 
 
 def tombstones_for(info: SnapshotInfo) -> Sequence[bytes]:
