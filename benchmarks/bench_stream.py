@@ -181,6 +181,13 @@ def run_config(
     statuses: dict[str, int] = {}
     for r in b["results"].values():
         statuses[r.status] = statuses.get(r.status, 0) + 1
+    # when the last result of each kind arrived (s after the first send): judged results far behind the
+    # model's ones mean the judge loop, not classification, set the end-to-end rate
+    first_sent = min(b["sent"].values())
+    finished: dict[str, float] = {}
+    for text_id, r in b["results"].items():
+        kind = "judged" if r.judge is not None else "model alone"
+        finished[kind] = max(finished.get(kind, 0.0), b["arrived"][text_id] - first_sent)
     out = {
         "texts": len(burst),
         "results": len(b["arrived"]),
@@ -190,6 +197,7 @@ def run_config(
         "ratio_to_embedding": round(end_to_end / embed, 3),
         "judged_share": round(sum(r.judge is not None for r in b["results"].values()) / len(burst), 3),
         "statuses": statuses,
+        "last_result_s": {k: round(v, 2) for k, v in sorted(finished.items())},
         "ready_s": round(ready_s, 1),
         "first_text_latency_ms": round(first_s * 1000, 1),
         "latency_at_half_rate": {"rate_per_s": round(rate, 1), **_latency(lat)},

@@ -39,6 +39,8 @@ WORKER_FLAGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "web_port": ("--web-port",),
         "batch_size": ("--batch-size",),
         "batch_within_s": ("--batch-within",),
+        "hop_within_s": ("--hop-within",),
+        "producer_linger_s": ("--producer-linger",),
         "judge": ("--judge",),
         "judge_concurrency": ("--judge-concurrency",),
         "judge_share": ("--judge-share",),

@@ -1,8 +1,10 @@
 """The Faust agents: thin loops that hand each message (or batch) to the worker object.
 
 - ``classify``: ``redline.texts`` in batches (size or time, whichever comes first);
-- ``judge``: ``redline.judge.requests`` (``judge_concurrency`` actors);
-- ``resolve``: ``redline.judge.verdicts`` -> the next question or the result; learning in the background;
+- ``judge``: ``redline.judge.requests`` in batches (``judge_concurrency`` questions at once);
+- ``resolve``: ``redline.judge.verdicts`` in batches -> the next question or the result;
+Each batch is acknowledged once its outputs are on the broker (:mod:`.delivery`); learning runs in the
+background.
 Beside them runs the control plane (:mod:`.control_plane`): following ``redline.examples`` and
 ``redline.models`` and, on the elected leader, applying ``redline.control`` and learning.
 The worker also serves ``/redline/stats/`` (counters) and ``/redline/ready/`` (200 once it has joined
@@ -15,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from redline.streams.control_plane import run_control_plane
+from redline.streams.delivery import BatchPipeline
 from redline.streams.topics import Topics
 from redline.streams.worker import Worker
 from redline.streams.worker_metrics import CONTENT_TYPE
@@ -23,21 +26,25 @@ from redline.streams.worker_metrics import CONTENT_TYPE
 def register_agents(app: Any, topics: Topics, worker: Worker) -> dict[str, Any]:
     """Define the agents and pages on ``app``; returns the agents by name (for ``test_context()``)."""
     settings = worker.settings
+    hops = max(3, settings.judge_concurrency)  # batches of questions in flight: a slow judge is still busy
 
     async def classify(stream: Any) -> Any:
+        batches = BatchPipeline(worker.classify_batch, stream.ack)  # acknowledged once delivered
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
-            await worker.classify([event.message for event in events])
+            await batches.submit(events)
             yield len(events)
 
     async def judge(stream: Any) -> Any:
-        async for event in stream.events():
-            await worker.judge_message(event.message)
-            yield 1
+        batches = BatchPipeline(worker.judge_batch, stream.ack, hops, ordered=False)
+        async for events in stream.take_events(settings.batch_size, within=settings.hop_within_s):
+            await batches.submit(events)
+            yield len(events)
 
     async def resolve(stream: Any) -> Any:
-        async for event in stream.events():
-            await worker.resolve_message(event.message)
-            yield 1
+        batches = BatchPipeline(worker.resolve_batch, stream.ack, hops, ordered=False)
+        async for events in stream.take_events(settings.batch_size, within=settings.hop_within_s):
+            await batches.submit(events)
+            yield len(events)
 
     @app.task  # type: ignore[untyped-decorator]
     async def control_plane() -> None:
@@ -61,12 +68,8 @@ def register_agents(app: Any, topics: Topics, worker: Worker) -> dict[str, Any]:
 
     return {
         "classify": app.agent(topics.texts, name="redline.classify")(classify),
-        "judge": app.agent(
-            topics.judge_requests, name="redline.judge", concurrency=settings.judge_concurrency
-        )(judge),
-        # as many resolve actors as judge actors: each verdict's step awaits its sends' delivery, so one
-        # actor made the judge loop wait on a broker round trip per verdict (bench_stream)
-        "resolve": app.agent(
-            topics.judge_verdicts, name="redline.resolve", concurrency=settings.judge_concurrency
-        )(resolve),
+        # one actor each: the batches of judge questions and verdicts are handled at once (BatchPipeline,
+        # judge_concurrency questions in flight); one actor per question awaited a broker round trip each
+        "judge": app.agent(topics.judge_requests, name="redline.judge")(judge),
+        "resolve": app.agent(topics.judge_verdicts, name="redline.resolve")(resolve),
     }

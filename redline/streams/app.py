@@ -39,6 +39,7 @@ def create_app(settings: StreamSettings) -> tuple[Any, Topics]:
         topic_replication_factor=settings.replication,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        producer_linger=settings.producer_linger_s,
         stream_wait_empty=False,
         broker_request_timeout=90.0,
         broker_session_timeout=settings.session_timeout_s,

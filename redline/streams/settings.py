@@ -96,6 +96,19 @@ class StreamSettings(RedlineSettings):
     batch_within_s: float = Field(
         default=0.1, gt=0, description="seconds a batch waits to fill (it closes on size or on this timer)"
     )
+    hop_within_s: float = Field(
+        default=0.01,
+        gt=0,
+        description="seconds a batch of judge questions or verdicts waits to fill (each judged text "
+        "passes two such hops per question)",
+    )
+    producer_linger_s: float = Field(
+        default=0.005,
+        ge=0,
+        le=1,
+        description="seconds the producer waits to fill a request with more records (Kafka's linger.ms); "
+        "fewer, larger requests",
+    )
     judge: str = Field(
         default="none",
         description="judge spec: none | simulated:<accuracy> | simulated-hard:<accuracy> (evaluation "

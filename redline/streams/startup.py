@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,12 @@ def build_router(settings: StreamSettings, quantiles: Sequence[float] | None) ->
         raise ModelError(f"the model's uncertainty_quantiles are unusable: {exc}") from exc
 
 
+def worker_embedder(settings: StreamSettings) -> Embedder:
+    """The embedder of a worker (from the ``REDLINE_EMBED_*`` settings; not loaded yet)."""
+    # no on-disk cache in a worker: stream texts rarely repeat and several workers may share a disk
+    return EmbeddingSettings.from_env(batch_size=settings.batch_size, cache=False).build()
+
+
 def build_worker(
     settings: StreamSettings,
     *,
@@ -50,8 +57,7 @@ def build_worker(
     parse_judge_spec(settings.judge)  # a bad spec fails before any model work
     fitted = read_model_folder(settings.model_dir) if settings.model_dir is not None else None
     if embedder is None:
-        # no on-disk cache in a worker: stream texts rarely repeat and several workers may share a disk
-        embedder = EmbeddingSettings.from_env(batch_size=settings.batch_size, cache=False).build()
+        embedder = worker_embedder(settings)
     if fitted is not None:
         check_embedder(fitted.metadata, embedder, where=fitted.folder)
     embedder_id = str(getattr(embedder, "model_id", "") or "")
@@ -110,8 +116,12 @@ def run_worker(settings: StreamSettings, *, judge_truth: Path | None = None) -> 
     from redline.streams.log_format import logging_config
 
     quiet_client_logs()
-    worker, line = build_worker(settings, judge_truth=judge_truth)
-    worker.embedder.encode(["warm up"])  # load the weights before joining the group
+    embedder = worker_embedder(settings)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="redline-warm-up") as warm_up:
+        # the embedding model loads (onnxruntime import, session) while the deployment's state is read
+        loaded = warm_up.submit(embedder.encode, ["warm up"])
+        worker, line = build_worker(settings, judge_truth=judge_truth, embedder=embedder)
+        loaded.result()  # the weights are loaded before the worker joins the group
     app, topics = create_app(settings)
     worker.attach(topics)
     register_agents(app, topics, worker)

@@ -39,8 +39,10 @@ from redline.streams.worker_metrics import EventTimes, WorkerMetrics
 
 log = logging.getLogger(__name__)
 
-#: ``await sender(outgoing, times)``: ``times`` are the Kafka timestamps of the records read (or None)
-Sender = Callable[[Sequence[Outgoing], EventTimes | None], Awaitable[None]]
+#: ``await sender(outgoing, times)`` hands the messages to the producer, in order, and returns an
+#: awaitable that completes once all are on the broker (or None when they already are); ``times`` are
+#: the Kafka timestamps of the records read (or None)
+Sender = Callable[[Sequence[Outgoing], EventTimes | None], Awaitable[Awaitable[Any] | None]]
 
 
 class Worker:
@@ -101,6 +103,7 @@ class Worker:
         self.started = time.monotonic()
         self.model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="redline-model")
         self.learn_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="redline-learn")
+        self.judge_slots = asyncio.Semaphore(settings.judge_concurrency)  # questions in flight
         self.metrics = metrics if metrics is not None else WorkerMetrics()  # observability
         self.metrics.watch(self)
 
@@ -113,33 +116,47 @@ class Worker:
     def attach(self, topics: Any) -> None:
         """Send data-plane messages to the Faust ``topics`` (a :class:`~redline.streams.topics.Topics`).
 
-        Each call hands every message to the producer in order, then waits until all of them are on the
-        broker: a message that cannot be written raises, the agent stops before acknowledging its input,
-        and the input's offset is never committed (it is read again), so nothing is lost silently.
+        Each call hands every message to the producer in order and returns their delivery: a message
+        that cannot be written raises there, the agent never acknowledges its input, and the input's
+        offset is never committed (it is read again), so nothing is lost silently.
         The judge topics' records keep the Kafka timestamp of the text they are about (as Kafka Streams
         does), so the latency of a judged result is measured from the text's timestamp.
         """
 
-        async def send(outgoing: Sequence[Outgoing], times: EventTimes | None = None) -> None:
+        async def send(outgoing: Sequence[Outgoing], times: EventTimes | None = None) -> Awaitable[Any]:
             deliveries = [
                 await getattr(topics, item.topic).send(
                     key=item.key, value=item.value, timestamp=_event_time(item, times)
                 )
                 for item in outgoing
             ]
-            await asyncio.gather(*deliveries)
+            return asyncio.gather(*deliveries)
 
         self.sender = send
 
-    async def send(self, outgoing: Sequence[Outgoing], times: EventTimes | None = None) -> None:
-        """Hand each data-plane message to the producer, in order, and count it (``times``: the Kafka
-        timestamps of the records the messages answer)."""
+    async def dispatch(
+        self, outgoing: Sequence[Outgoing], times: EventTimes | None = None
+    ) -> Awaitable[None]:
+        """Hand each data-plane message to the producer, in order; returns once they are handed over,
+        with their delivery (which counts them; it raises when one cannot be written). ``times``: the
+        Kafka timestamps of the records the messages answer."""
         if self.sender is None:
             raise ConfigError("the worker has no sender: call attach(topics) first")
-        await self.sender(outgoing, times)
+        delivery = await self.sender(outgoing, times)
+        return asyncio.ensure_future(self._delivered(delivery, outgoing, times))
+
+    async def _delivered(
+        self, delivery: Awaitable[Any] | None, outgoing: Sequence[Outgoing], times: EventTimes | None
+    ) -> None:
+        if delivery is not None:
+            await delivery
         for item in outgoing:
             self.stats.count_sent(item.topic)
         self.metrics.sent(outgoing, times)
+
+    async def send(self, outgoing: Sequence[Outgoing], times: EventTimes | None = None) -> None:
+        """Hand each data-plane message to the producer, in order, and wait until all are on the broker."""
+        await (await self.dispatch(outgoing, times))
 
     async def write(self, topic: str, records: Sequence[tuple[bytes | None, bytes | None]]) -> list[int]:
         """Control plane: write (key, value) pairs to the topic named ``topic`` and wait until each is
@@ -154,7 +171,12 @@ class Worker:
 
     # -- the agents' steps ---------------------------------------------------------------------
     async def classify(self, messages: Sequence[Any]) -> None:
-        """``redline.texts`` -> predictions, labels, judge requests, dead letters (off the event loop)."""
+        """``redline.texts`` -> predictions, labels, judge requests, dead letters, all delivered."""
+        await (await self.classify_batch(messages))
+
+    async def classify_batch(self, messages: Sequence[Any]) -> Awaitable[None]:
+        """Classify ``messages`` off the event loop and hand their outputs to the producer; returns their
+        delivery (the agent classifies the next batch meanwhile, :mod:`.delivery`)."""
         self.stats.texts += len(messages)
         self.metrics.texts_in(len(messages))
         engine = self.engine  # one engine for the whole batch
@@ -164,29 +186,45 @@ class Worker:
             max_text_chars=self.settings.max_text_chars,
             truncate=self.settings.truncate_texts,
         )
-        await self.send(
-            await loop.run_in_executor(self.model_thread, step, messages, self.embedder, engine),
-            EventTimes.of(messages),
-        )
+        outgoing = await loop.run_in_executor(self.model_thread, step, messages, self.embedder, engine)
+        return await self.dispatch(outgoing, EventTimes.of(messages))
 
     async def judge_message(self, message: Any) -> None:
-        """``redline.judge.requests`` -> ``redline.judge.verdicts``."""
+        """``redline.judge.requests`` -> ``redline.judge.verdicts``, delivered."""
+        await self.send(await self._judged(message), EventTimes.of([message]))
+
+    async def judge_batch(self, messages: Sequence[Any]) -> Awaitable[None]:
+        """Ask the judge about a batch of requests at once (``judge_concurrency`` questions in flight) and
+        hand the verdicts to the producer; returns their delivery."""
+        answers = await asyncio.gather(*(self._judged(message) for message in messages))
+        return await self.dispatch([item for out in answers for item in out], EventTimes.of(messages))
+
+    async def _judged(self, message: Any) -> list[Outgoing]:
         request, letter = decode_or_dead_letter(JudgeRequest, message, "judge")
         if request is None:
-            await self.send([letter] if letter is not None else [])
-            return
-        verdict = await ask(request, self.judge, self.judge_name)
+            return [letter] if letter is not None else []
+        async with self.judge_slots:
+            verdict = await ask(request, self.judge, self.judge_name)
         attempt = verdict.attempt
         self.metrics.judged(request.index, request.label, attempt.valid, attempt.latency_ms)
-        await self.send([keyed("judge_verdicts", request.id, verdict)], EventTimes.of([message]))
+        return [keyed("judge_verdicts", request.id, verdict)]
 
     async def resolve_message(self, message: Any) -> None:
-        """``redline.judge.verdicts`` -> the next judge request, or the text's result; a judge-confirmed
-        result's example goes to ``redline.examples`` first (the leader learns it)."""
+        """``redline.judge.verdicts`` -> the next judge request, or the text's result, delivered."""
+        await self.send(self._resolved(message), EventTimes.of([message]))
+
+    async def resolve_batch(self, messages: Sequence[Any]) -> Awaitable[None]:
+        """Fold a batch of verdicts into their texts' walks and hand what follows to the producer; returns
+        its delivery."""
+        out = [item for message in messages for item in self._resolved(message)]
+        return await self.dispatch(out, EventTimes.of(messages))
+
+    def _resolved(self, message: Any) -> list[Outgoing]:
+        """The next judge request or the text's result; a judge-confirmed result's example comes first,
+        on ``redline.examples`` (the leader learns it)."""
         verdict, letter = decode_or_dead_letter(JudgeVerdict, message, "resolve")
         if verdict is None:
-            await self.send([letter] if letter is not None else [])
-            return
+            return [letter] if letter is not None else []
         resolution = resolve(verdict, self.engine.walk)
         text_id = verdict.request.id
         out: list[Outgoing] = []
@@ -205,7 +243,7 @@ class Worker:
             out.append(keyed("examples", example.id, example))
         topic = "judge_requests" if isinstance(resolution.next, JudgeRequest) else "labels"
         out.append(keyed(topic, text_id, resolution.next))
-        await self.send(out, EventTimes.of([message]))
+        return out
 
     # -- following the deployment's state ------------------------------------------------------
     async def follow_examples(self, reader: PartitionReader) -> None:
