@@ -146,6 +146,23 @@ def params_to_bytes(
     return _MAGIC + bytes([COMPRESSIONS.index(compression)]) + _compress(raw, compression)
 
 
+def params_as_read(params: Mapping[str, Any], *, precision: str = DEFAULT_PRECISION) -> dict[str, Any]:
+    """The parameters as a reader of their :func:`params_to_bytes` blob gets them: every weight matrix
+    stored at ``precision`` and restored, in memory (no encoding, no compression). The publisher of a
+    snapshot decides with these, as every other worker does, without decoding what it just encoded."""
+    if precision not in PRECISIONS:
+        raise ModelError(f"unknown precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
+
+    def stored(w: Any) -> Any:
+        if not isinstance(w, np.ndarray):
+            return w
+        kept = _quantise(w, precision)
+        return _dequantise(kept) if isinstance(kept, Mapping) else kept
+
+    restored: dict[str, Any] = _map_weights(params, stored)
+    return restored
+
+
 def params_from_bytes(data: bytes) -> dict[str, Any]:
     """Decode :func:`params_to_bytes` output (weights come back as float arrays of their dtype).
 

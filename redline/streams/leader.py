@@ -387,6 +387,7 @@ class Leader:
             secret=worker.settings.snapshot_key,
         )  # fmt: skip
         self.info = published.info
+        worker.published_here[published.offset] = published
         worker.stats.model_updates += 1
         worker.stats.learned += learned
         log.warning("published %s: %s", published.version, reason)

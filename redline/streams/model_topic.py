@@ -28,7 +28,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from redline.adapters.model_codec import join_chunks, params_from_bytes, params_to_bytes, split_chunks
+from redline.adapters.model_codec import (
+    join_chunks,
+    params_as_read,
+    params_from_bytes,
+    params_to_bytes,
+    split_chunks,
+)
 from redline.errors import ModelError
 from redline.streams.kafka_io import PartitionReader
 
@@ -161,9 +167,11 @@ async def publish(
 
     Every send is awaited (delivered or raised), so a returned version is on the broker. The chunks of
     the ``previous`` snapshot get tombstones afterwards, so compaction can drop them. The header gets
-    the parameters' digest and, with ``secret``, its signature.
+    the parameters' digest and, with ``secret``, its signature. The returned snapshot carries the
+    parameters as its readers decode them (:func:`~redline.adapters.model_codec.params_as_read`).
     """
-    blob = await asyncio.to_thread(params_to_bytes, params)  # seconds of CPU: not on the event loop
+    # seconds of CPU: not on the event loop
+    blob, as_read = await asyncio.to_thread(lambda: (params_to_bytes(params), params_as_read(params)))
     offsets: list[int] = []
     if len(blob) > INLINE_MAX_BYTES:
         for i, chunk in enumerate(split_chunks(blob, max_bytes=INLINE_MAX_BYTES)):
@@ -185,7 +193,7 @@ async def publish(
     offset = int(meta.offset)
     for key in tombstones_for(previous) if previous is not None else ():
         await producer.send_and_wait(topic, value=None, key=key)
-    return PublishedModel(version_of(offset), offset, head, params)
+    return PublishedModel(version_of(offset), offset, head, as_read)
 
 
 async def load_head(

@@ -104,6 +104,8 @@ class Worker:
         self.model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="redline-model")
         self.learn_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="redline-learn")
         self.judge_slots = asyncio.Semaphore(settings.judge_concurrency)  # questions in flight
+        #: snapshots this worker published, by head offset, until it reads their heads back
+        self.published_here: dict[int, PublishedModel] = {}
         self.metrics = metrics if metrics is not None else WorkerMetrics()  # observability
         self.metrics.watch(self)
 
@@ -260,8 +262,12 @@ class Worker:
             if not heads:
                 continue
             newest = heads[-1]
+            own = self.published_here.pop(newest.offset, None)  # its parameters are here: not decoded
+            for offset in [o for o in self.published_here if o < newest.offset]:
+                del self.published_here[offset]
             try:
-                published = await load_head(reader, newest.offset, newest.value, self.settings.snapshot_key)
+                key = self.settings.snapshot_key
+                published = own or await load_head(reader, newest.offset, newest.value, key)
                 await self.install(published)
             except ModelError as exc:  # failed its digest or signature: refused, said once, kept out
                 log.warning("refused the snapshot at offset %d: %s", newest.offset, exc)

@@ -11,6 +11,7 @@ from redline.adapters.model_codec import (
     PRECISIONS,
     decode_params_blob,
     join_chunks,
+    params_as_read,
     params_from_bytes,
     params_to_bytes,
     read_chunk_header,
@@ -63,6 +64,20 @@ def test_lossless_precisions_score_bitwise_identically(
         again = RedClassifier.from_params(params_from_bytes(blob))
         np.testing.assert_array_equal(_proba(again), _proba(model))
         assert again.descriptions_ == model.descriptions_
+
+
+@pytest.mark.parametrize("precision", ["exact", "float16", DEFAULT_PRECISION, "int4"])
+def test_the_publisher_scores_like_the_readers_of_its_blob(
+    flat: RedClassifier, subsets: RedClassifier, precision: str
+) -> None:
+    """params_as_read: what a worker that decodes the blob gets, without encoding or decoding it."""
+    for model in (flat, subsets):
+        params = model.params_state()
+        read = RedClassifier.from_params(params_from_bytes(params_to_bytes(params, precision=precision)))
+        kept = RedClassifier.from_params(params_as_read(params, precision=precision))
+        np.testing.assert_array_equal(_proba(kept), _proba(read))
+    with pytest.raises(ModelError, match="unknown precision"):
+        params_as_read(flat.params_state(), precision="int3")
 
 
 def test_smaller_precisions_are_smaller_and_agree(flat: RedClassifier) -> None:
