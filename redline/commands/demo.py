@@ -3,16 +3,19 @@ class added while it runs.
 
 Steps (each one the same code a user runs):
 1. start a local Kafka broker (``redline kafka`` code) on port 19092, or a free port;
-2. export CLINC150 seed / pool / test (``redline datasets export``) and hold one class back from the seed
-   set: the deployment starts without it;
+2. export CLINC150 seed / pool / test (``redline datasets export``) and hold three classes back from the
+   seed set (:mod:`~redline.commands.demo_scenario`): one is added at run time, one arrives in a
+   *concept-shift* segment filed under a known label (a ``drift`` event), one in a *new-intent* segment
+   that no label covers (a ``new_label_suggested`` event);
 3. fit a model on the seed set and publish it to the deployment (``redline fit --publish``);
 4. start two workers with only the broker address (``redline worker --bootstrap``) and a simulated expert
    as judge (ground truth with 5 % errors: no LLM is reachable here; ``--judge openai:<model>`` with
    ``OPENAI_BASE_URL`` uses a real one);
 5. stream test texts at a steady rate (and three malformed messages) to ``redline.texts``; halfway, add
-   the held-back class with a handful of examples (``redline control add-label``);
-6. read ``redline.labels``, ``redline.deadletter`` and ``redline.events`` with a live line, then print a
-   summary: accuracy, the added class before and after, the model versions, each worker's share;
+   the held-back class with a handful of examples (``redline control add-label``), then the two segments;
+6. read ``redline.labels``, ``redline.deadletter`` and ``redline.events`` with a live line (drift and
+   new-label events printed as they come), then print a summary: accuracy, the added class before and
+   after, the model versions, the drift and suggested classes with their delay, each worker's share;
 7. stop the workers and the broker, also on Ctrl-C.
 """
 
@@ -20,9 +23,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -34,8 +37,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from redline.adapters.jsonl_files import Example, read_examples, read_labels, write_examples, write_labels
-from redline.commands.demo_summary import DemoRun, render, summary_json
+from redline.adapters.jsonl_files import read_examples, read_labels
+from redline.commands.demo_scenario import build_stream, hold_back, pick_scenario, write_judge_truth
+from redline.commands.demo_summary import WATCH_KINDS, DemoRun, Watched, event_line, render, summary_json
 from redline.errors import RedlineError
 from redline.schemas import DeadLetter, Event, LabelResult, TextIn, decode
 from redline.streams.clients import Collected, collect, produce, text_messages
@@ -48,6 +52,8 @@ MALFORMED = (
     (b"demo-binary", b"\x89PNG\r\n\x1a\n"),
 )
 TOPICS = TopicNames.with_prefix("redline.")
+#: seconds the demo waits after the last result for a drift and a new-label event still missing
+WATCH_GRACE_S = 60.0
 #: the demo deployment's consumer group (the workers' app id; the model is published for it)
 APP_ID = "redline-demo"
 
@@ -119,20 +125,6 @@ def stop_worker(worker: subprocess.Popen[bytes] | None) -> None:
         worker.wait()
 
 
-def hold_back(data: Path, seed: int, add_examples: int) -> tuple[str, Path, Path, Path]:
-    """Take one class out of the seed set and the labels file; returns it, the two reduced files and a
-    file of ``add_examples`` of its seed texts (what the operator will send with ``add_label``)."""
-    seed_set = read_examples(data / "seed.jsonl")
-    descriptions = read_labels(data / "labels.jsonl")
-    label = random.Random(seed).choice(sorted(descriptions))
-    kept = [e for e in seed_set if e.label != label]
-    mine = [e for e in seed_set if e.label == label][:add_examples]
-    write_examples(data / "seed_without.jsonl", kept)
-    write_labels(data / "labels_without.jsonl", {k: v for k, v in descriptions.items() if k != label})
-    write_examples(data / "held_back.jsonl", [Example(e.text, label) for e in mine])
-    return label, data / "seed_without.jsonl", data / "labels_without.jsonl", data / "held_back.jsonl"
-
-
 async def _stream(
     args: argparse.Namespace,
     bootstrap: str,
@@ -140,21 +132,31 @@ async def _stream(
     summary: ResultSummary,
     add_label: list[str],
     env: dict[str, str],
-) -> tuple[Collected, int]:
+    announce: Sequence[tuple[int, str]] = (),
+) -> tuple[Collected, int, list[Watched]]:
     """Produce the texts at ``--rate`` in three parts (malformed ones mixed into the first): the first
-    half, then the second half while ``add_label`` runs, then, once it was applied, the held-back class's
-    remaining texts; read the results until every id has one and the command's events are in. Returns
-    what was read and the ``add_label`` command's exit code."""
+    half, then the second half while ``add_label`` runs (saying ``announce[i][1]`` when its position
+    ``announce[i][0]`` of the stream comes), then, once it was applied, the held-back class's remaining
+    texts; read the results until every id has one and the command's events are in, printing the drift
+    and new-label events as they come. Returns what was read, the ``add_label`` command's exit code and
+    the watch events with how far the stream had got when each arrived."""
     ids = {t.id for part in parts for t in part}
     last_print = [0.0]
     tty = sys.stdout.isatty()
     control_code: list[int] = []
+    watched: list[Watched] = []
+    finished: list[float] = []
 
     def on_record(topic: str, record: Any, got: Collected) -> None:
         if topic == TOPICS.labels:
             result = decode(LabelResult, record.value)
             if result.id in ids:
                 summary.add(result)
+        elif topic == TOPICS.events:
+            event = decode(Event, record.value)
+            if event.kind in WATCH_KINDS:
+                watched.append(Watched(event, summary.count))
+                print(("\n" if tty else "") + "[demo] >>> " + event_line(event), flush=True)
         now = time.monotonic()
         if now - last_print[0] >= (0.5 if tty else 3.0):
             last_print[0] = now
@@ -170,7 +172,13 @@ async def _stream(
             control_code[0] != 0
             or any(decode(Event, r.value).kind == "applied" for r in got.records[TOPICS.events])
         )
-        return summary.count >= len(ids) and letters >= len(MALFORMED) and answered
+        if not (summary.count >= len(ids) and letters >= len(MALFORMED) and answered):
+            return False
+        # the leader may publish a drift or a suggestion a little after the last result: wait for both
+        # (at most WATCH_GRACE_S)
+        finished[:] = finished[:1] or [time.monotonic()]
+        kinds = {w.event.kind for w in watched}
+        return {"drift", "new_label_suggested"} <= kinds or time.monotonic() - finished[0] > WATCH_GRACE_S
 
     summary.started = time.monotonic()
     first: list[tuple[bytes | None, bytes | None]] = list(text_messages(parts[0]))
@@ -192,7 +200,15 @@ async def _stream(
     control = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "redline", "control", *add_label, env=env
     )
-    await produce(bootstrap, TOPICS.texts, text_messages(parts[1]), pace_per_s=args.rate)
+    offset = len(parts[0])
+    cuts = [(at - offset, what) for at, what in announce if offset <= at < offset + len(parts[1])]
+    bounds = [0, *(cut for cut, _ in cuts), len(parts[1])]
+    for n, (lo, hi) in enumerate(itertools.pairwise(bounds)):
+        if n > 0:
+            if tty:
+                print()
+            _say(f"    from here on: {cuts[n - 1][1]}")
+        await produce(bootstrap, TOPICS.texts, text_messages(parts[1][lo:hi]), pace_per_s=args.rate)
     control_code.append(await control.wait())
     if tty:
         print()
@@ -201,7 +217,7 @@ async def _stream(
     got = await reader
     if tty:
         print()
-    return got, control_code[0]
+    return got, control_code[0], watched
 
 
 def run(args: argparse.Namespace) -> int:
@@ -222,15 +238,21 @@ def run(args: argparse.Namespace) -> int:
         broker, bootstrap = _start_broker(work, args.port)
         _say(f"    Kafka answers on {bootstrap} ({time.monotonic() - t0:.0f} s)")
         data = work / "data"
-        _say(
-            f"2/7 exporting {args.dataset} ({args.seed_per_class} labelled per class), holding one class back"
-        )
+        _say(f"2/7 exporting {args.dataset} ({args.seed_per_class} per class), holding three classes back")
         _redline("datasets", "export", "--name", args.dataset, "--seed-per-class", str(args.seed_per_class),
                  "--out", str(data), env=env)  # fmt: skip
-        label, seed_file, labels_file, examples_file = hold_back(data, args.seed, args.add_examples)
+        scenario = pick_scenario(sorted(read_labels(data / "labels.jsonl")), args.seed)
+        label = scenario.added
+        seed_file, labels_file, examples_file = hold_back(data, scenario, args.add_examples)
+        stream = build_stream(
+            read_examples(data / "test.jsonl"), read_examples(data / "pool.jsonl"), scenario,
+            None if args.texts == "all" else int(args.texts), args.seed,
+        )  # fmt: skip
+        judge_truth = write_judge_truth(data / "judge_truth.jsonl", stream)
         _say(
-            f"    held back {label!r}: the deployment starts without it; "
-            f"{args.add_examples} examples kept for later"
+            f"    held back {label!r} (added later with {args.add_examples} examples), "
+            f"{scenario.shifted!r} (later filed under {scenario.widened!r}) and {scenario.new_intent!r} "
+            "(never added): the deployment starts without them"
         )
         _say("3/7 fitting on the seed set and publishing the model (`redline fit --publish`)")
         _redline("fit", "--train", str(seed_file), "--labels", str(labels_file), "--out", str(work / "model"),
@@ -243,10 +265,10 @@ def run(args: argparse.Namespace) -> int:
             port = find_free_port()
             log = work / f"worker-{n + 1}.log"
             cmd = [sys.executable, "-m", "redline", "worker", "--bootstrap", bootstrap,
-                   "--web-port", str(port), "--judge", args.judge, "--judge-truth", str(data / "test.jsonl"),
+                   "--web-port", str(port), "--judge", args.judge, "--judge-truth", str(judge_truth),
                    "--app-id", APP_ID,
-                   # the held-back class has 15 texts before it is added: a cluster of 6 unresolved
-                   # ones is enough to be suggested as a new label (the default, 12, suits real streams)
+                   # the new intent has 45 texts: a cluster of 6 unresolved ones is enough to be
+                   # suggested as a new label (the default, 12, suits real streams)
                    "--new-intent-min-size", "6",
                    "--data-dir", str(work / f"worker-{n + 1}")]  # fmt: skip
             with log.open("wb") as out:
@@ -260,35 +282,38 @@ def run(args: argparse.Namespace) -> int:
                 f"    worker {n + 1} ready in {seconds:.0f} s "
                 f"(web port {port}; log {work / f'worker-{n + 1}.log'})"
             )
-        test = read_examples(data / "test.jsonl")
-        random.Random(args.seed).shuffle(test)
-        mine = [e for e in test if e.label == label]
-        others = [e for e in test if e.label != label]
-        chosen = others if args.texts == "all" else others[: int(args.texts)]
-        half = len(chosen) // 2
-        early, late = mine[: len(mine) // 2], mine[len(mine) // 2 :]
         run_id = uuid.uuid4().hex[:6]
-        ordered = [*chosen[:half], *early, *chosen[half:], *late]
+        ordered = stream.examples
         texts = [TextIn(id=f"{run_id}-{i}", text=e.text, metadata={"source": args.dataset})
                  for i, e in enumerate(ordered)]  # fmt: skip
-        truth = {t.id: str(e.label) for t, e in zip(texts, ordered, strict=True)}
-        first_end, second_end = half + len(early), len(chosen) + len(early)
+        # the new intent's texts have no right label: left out of the accuracy figures
+        truth = {t.id: str(e.label) for i, (t, e) in enumerate(zip(texts, ordered, strict=True))
+                 if i not in stream.uncovered}  # fmt: skip
+        first_end, second_end = stream.first_end, stream.second_end
         parts = (texts[:first_end], texts[first_end:second_end], texts[second_end:])
+        early = sum(e.label == label for e in ordered[:first_end])
         _say(
             f"5/7 streaming {len(texts)} test texts at {args.rate:g}/s (+{len(MALFORMED)} malformed) to "
-            f"{TOPICS.texts}: {len(early)} of {label!r} before it exists, {len(late)} after"
+            f"{TOPICS.texts}: {early} of {label!r} before it exists, {len(parts[2])} after; two segments "
+            f"change the stream: " + "; ".join(f"{g.name} from text {g.start}" for g in stream.segments)
         )
         summary = ResultSummary(truth=truth)
         add_label = ["add-label", "--label", label, "--examples", str(examples_file),
                      "--bootstrap", bootstrap, "--description", label.replace("_", " "),
                      "--timeout", "300"]  # fmt: skip
-        got, control_code = asyncio.run(_stream(args, bootstrap, parts, summary, add_label, env))
+        announce = [(g.start, f"{g.what} ({g.name})") for g in stream.segments]
+        got, control_code, watched = asyncio.run(
+            _stream(args, bootstrap, parts, summary, add_label, env, announce)
+        )
         for n, (proc, _port) in enumerate(workers):
             if proc.poll() is not None:
                 raise RedlineError(f"worker {n + 1} exited early with code {proc.returncode}")
         events = [decode(Event, r.value) for r in got.records[TOPICS.events]]
         added = next((e for e in events if e.kind == "applied" and e.subject.startswith("add_label")), None)
         _say(f"6/7 done (add_label exit code {control_code})")
+        stats = [stats_page(port) for _proc, port in workers]
+        for n, page in enumerate(stats):  # each worker's stats page as it ended (drift state included)
+            (work / f"worker-{n + 1}-stats.json").write_text(json.dumps(page, indent=1) + "\n")
         demo = DemoRun(
             summary=summary,
             truth=truth,
@@ -298,14 +323,20 @@ def run(args: argparse.Namespace) -> int:
             added=added,
             letters=[decode(DeadLetter, r.value) for r in got.records[TOPICS.deadletter]],
             events=events,
-            workers=[stats_page(port) for _proc, port in workers],
+            workers=stats,
+            segments=stream.segments,
+            watched=watched,
         )
         print(render(demo), flush=True)
         (work / "summary.json").write_text(
             json.dumps({**summary_json(demo), "judge": args.judge}, indent=1) + "\n"
         )
         _say(f"7/7 summary written to {work / 'summary.json'}")
-        return 0 if summary.count == len(texts) and added is not None else 1
+        kinds = {w.event.kind for w in watched}
+        shown = {"drift", "new_label_suggested"} <= kinds
+        if not shown:
+            _say("the run showed no drift or no suggested class (see the summary's events)")
+        return 0 if summary.count == len(texts) and added is not None and shown else 1
     except KeyboardInterrupt:
         _say("interrupted; shutting down")
         return 130

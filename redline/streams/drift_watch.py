@@ -27,7 +27,10 @@ over its ``boost_horizon`` (5,000 texts) and repaid by a slightly lower share of
 Texts the judge rejected for every candidate are embedded and clustered
 (:class:`~redline.core.new_intents.NewIntentDetector`); a cluster becomes a ``new_label_suggested``
 event whose ``details.command`` is the ``add_label`` control command that accepts it (a proposed name and
-its most typical texts as examples).
+its most typical texts as examples). When the worker's judge is an LLM (``openai:...``), the name and
+a one-sentence description are asked of it (:func:`~redline.judge.label_naming.propose_label`, in a
+task of its own: the leader's loop goes on meanwhile); without one, or when the LLM fails or takes over
+``NAMING_TIMEOUT_S``, the name comes from the texts' common words and ``details.naming.note`` says why.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import asyncio
 import logging
 import math
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +51,7 @@ from redline.core.drift_signals import DriftSettings
 from redline.core.engine import ESCALATED
 from redline.core.new_intents import IntentSuggestion, NewIntentDetector, NewIntentSettings, proposed_name
 from redline.errors import KafkaBrokerError, RecordError
+from redline.judge.label_naming import Complete, propose_label
 from redline.schemas import Event, LabelResult, Prediction, decode
 from redline.streams.kafka_io import PartitionReader, consumer, start
 from redline.streams.settings import StreamSettings
@@ -61,6 +66,8 @@ log = logging.getLogger(__name__)
 _REMEMBERED = 20_000
 #: polls a result waits for its prediction before it is observed without an uncertainty
 _WAIT_POLLS = 2
+#: seconds a new label's LLM naming may take before the suggestion goes out with the words' name
+NAMING_TIMEOUT_S = 20.0
 _OUTCOMES = MappingProxyType({"validated": Outcome.VALIDATED, "corrected": Outcome.CORRECTED,
              "unresolved": Outcome.UNRESOLVED, "judge_unavailable": Outcome.JUDGE_FAILED})  # fmt: skip
 
@@ -90,7 +97,13 @@ def intent_settings(settings: StreamSettings) -> NewIntentSettings:
 
 class DriftWatch:
     """The leader's drift monitor and new-intent detector over the stream's results (see the module
-    docstring); :meth:`start` it, :meth:`poll` it from the leader's loop, :meth:`stop` it."""
+    docstring); :meth:`start` it, :meth:`poll` it from the leader's loop, :meth:`stop` it.
+
+    The results are read and observed, and the events published, by a task of its own: a learning step
+    of the leader's loop (seconds on a busy machine) does not hold them back. Relearning, which changes
+    the model, stays in the leader's loop (:meth:`poll`); the unresolved texts are embedded on a thread
+    of the watch's own, not on the leader's learning thread.
+    """
 
     def __init__(self, leader: Leader) -> None:
         self.leader = leader
@@ -105,6 +118,12 @@ class DriftWatch:
         self.waiting: list[tuple[LabelResult, int]] = []
         self.relearned: OrderedDict[str, bool] = OrderedDict()
         self.counts = {"results": 0, "undecodable": 0, "events": 0, "relearned": 0, "suggested": 0}
+        self.namer = llm_namer(self.worker)
+        self.naming: set[asyncio.Task[None]] = set()
+        self.names: set[str] = set()  # the names suggested so far (never proposed twice)
+        self.drifted: list[DriftEvent] = []  # found by the watch task, relearned by poll()
+        self.task: asyncio.Task[None] | None = None
+        self.embed_thread: ThreadPoolExecutor | None = None
 
     async def start(self, timeout_s: float = 60.0) -> None:
         """Read ``labels`` and ``predictions`` (every partition: subscribed without a group) from their
@@ -121,23 +140,44 @@ class DriftWatch:
         for tp in self.client.assignment():
             await self.client.position(tp)  # resolve "latest" now, not at the first fetch
         self.worker.drift_stats = self.stats
+        self.embed_thread = ThreadPoolExecutor(1, thread_name_prefix="redline-drift-embed")
+        self.task = asyncio.create_task(self._watch())
 
     async def stop(self) -> None:
-        """Stop reading."""
+        """Stop reading; suggestions still being named go out first (each within its timeout)."""
         self.worker.drift_stats = dict
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+        if self.naming:
+            await asyncio.wait(set(self.naming), timeout=NAMING_TIMEOUT_S + 5.0)
+        if self.embed_thread is not None:
+            self.embed_thread.shutdown(wait=False, cancel_futures=True)
         if self.client is not None:
             await self.client.stop()
 
     async def poll(self) -> None:
-        """Observe the results that arrived; publish and act on what the monitor reports."""
-        self.waiting += [(r, 0) for r in await self._read()]
-        events, unresolved = self._observe_ready()
-        drifted = [e for e in events if e.kind == "drift"]
-        for event in events:
-            await self._publish_drift(event)
+        """From the leader's loop: relearn the labels of the drifts the watch found since the last poll;
+        a failure of the watch task is raised here."""
+        if self.task is not None and self.task.done():
+            self.task.result()  # its failure (it never ends otherwise)
+        drifted, self.drifted = self.drifted, []
         # learning off (--learn-every 0) means no relearning either: the model changes only by command
         if drifted and self.worker.settings.drift_relearn > 0 and self.worker.settings.learn_every > 0:
             await self._relearn(drifted)
+
+    async def _watch(self) -> None:
+        while True:
+            await self.step()
+
+    async def step(self) -> None:
+        """Observe the results that arrived (waiting up to 50 ms for some); publish what the monitor
+        reports, cluster the unresolved texts."""
+        self.waiting += [(r, 0) for r in await self._read()]
+        events, unresolved = self._observe_ready()
+        for event in events:
+            await self._publish_drift(event)
+        self.drifted += [e for e in events if e.kind == "drift"]
         if unresolved and self.intents is not None:
             await self._cluster(unresolved)
 
@@ -223,24 +263,53 @@ class DriftWatch:
         assert self.intents is not None
         loop = asyncio.get_running_loop()
         texts = [r.text for r in unresolved]
-        X = await loop.run_in_executor(self.worker.learn_thread, self.worker.embedder.encode, texts)
+        X = await loop.run_in_executor(self.embed_thread, self.worker.embedder.encode, texts)
         for result, x in zip(unresolved, np.asarray(X, dtype=np.float32), strict=True):
             for suggestion in self.intents.observe(result.id, x, result.text):
                 await self._suggest(suggestion)
 
     async def _suggest(self, s: IntentSuggestion) -> None:
         self.counts["suggested"] += 1
-        name = proposed_name(s.texts, f"new_intent_{s.cluster}")
+        fallback = proposed_name(s.texts, f"new_intent_{s.cluster}")
+        if self.namer is None:
+            await self._publish_suggestion(s, fallback)
+            return
+        task = asyncio.create_task(self._publish_in_background(s, fallback))
+        self.naming.add(task)
+        task.add_done_callback(self.naming.discard)
+
+    async def _publish_in_background(self, s: IntentSuggestion, fallback: str) -> None:
+        try:
+            await self._publish_suggestion(s, fallback)
+        except Exception:  # a task's failure would go unseen: say so (the poll loop goes on)
+            log.exception("the new label suggestion %r could not be published", fallback)
+
+    async def _publish_suggestion(self, s: IntentSuggestion, fallback: str) -> None:
+        """Name the suggestion (the LLM judge when there is one) and publish it."""
+        existing = {*self.worker.engine.classes, *self.names}
+        without = f"the judge ({self.worker.judge_name}) is not an LLM"
+        proposal = await propose_label(self.namer, s.texts, existing, fallback, timeout_s=NAMING_TIMEOUT_S,
+                                       reason_without=without)  # fmt: skip
+        if proposal.note and self.namer is not None:
+            log.warning("new label suggestion named from its words: %s", proposal.note)
+        name = proposal.name
+        self.names.add(name)
         command = {"command": "add_label", "label": name, "examples": list(s.texts)}
-        reason = (f"{s.size} unresolved texts form one cluster (cohesion {s.cohesion:.2f}); accept it with "
-                  f"the add_label command in details.command (rename the label as you like)")  # fmt: skip
-        details = {**s.to_dict(), "proposed_label": name, "command": command}
+        if proposal.description:
+            command["description"] = proposal.description
+        named = "named by the LLM judge" if proposal.named_by == "llm" else "named from its common words"
+        reason = (f"{s.size} unresolved texts form one cluster (cohesion {s.cohesion:.2f}; {named}); "
+                  "accept it with the add_label command in details.command (rename it freely)")  # fmt: skip
+        details = {**s.to_dict(), "proposed_label": name, "description": proposal.description,
+                   "named_by": proposal.named_by, "naming": proposal.to_dict(),
+                   "command": command}  # fmt: skip
         await self._event("new_label_suggested", name, reason, [name], details, self.worker.engine.version)
 
     async def _event(
         self, kind: str, subject: str, reason: str, labels: list[str], details: dict[str, Any], version: str
     ) -> None:
         self.counts["events"] += 1
+        self.worker.metrics.drift_event(kind)
         log.warning("%s: %s", kind, reason)
         await self.worker.event(kind, subject, reason, version=version, labels=labels, details=details)
 
@@ -268,6 +337,19 @@ async def follow_drift_events(worker: Worker, reader: PartitionReader) -> None:
                     worker.model_thread, worker.engine.router.boost, event.labels,
                     settings.drift_boost_share, settings.drift_boost_texts,
                 )  # fmt: skip
+
+
+def llm_namer(worker: Worker) -> Complete | None:
+    """The worker's judge's free-text completion when it is an LLM (``openai...``); None otherwise (the
+    simulated expert, no judge)."""
+    complete = getattr(worker.judge, "complete", None)
+    if not str(worker.judge_name).startswith("openai") or not callable(complete):
+        return None
+
+    async def ask(messages: list[dict[str, str]]) -> str:
+        return str(await complete(messages, max_tokens=80))
+
+    return ask
 
 
 def _remember(table: OrderedDict[str, Any], key: str, value: Any) -> None:

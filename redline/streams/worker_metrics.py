@@ -9,6 +9,13 @@ Counted where things happen (the worker's steps call one method each): ``redline
 worker's state): ``redline_judge_tokens_total{direction}``, ``redline_judge_breaker_state`` (0 closed,
 1 open, 2 half open), ``redline_uncertain_share``, ``redline_model_offset``, ``redline_model_info``,
 ``redline_leader``, ``redline_ready`` and ``redline_consumer_lag{topic,partition}``.
+
+Drift: ``redline_drift_events_total{kind}`` (``drift`` / ``recovered`` / ``new_label_suggested``,
+counted by the leader that publishes them) and, read when scraped, ``redline_drift_active_labels`` (labels
+named by a drift not yet recovered; only where the monitor runs, on the leader),
+``redline_judge_boosted_labels`` (labels whose judge share this worker raised after a drift),
+``redline_judge_boost_share{label}`` (that share, per boosted label) and
+``redline_judge_escalated_total`` (texts sent to the judge only because of a boost).
 """
 
 from __future__ import annotations
@@ -26,6 +33,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.registry import Collector
 
 from redline.schemas import STATUSES
+
+#: the drift monitor's event kinds (``redline_drift_events_total{kind}``)
+DRIFT_EVENT_KINDS = ("drift", "recovered", "new_label_suggested")
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +133,14 @@ class WorkerMetrics:
             ["label"],
             registry=r,
         )
+        self.drift_events = Counter(
+            "redline_drift_events",
+            "Drift, recovered and new-label-suggested events published (by the leader), by kind",
+            ["kind"],
+            registry=r,
+        )
+        for kind in DRIFT_EVENT_KINDS:
+            self.drift_events.labels(kind)
         self.learn_seconds = Histogram(
             "redline_learn_seconds", "Seconds per incremental learning step (leader)", buckets=LEARN_BUCKETS,
             registry=r,
@@ -166,6 +184,10 @@ class WorkerMetrics:
         """One incremental learning step took ``seconds``."""
         self.learn_seconds.observe(seconds)
 
+    def drift_event(self, kind: str) -> None:
+        """The leader published a drift / recovered / new-label-suggested event."""
+        self.drift_events.labels(kind).inc()
+
     # -- read when scraped ---------------------------------------------------------------------
     def watch(self, worker: Any) -> None:
         """Report ``worker``'s state (model, leader, judge, routing) at every scrape."""
@@ -203,7 +225,7 @@ class _WorkerState(Collector):
         return []  # no fixed set: a judge without stats omits its part
 
     def collect(self) -> Iterator[Metric]:
-        for part in (self._model, self._roles, self._judge):
+        for part in (self._model, self._roles, self._judge, self._boosts, self._drift):
             try:
                 yield from part()
             except Exception as exc:  # a scrape must not fail because one part of the state did
@@ -253,6 +275,38 @@ class _WorkerState(Collector):
             )
             state.add_metric([], float(BREAKER_STATES[breaker["state"]]))
             yield state
+
+
+    def _boosts(self) -> Iterator[Metric]:
+        router = self.worker.engine.router
+        state = router.state()
+        boosted = GaugeMetricFamily(
+            "redline_judge_boosted_labels", "Labels whose judge share is raised after a drift (this worker)"
+        )
+        boosted.add_metric([], float(len(state.boosted)))
+        yield boosted
+        shares = GaugeMetricFamily(
+            "redline_judge_boost_share", "The raised judge share of a boosted label", labels=["label"]
+        )
+        for label, boost in sorted(router.boosts_.active.items()):
+            shares.add_metric([label], float(boost.share))
+        yield shares
+        escalated = CounterMetricFamily(
+            "redline_judge_escalated", "Texts sent to the judge only because their label was boosted"
+        )
+        escalated.add_metric([], float(state.escalated))
+        yield escalated
+
+    def _drift(self) -> Iterator[Metric]:
+        monitor = self.worker.drift_stats().get("monitor")
+        if not isinstance(monitor, Mapping):  # not the leader (or drift off): no monitor here
+            return
+        labels = {label for drift in monitor.get("active", []) for label in drift.get("labels", [])}
+        active = GaugeMetricFamily(
+            "redline_drift_active_labels", "Labels named by a drift not yet recovered (on the leader)"
+        )
+        active.add_metric([], float(len(labels)))
+        yield active
 
 
 class _ConsumerLag(Collector):

@@ -172,3 +172,41 @@ def test_dead_letter_kinds_and_event_times() -> None:
     times = EventTimes.of([SimpleNamespace(key=b"a", timestamp=5.0), SimpleNamespace(key=None, timestamp=3.0),
                            SimpleNamespace(key=b"b")])  # fmt: skip
     assert (times.at(b"a"), times.at(b"zz"), EventTimes.of([]).at(b"a")) == (5.0, 3.0, None)
+
+
+def test_drift_events_boosts_and_drifting_labels_are_exposed(world) -> None:
+    import numpy as np
+
+    from redline.core.candidate_walk import Outcome
+    from redline.core.drift import DriftMonitor, TextOutcome
+    from redline.core.drift_signals import DriftSettings
+
+    metrics = world.worker.metrics
+    for kind in ("drift", "recovered", "new_label_suggested"):  # every kind exposed from the start
+        assert metrics.value("redline_drift_events_total", {"kind": kind}) == 0
+    metrics.drift_event("drift")
+    metrics.drift_event("new_label_suggested")
+    metrics.drift_event("drift")
+    assert metrics.value("redline_drift_events_total", {"kind": "drift"}) == 2
+    assert metrics.value("redline_drift_events_total", {"kind": "new_label_suggested"}) == 1
+
+    assert metrics.value("redline_judge_boosted_labels") == 0
+    world.worker.engine.router.boost(["label_a", "label_b"], share=0.5, texts=100)
+    assert metrics.value("redline_judge_boosted_labels") == 2
+    assert metrics.value("redline_judge_boost_share", {"label": "label_b"}) == 0.5
+    assert metrics.value("redline_judge_escalated_total") == 0
+
+    # the drifting labels are read from the leader's monitor (none on a worker that does not lead)
+    assert metrics.value("redline_drift_active_labels") is None
+    rng = np.random.default_rng(3)
+    monitor = DriftMonitor(DriftSettings(signals=("rejection",)), quantiles=np.linspace(0, 1, 101))
+    world.worker.drift_stats = lambda: {"monitor": monitor.stats()}
+    assert metrics.value("redline_drift_active_labels") == 0
+    for i in range(4000):
+        label = f"label_{int(rng.integers(4))}"
+        rejected = bool(rng.random() < (0.8 if label == "label_1" and i >= 2000 else 0.1))
+        monitor.observe(
+            TextOutcome(label, Outcome.UNRESOLVED if rejected else Outcome.VALIDATED, 0.3,
+                        None if rejected else label)
+        )  # fmt: skip
+    assert metrics.value("redline_drift_active_labels") == 1
