@@ -41,6 +41,7 @@ from stream_setup import (
     RssSampler,
     StreamCase,
     clinc150_case,
+    cpu_seconds,
     embedding_rate,
     load,
     percentiles,
@@ -121,7 +122,13 @@ def _latency(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_config(
-    case: StreamCase, name: str, bootstrap: str, work: Path, embedder: Any, args: argparse.Namespace
+    case: StreamCase,
+    name: str,
+    bootstrap: str,
+    work: Path,
+    embedder: Any,
+    args: argparse.Namespace,
+    broker_pid: int | None = None,
 ) -> dict[str, Any]:
     """One fresh worker of configuration ``name`` on ``case``: ready, burst, latency, memory."""
     from redline.broker.ports import find_free_port
@@ -137,7 +144,7 @@ def run_config(
     rest = case.texts[args.n :] or case.texts
     paced = [(f"{run}-l{k}", rest[k % len(rest)]) for k in range(args.latency_n)]
     texts = [t for _, t in burst]
-    embed_before = embedding_rate(embedder, texts)
+    embed_before, embed_cpu_before = embedding_rate(embedder, texts)
     port = find_free_port()
     log = (args.log_dir or work) / f"worker-{case.name}-{run}.log"
     load_start = load()
@@ -162,11 +169,14 @@ def run_config(
         if args.profile:
             svg.parent.mkdir(parents=True, exist_ok=True)
         spy = py_spy(proc.pid, 25, svg) if args.profile else None
+        pids = {"worker": proc.pid, "broker": broker_pid, "load generator": os.getpid()}
+        cpu_start = {k: cpu_seconds(pid) if pid else 0.0 for k, pid in pids.items()}
         b = asyncio.run(_stream(bootstrap, topics, burst, None, 1800))
+        cpu_burst = {k: (cpu_seconds(pid) if pid else 0.0) - cpu_start[k] for k, pid in pids.items()}
         end_to_end = len(b["arrived"]) / (max(b["arrived"].values()) - min(b["sent"].values()))
         if spy is not None:
             spy.wait(timeout=120)
-        embed_after = embedding_rate(embedder, texts)
+        embed_after, embed_cpu_after = embedding_rate(embedder, texts)
         rate = end_to_end / 2
         lat = asyncio.run(_stream(bootstrap, topics, paced, rate, 900))
         stats = stats_page(port)
@@ -178,6 +188,7 @@ def run_config(
             proc.kill()
         memory = rss.stop()
     embed = (embed_before + embed_after) / 2
+    embed_cpu = (embed_cpu_before + embed_cpu_after) / 2
     statuses: dict[str, int] = {}
     for r in b["results"].values():
         statuses[r.status] = statuses.get(r.status, 0) + 1
@@ -195,6 +206,12 @@ def run_config(
         "embedding_alone_per_s": round(embed, 1),
         "embedding_alone_before_after_per_s": [round(embed_before, 1), round(embed_after, 1)],
         "ratio_to_embedding": round(end_to_end / embed, 3),
+        # the same machine also runs the broker and the load generator during the burst (not during the
+        # embedding alone): CPU per text of the worker itself against the embedder alone
+        "cpu_seconds_during_burst": {k: round(v, 1) for k, v in cpu_burst.items()},
+        "worker_cpu_ms_per_text": round(cpu_burst["worker"] * 1000 / len(burst), 2),
+        "embedding_cpu_ms_per_text": round(embed_cpu, 2),
+        "cpu_ratio_to_embedding": round(embed_cpu / (cpu_burst["worker"] * 1000 / len(burst)), 3),
         "judged_share": round(sum(r.judge is not None for r in b["results"].values()) / len(burst), 3),
         "statuses": statuses,
         "last_result_s": {k: round(v, 2) for k, v in sorted(finished.items())},
@@ -273,6 +290,7 @@ def main() -> None:
             BrokerSettings(data_dir=work / "kafka", port=find_free_port()), log=lambda _: None
         )
         bootstrap = broker.start()
+        broker_pid = broker.status().pid
         try:
             for case_name in args.cases.split(","):
                 case = (
@@ -283,7 +301,7 @@ def main() -> None:
                 runs = {}
                 for name in PER_CASE.get(case_name, list(CONFIGS)):
                     if name in picked:
-                        runs[name] = run_config(case, name, bootstrap, work, embedder, args)
+                        runs[name] = run_config(case, name, bootstrap, work, embedder, args, broker_pid)
                 result["cases"][f"{case.name} ({case.n_classes} labels)"] = runs
         finally:
             broker.stop()

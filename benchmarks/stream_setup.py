@@ -87,12 +87,13 @@ def synthetic_case(work: Path, embedder: Any, n_classes: int = 1000) -> StreamCa
     return StreamCase(f"synthetic{n_classes}", n_classes, folder, truth, texts, labels)
 
 
-def embedding_rate(embedder: Any, texts: list[str], batch_size: int = 64) -> float:
-    """texts/s of ``embedder`` alone on ``texts`` (one pass, batches as the worker makes them)."""
-    start = time.perf_counter()
+def embedding_rate(embedder: Any, texts: list[str], batch_size: int = 64) -> tuple[float, float]:
+    """texts/s of ``embedder`` alone on ``texts`` (one pass, batches as the worker makes them), and the
+    CPU milliseconds it spent per text."""
+    start, cpu = time.perf_counter(), cpu_seconds()
     for i in range(0, len(texts), batch_size):
         embedder.encode(texts[i : i + batch_size])
-    return len(texts) / (time.perf_counter() - start)
+    return len(texts) / (time.perf_counter() - start), (cpu_seconds() - cpu) * 1000 / len(texts)
 
 
 @dataclass
@@ -160,6 +161,12 @@ def percentiles(values: list[float]) -> dict[str, float | int | None]:
         "p99_ms": round(float(np.percentile(a, 99)), 1),
         "max_ms": round(float(a.max()), 1),
     }
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU seconds (user + system, all threads) a process has used so far; this process by default."""
+    fields = Path(f"/proc/{pid or 'self'}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def load() -> list[float]:
