@@ -103,11 +103,12 @@ class StreamSettings(RedlineSettings):
         "passes two such hops per question)",
     )
     producer_linger_s: float = Field(
-        default=0.005,
+        default=0.0,
         ge=0,
         le=1,
-        description="seconds the producer waits to fill a request with more records (Kafka's linger.ms); "
-        "fewer, larger requests",
+        description="seconds the producer waits to fill a request with more records (Kafka's linger.ms). "
+        "bench_stream, classify only at 150 labels: 0.005 raised texts/s by about a fifth but put the "
+        "p50 latency at half rate at 0.9-1.8 s instead of 0.3 s",
     )
     judge: str = Field(
         default="none",
