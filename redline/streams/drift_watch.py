@@ -124,6 +124,18 @@ class DriftWatch:
         self.drifted: list[DriftEvent] = []  # found by the watch task, relearned by poll()
         self.task: asyncio.Task[None] | None = None
         self.embed_thread: ThreadPoolExecutor | None = None
+        self.grouped: Any = None  # the model whose subsets the monitor's scopes follow
+
+    def follow_subsets(self) -> None:
+        """Watch each subset of the deciding model as a scope of its own (models with a label partition:
+        ``--config as-written``); done again whenever a new model is installed."""
+        model = self.worker.engine.model
+        if model is self.grouped:
+            return
+        self.grouped = model
+        partition = getattr(model, "partition_", None)
+        subsets = partition.subsets_ if partition is not None else []
+        self.monitor.set_groups({label: str(s) for s, labels in enumerate(subsets) for label in labels})
 
     async def start(self, timeout_s: float = 60.0) -> None:
         """Read ``labels`` and ``predictions`` (every partition: subscribed without a group) from their
@@ -203,6 +215,7 @@ class DriftWatch:
         events: list[DriftEvent] = []
         unresolved: list[LabelResult] = []
         still: list[tuple[LabelResult, int]] = []
+        self.follow_subsets()
         for result, polls in self.waiting:
             if result.id not in self.predicted and polls < _WAIT_POLLS:
                 still.append((result, polls + 1))

@@ -78,3 +78,16 @@ def test_a_failing_llm_still_publishes_the_suggestion(world) -> None:
     [event] = _published(world)
     assert event["labels"] == ["new_card_replacement"] and event["details"]["named_by"] == "words"
     assert event["details"]["naming"]["note"] == "the LLM call failed: TimeoutError: read timed out"
+
+
+def test_the_watch_follows_the_subsets_of_the_deciding_model(world) -> None:
+    """``--config as-written`` models partition their labels: each subset becomes a scope of its own,
+    and a newly installed model's partition replaces the old one."""
+    watch = DriftWatch(SimpleNamespace(worker=world.worker, info=None))
+    watch.follow_subsets()
+    assert watch.monitor.groups == {}  # the flat model of the world: labels and "all" only
+    labels = list(world.worker.engine.classes)
+    partitioned = SimpleNamespace(partition_=SimpleNamespace(subsets_=[labels[:2], labels[2:]]))
+    world.worker.engine = SimpleNamespace(model=partitioned, classes=labels)
+    watch.follow_subsets()
+    assert watch.monitor.groups == {labels[0]: "0", labels[1]: "0", **{lab: "1" for lab in labels[2:]}}
