@@ -140,7 +140,8 @@ def run_config(
     topics = TopicNames.with_prefix(prefix)
     flags = CONFIGS[name]
     truth = ["--judge-truth", str(case.truth_file)] if "--judge" in flags and "none" not in flags else []
-    burst = [(f"{run}-b{k}", t) for k, t in enumerate(case.texts[: args.n])]
+    # more texts than the case has (the 20,000-text memory run): the case's texts again, in order
+    burst = [(f"{run}-b{k}", case.texts[k % len(case.texts)]) for k in range(args.n)]
     rest = case.texts[args.n :] or case.texts
     paced = [(f"{run}-l{k}", rest[k % len(rest)]) for k in range(args.latency_n)]
     texts = [t for _, t in burst]

@@ -126,10 +126,11 @@ class RssSampler:
         values = [v for _, v in self.samples]
         if not values:
             return {}
-        half = values[len(values) // 2 :]
+        first, half = values[: len(values) // 2], values[len(values) // 2 :]
         return {
             "max_mib": round(max(values), 1),
             "last_mib": round(values[-1], 1),
+            "median_first_half_mib": round(sorted(first)[len(first) // 2], 1) if first else None,
             "median_second_half_mib": round(sorted(half)[len(half) // 2], 1),
             "samples": len(values),
         }
