@@ -172,10 +172,6 @@ class Worker:
         return offsets
 
     # -- the agents' steps ---------------------------------------------------------------------
-    async def classify(self, messages: Sequence[Any]) -> None:
-        """``redline.texts`` -> predictions, labels, judge requests, dead letters, all delivered."""
-        await (await self.classify_batch(messages))
-
     async def classify_batch(self, messages: Sequence[Any]) -> Awaitable[None]:
         """Classify ``messages`` off the event loop and hand their outputs to the producer; returns their
         delivery (the agent classifies the next batch meanwhile, :mod:`.delivery`)."""
@@ -190,10 +186,6 @@ class Worker:
         )
         outgoing = await loop.run_in_executor(self.model_thread, step, messages, self.embedder, engine)
         return await self.dispatch(outgoing, EventTimes.of(messages))
-
-    async def judge_message(self, message: Any) -> None:
-        """``redline.judge.requests`` -> ``redline.judge.verdicts``, delivered."""
-        await self.send(await self._judged(message), EventTimes.of([message]))
 
     async def judge_batch(self, messages: Sequence[Any]) -> Awaitable[None]:
         """Ask the judge about a batch of requests at once (``judge_concurrency`` questions in flight) and
@@ -210,10 +202,6 @@ class Worker:
         attempt = verdict.attempt
         self.metrics.judged(request.index, request.label, attempt.valid, attempt.latency_ms)
         return [keyed("judge_verdicts", request.id, verdict)]
-
-    async def resolve_message(self, message: Any) -> None:
-        """``redline.judge.verdicts`` -> the next judge request, or the text's result, delivered."""
-        await self.send(self._resolved(message), EventTimes.of([message]))
 
     async def resolve_batch(self, messages: Sequence[Any]) -> Awaitable[None]:
         """Fold a batch of verdicts into their texts' walks and hand what follows to the producer; returns

@@ -15,7 +15,7 @@ def _value(text: str, i: str = "t1") -> bytes:
 
 async def _classify(world, msg, tmp_path, value: bytes, **limits) -> dict[str, list]:
     world.worker.settings = StreamSettings(data_dir=tmp_path / "w", **limits)
-    await world.worker.classify([msg(value, b"t1")])
+    await (await world.worker.classify_batch([msg(value, b"t1")]))
     by_topic: dict[str, list] = {}
     for item in world.sent:
         by_topic.setdefault(item.topic, []).append(item.value)

@@ -25,7 +25,7 @@ async def _run_to_results(world, messages) -> list[LabelResult]:
     from stream_world import msg
 
     worker, sent = world.worker, world.sent
-    await worker.classify(messages)
+    await (await worker.classify_batch(messages))
     done = 0
     while True:
         pending = [o for o in sent[done:] if o.topic in ("judge_requests", "judge_verdicts")]
@@ -34,7 +34,7 @@ async def _run_to_results(world, messages) -> list[LabelResult]:
             break
         for o in pending:
             m = msg(o.value, o.key, topic=f"redline.{o.topic}")
-            await (worker.judge_message(m) if o.topic == "judge_requests" else worker.resolve_message(m))
+            await (await (worker.judge_batch if o.topic == "judge_requests" else worker.resolve_batch)([m]))
     return [decode(LabelResult, o.value) for o in sent if o.topic == "labels"]
 
 
@@ -81,8 +81,8 @@ async def test_a_confirmed_result_puts_its_example_on_the_examples_topic_first(w
 async def test_malformed_internal_messages_become_dead_letters(world) -> None:
     from stream_world import msg
 
-    await world.worker.judge_message(msg(b'{"id": "t"}', b"t", topic="redline.judge.requests"))
-    await world.worker.resolve_message(msg(b"{", b"u", topic="redline.judge.verdicts"))
+    await (await world.worker.judge_batch([msg(b'{"id": "t"}', b"t", topic="redline.judge.requests")]))
+    await (await world.worker.resolve_batch([msg(b"{", b"u", topic="redline.judge.verdicts")]))
     letters = [decode(DeadLetter, o.value) for o in world.sent]
     assert [(d.stage, d.id) for d in letters] == [("judge", "t"), ("resolve", "u")]
     assert world.worker.stats_page()["sent"]["deadletter"] == 2

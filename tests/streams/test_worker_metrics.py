@@ -43,7 +43,7 @@ async def _run(world, sent: list) -> list[LabelResult]:
         m = msg(json.dumps({"id": f"id{i}", "text": text}).encode(), f"id{i}".encode(), i)
         m.timestamp = PRODUCED
         messages.append(m)
-    await world.worker.classify(messages)
+    await (await world.worker.classify_batch(messages))
     done = 0
     while pending := [(o, t) for o, t in sent[done:] if o.topic in ("judge_requests", "judge_verdicts")]:
         done = len(sent)
@@ -51,7 +51,7 @@ async def _run(world, sent: list) -> list[LabelResult]:
             m = msg(o.value, o.key, topic=f"redline.{o.topic}")
             m.timestamp = stamp
             worker = world.worker
-            await (worker.judge_message(m) if o.topic == "judge_requests" else worker.resolve_message(m))
+            await (await (worker.judge_batch if o.topic == "judge_requests" else worker.resolve_batch)([m]))
     return [decode(LabelResult, o.value) for o, _ in sent if o.topic == "labels"]
 
 
@@ -83,8 +83,9 @@ async def test_results_latency_and_judge_calls_are_counted(world) -> None:
 
 async def test_dead_letters_are_counted_by_stage_and_kind(world, msg) -> None:
     metrics = world.worker.metrics
-    await world.worker.classify([msg(b"{not json", b"k1", 1), msg(b"", b"k2", 2), msg(b'{"id": 3}', None, 3)])
-    await world.worker.judge_message(msg(b"[]", b"k4", 4, topic="redline.judge.requests"))
+    bad = [msg(b"{not json", b"k1", 1), msg(b"", b"k2", 2), msg(b'{"id": 3}', None, 3)]
+    await (await world.worker.classify_batch(bad))
+    await (await world.worker.judge_batch([msg(b"[]", b"k4", 4, topic="redline.judge.requests")]))
     assert metrics.value("redline_dead_letters_total", {"stage": "classify", "kind": "invalid_json"}) == 1
     assert metrics.value("redline_dead_letters_total", {"stage": "classify", "kind": "empty"}) == 1
     assert metrics.value("redline_dead_letters_total", {"stage": "classify", "kind": "invalid_record"}) == 1
