@@ -276,7 +276,6 @@ class _WorkerState(Collector):
             state.add_metric([], float(BREAKER_STATES[breaker["state"]]))
             yield state
 
-
     def _boosts(self) -> Iterator[Metric]:
         router = self.worker.engine.router
         state = router.state()
