@@ -1,4 +1,7 @@
-"""Classify batches in order in the background; acknowledge a batch once its outputs are on the broker.
+"""Run an agent's batches in the background; acknowledge a batch once its outputs are on the broker.
+
+Used by all three data-plane agents: classification in order (one model thread), judge questions and
+verdicts at once (``ordered=False``).
 
 The classify agent hands each batch of events to :meth:`BatchPipeline.submit` and goes straight back to
 Faust's ``take_events``, which buffers the next batch (decoding messages on the event loop) while the
