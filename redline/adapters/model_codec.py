@@ -65,13 +65,14 @@ def _quantise(W: np.ndarray, precision: str) -> Any:
 
 def _dequantise(value: Mapping[str, Any]) -> np.ndarray:
     kind, dtype = str(value[_QUANT]), np.dtype(str(value["dtype"]))
+    # column-major, as stored: no copy, and the layout RedClassifier's flat product wants (its _flat_weights)
     values = np.asarray(value["values_t"]).T
     if kind in ("float32", "float16"):
-        return np.ascontiguousarray(values, dtype=dtype)
+        return np.asfortranarray(values, dtype=dtype)
     scale = np.asarray(value["scale"], dtype=np.float32)
     if kind not in PRECISIONS or values.dtype != np.int8 or scale.shape != (values.shape[0],):
         raise ModelError(f"parameter blob has a damaged {kind!r} weight matrix")
-    return np.ascontiguousarray(values.astype(np.float32) * scale[:, None], dtype=dtype)
+    return np.asfortranarray(values.astype(np.float32) * scale[:, None], dtype=dtype)
 
 
 def _map_weights(tree: Any, fn: Any) -> Any:
