@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
+from redline.core.ngram_tfidf import NgramTfidf
 from redline.errors import ConfigError, ModelError
 
 Features = Any  # dense ndarray or scipy sparse matrix
@@ -16,8 +17,8 @@ Features = Any  # dense ndarray or scipy sparse matrix
 NGRAM_BLOCKS: tuple[tuple[str, tuple[int, int]], ...] = (("word", (1, 2)), ("char_wb", (2, 5)))
 
 
-def _vectorizer(analyzer: str, ngram_range: tuple[int, int], max_features: int, **kw: Any) -> Any:
-    # deferred: scikit-learn costs about a second to import; importing the core need not pay for it
+def _vectorizer(analyzer: str, ngram_range: tuple[int, int], max_features: int) -> Any:
+    # deferred: scikit-learn takes about 2 s to import; only fitting needs it (NgramTfidf transforms)
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     return TfidfVectorizer(
@@ -26,7 +27,6 @@ def _vectorizer(analyzer: str, ngram_range: tuple[int, int], max_features: int, 
         max_features=max_features,
         analyzer=analyzer,
         ngram_range=ngram_range,
-        **kw,
     )
 
 
@@ -52,11 +52,12 @@ class FeatureBuilder:
         """Learn the n-gram vocabularies (no-op for embeddings only)."""
         if self.kind not in ("embedding", "embedding+ngrams"):
             raise ConfigError(f"unknown features {self.kind!r}")
-        self.vectorizers_: list[Any] = []
+        self.vectorizers_: list[NgramTfidf] = []
         if self.kind == "embedding+ngrams":
             texts = list(texts)
             for analyzer, ngram_range in NGRAM_BLOCKS:
-                self.vectorizers_.append(_vectorizer(analyzer, ngram_range, self.max_features).fit(texts))
+                fitted = _vectorizer(analyzer, ngram_range, self.max_features).fit(texts)
+                self.vectorizers_.append(NgramTfidf.from_vectorizer(fitted))
         self.fitted_texts_ = len(texts)
         return self
 
@@ -120,11 +121,7 @@ class FeatureBuilder:
         builder.vectorizers_ = []
         for (analyzer, ngram_range), block in zip(expected, blocks, strict=True):
             terms = [str(t) for t in block["terms"]]
-            idf = np.asarray(block["idf"], dtype=np.float64)
-            if len(terms) != idf.size or len(set(terms)) != len(terms) or not terms:
-                raise ModelError(f"{analyzer} vocabulary of {len(terms)} terms for {idf.size} idf weights")
-            vec = _vectorizer(analyzer, ngram_range, builder.max_features, vocabulary=terms)
-            vec.idf_ = idf  # scikit-learn's documented way to carry idf weights over without a fit
-            builder.vectorizers_.append(vec)
+            idf = np.asarray(block["idf"], dtype=np.float64).ravel()
+            builder.vectorizers_.append(NgramTfidf(analyzer, ngram_range, terms, idf))
         builder.fitted_texts_ = int(state.get("fitted_texts", 0))
         return builder
