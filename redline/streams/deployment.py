@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,44 +102,54 @@ async def publish_model(
 async def read_state(
     settings: StreamSettings, embedder_id: str | None
 ) -> tuple[PublishedModel | None, ExampleStore]:
-    """The newest snapshot (None when nothing was published) and every example on the topics."""
+    """The newest snapshot (None when nothing was published) and every example on the topics, read
+    at once (the snapshot decodes in a thread while the examples are applied)."""
     await ensure_topics(settings)
-    client = consumer(settings)
-    await start(client, settings)
-    try:
-        published = await read_newest(
-            PartitionReader(client, settings.topics.models), secret=settings.snapshot_key
-        )
-    finally:
-        await client.stop()
-    store = ExampleStore(embedder_id or None)
-    client = consumer(settings)
-    await start(client, settings)
-    try:
-        for record in await PartitionReader(client, settings.topics.examples).read(0):
-            store.apply(record.offset, record.key, record.value)
-    finally:
-        await client.stop()
+
+    async def newest() -> PublishedModel | None:
+        client = consumer(settings)
+        await start(client, settings)
+        try:
+            return await read_newest(
+                PartitionReader(client, settings.topics.models), secret=settings.snapshot_key
+            )
+        finally:
+            await client.stop()
+
+    async def examples() -> ExampleStore:
+        store = ExampleStore(embedder_id or None)
+        client = consumer(settings)
+        await start(client, settings)
+        try:
+            for record in await PartitionReader(client, settings.topics.examples).read(0):
+                store.apply(record.offset, record.key, record.value)
+        finally:
+            await client.stop()
+        return store
+
+    published, store = await asyncio.gather(newest(), examples())
     return published, store
 
 
 async def starting_state(
-    settings: StreamSettings, fitted: FittedModel | None, embedder_id: str | None
+    settings: StreamSettings, load_folder: Callable[[], FittedModel] | None, embedder_id: str | None
 ) -> DeploymentState:
-    """What a worker starts from; with nothing published, ``fitted`` (from ``--model``) is published first."""
+    """What a worker starts from; with nothing published, the model folder ``load_folder`` reads (from
+    ``--model``) is published first. The folder is read only then (0.15 s at 150 labels, 0.7 s at 1000)."""
     published, store = await read_state(settings, embedder_id)
     note = ""
     if published is None:
-        if fitted is None:
+        if load_folder is None:
             raise ConfigError(
                 f"nothing is published on {settings.topics.models} and no --model was given: publish a model "
                 "with `redline fit ... --publish` or start this worker with --model DIR"
             )
+        fitted = load_folder()
         await publish_model(settings, fitted)
         published, store = await read_state(settings, embedder_id)
         if published is None:
             raise ModelError(f"the model published to {settings.topics.models} cannot be read back")
         note = f"published {fitted.folder} as {published.version}; "
-    elif fitted is not None:
-        note = f"{settings.topics.models} already holds a model: --model {fitted.folder} not used; "
+    elif load_folder is not None:
+        note = f"{settings.topics.models} already holds a model: --model {settings.model_dir} not used; "
     return DeploymentState(published, store, note)

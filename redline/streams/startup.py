@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from redline.adapters.embedder import Embedder, EmbeddingSettings
 from redline.adapters.jsonl_files import read_examples
-from redline.adapters.model_files import check_embedder, read_model_folder
+from redline.adapters.model_files import FittedModel, check_embedder, read_model_folder
+from redline.adapters.snapshot_store import MANIFEST_FILE
 from redline.core.classifier import RedClassifier
 from redline.core.engine import JudgePolicy, StreamEngine
 from redline.core.judge_budget import BudgetedRouter
@@ -55,14 +56,11 @@ def build_worker(
     ``--model DIR`` given, the folder is published first. ``state`` is for tests that bring their own.
     """
     parse_judge_spec(settings.judge)  # a bad spec fails before any model work
-    fitted = read_model_folder(settings.model_dir) if settings.model_dir is not None else None
     if embedder is None:
         embedder = worker_embedder(settings)
-    if fitted is not None:
-        check_embedder(fitted.metadata, embedder, where=fitted.folder)
     embedder_id = str(getattr(embedder, "model_id", "") or "")
     if state is None:
-        state = asyncio.run(starting_state(settings, fitted, embedder_id))
+        state = asyncio.run(starting_state(settings, _folder_reader(settings, embedder), embedder_id))
     published, store = state.published, state.store
     check_embedder({"embedder": published.info.embedder}, embedder, where=settings.topics.models)
     model = RedClassifier.from_params(published.params)
@@ -92,6 +90,23 @@ def build_worker(
         f"from {settings.topics.models}; {policy_line(settings, engine.policy)}{follower}"
     )
     return worker, line
+
+
+def _folder_reader(settings: StreamSettings, embedder: Embedder) -> Callable[[], FittedModel] | None:
+    """Reads ``--model DIR`` when the deployment needs it (nothing published yet); a folder that is not
+    there fails now, whether or not it is needed."""
+    folder = settings.model_dir
+    if folder is None:
+        return None
+    if not (folder / MANIFEST_FILE).is_file():
+        read_model_folder(folder)  # raises the one-line reason (missing, a file, not a model folder)
+
+    def read() -> FittedModel:
+        fitted = read_model_folder(folder)
+        check_embedder(fitted.metadata, embedder, where=fitted.folder)
+        return fitted
+
+    return read
 
 
 def policy_line(settings: StreamSettings, policy: JudgePolicy) -> str:
