@@ -38,9 +38,6 @@ def label_embeddings(
     -------
     ndarray of shape (len(labels), d), rows L2-normalised.
     """
-    # deferred: scikit-learn costs about a second to import; the CLI's start-up does not need it
-    from sklearn.preprocessing import normalize  # L2 rows; an all-zero row stays zero
-
     if not 0.0 <= description_weight <= 1.0:
         raise InputDataError(f"description_weight must lie in [0, 1], got {description_weight}")
     X64 = np.asarray(X, dtype=np.float64)
@@ -50,7 +47,7 @@ def label_embeddings(
         )
     if not np.isfinite(X64).all():
         raise InputDataError("embeddings contain NaN or infinity")
-    Xn = normalize(X64)
+    Xn = unit_rows(X64)
     y_arr = np.asarray(y)
     index = {lab: i for i, lab in enumerate(labels)}
     codes = np.array([index.get(lab, -1) for lab in y_arr.tolist()], dtype=np.int64)
@@ -61,14 +58,26 @@ def label_embeddings(
     missing = [labels[int(i)] for i in np.flatnonzero(counts == 0)]
     if missing:
         raise InputDataError(f"labels without examples: {', '.join(map(str, missing[:5]))}")
-    E: FloatArray = normalize(sums / counts[:, None])
+    E: FloatArray = unit_rows(sums / counts[:, None])
     if description_embeddings and description_weight > 0.0:
         for i, lab in enumerate(labels):
             if lab in description_embeddings:
                 d = np.asarray(description_embeddings[lab], dtype=np.float64)[None, :]
                 if not np.isfinite(d).all():
                     raise InputDataError(f"the description embedding of {lab!r} contains NaN or infinity")
-                d = normalize(d)[0]
+                d = unit_rows(d)[0]
                 E[i] = (1.0 - description_weight) * E[i] + description_weight * d
-        E = normalize(E)
+        E = unit_rows(E)
     return E
+
+
+def unit_rows(M: FloatArray) -> FloatArray:
+    """Rows of ``M`` scaled to unit L2 norm; a (near) zero row stays as it is.
+
+    scikit-learn's ``normalize`` (same rule for zero rows), without its import: 2 s of a worker's start
+    with the simulated expert, which embeds the labels.
+    """
+    norms = np.sqrt(np.einsum("ij,ij->i", M, M))
+    norms[norms < 10 * np.finfo(norms.dtype).eps] = 1.0
+    out: FloatArray = M / norms[:, None]
+    return out

@@ -38,3 +38,16 @@ def test_description_blend() -> None:
 def test_bad_input_is_an_input_data_error(X: np.ndarray, labels: list[str], message: str) -> None:
     with pytest.raises(InputDataError, match=message):
         label_embeddings(X, ["a"] * X.shape[0], labels)
+
+
+def test_unit_rows_is_scikit_learns_normalize() -> None:
+    from sklearn.preprocessing import normalize
+
+    from redline.core.labels import unit_rows
+
+    rng = np.random.default_rng(3)
+    M = rng.normal(size=(50, 12)) * rng.uniform(1e-3, 1e3, size=(50, 1))
+    M[4] = 0.0
+    M[7] = 1e-17  # below scikit-learn's zero threshold: left as it is
+    np.testing.assert_allclose(unit_rows(M), normalize(M), rtol=1e-15, atol=0)
+    assert np.all(unit_rows(M)[4] == 0.0) and np.all(unit_rows(M)[7] == 1e-17)
