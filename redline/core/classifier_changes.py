@@ -73,7 +73,7 @@ def update_flat_model(model: RedClassifier, start: int) -> None:
     """Move the flat softmax to the rows from ``start`` on without a refit (see :func:`update_flat`)."""
     data = model._data("update")
     codes = np.searchsorted(model.classes_, data.y).astype(np.int64)
-    model.flat_coef_, model.flat_intercept_, _ = update_flat(
+    coef, model.flat_intercept_, _ = update_flat(
         model._train_features(),
         codes,
         np.arange(start, len(data), dtype=np.int64),
@@ -83,6 +83,7 @@ def update_flat_model(model: RedClassifier, start: int) -> None:
         seed=model._cfg.seed,
         settings=model.update_settings,
     )
+    model.flat_coef_ = np.asfortranarray(coef, dtype=np.float32)  # the flat product's layout (_flat_weights)
 
 
 def add_label(
@@ -134,7 +135,7 @@ def _add_flat_class(model: RedClassifier, label: str, old_classes: NDArray[np.st
         per_label=cfg.noise_per_label,
     )
     pos = int(np.searchsorted(old_classes, label))
-    model.flat_coef_ = np.insert(model.flat_coef_, pos, row.astype(np.float32), axis=0)
+    model.flat_coef_ = np.asfortranarray(np.insert(model.flat_coef_, pos, row, axis=0), dtype=np.float32)
     model.flat_intercept_ = np.insert(model.flat_intercept_, pos, intercept)
 
 
@@ -155,7 +156,7 @@ def remove_label(model: RedClassifier, label: str) -> None:
     model.classes_ = np.delete(model.classes_, k)
     model.descriptions_ = {lab: d for lab, d in model.descriptions_.items() if lab != label}
     if hasattr(model, "flat_coef_"):
-        model.flat_coef_ = np.delete(model.flat_coef_, k, axis=0)
+        model.flat_coef_ = np.asfortranarray(np.delete(model.flat_coef_, k, axis=0), dtype=np.float32)
         model.flat_intercept_ = np.delete(model.flat_intercept_, k)
     if model.partition_ is not None:
         s = model.partition_.subset_of(label)

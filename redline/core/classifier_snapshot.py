@@ -102,7 +102,7 @@ def _restore(
         model._stack()
     if cfg.scorer in ("flat", "hybrid"):
         flat = params["flat"]
-        model.flat_coef_ = np.asarray(flat["coef"], dtype=np.float32)
+        model.flat_coef_ = np.asfortranarray(flat["coef"], dtype=np.float32)  # no copy from the codec
         model.flat_intercept_ = np.asarray(flat["intercept"], dtype=np.float64)
         if model.flat_coef_.shape != (model.classes_.size, width) or model.flat_intercept_.shape != (
             model.classes_.size,

@@ -150,3 +150,22 @@ def test_set_description() -> None:
     assert "label_001" not in model.descriptions_
     with pytest.raises(InputDataError, match="unknown"):
         model.set_description("nope", "x")
+
+
+def test_the_flat_weights_stay_column_major_through_every_change() -> None:
+    """Scoring never has to copy the weights (``_flat_weights``): every change keeps the layout."""
+    model = RedClassifier(_cfg()).fit(SEED.X, SEED.texts, SEED.labels)
+
+    def column_major() -> bool:
+        return bool(model.flat_coef_.flags.f_contiguous) and model.flat_coef_.dtype == np.float32
+
+    assert column_major()
+    model.update(POOL.X[:32], POOL.texts[:32], POOL.labels[:32])
+    assert column_major()
+    new = POOL.X[:5] + 0.5
+    model.add_label("brand_new", new, [f"new {i}" for i in range(5)], "a new label")
+    assert column_major()
+    model.remove_label(model.classes_[0])
+    assert column_major()
+    restored = RedClassifier.from_params(model.params_state())
+    assert restored.flat_coef_.flags.f_contiguous and restored.flat_coef_.dtype == np.float32
