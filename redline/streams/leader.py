@@ -58,6 +58,16 @@ def refit_params(
     return model.params_state()
 
 
+def learning_pause(min_interval_s: float, last_step_s: float, time_share: float) -> float:
+    """Seconds the next learning step waits after the last one: ``min_interval_s``, or longer when the
+    last step took ``last_step_s`` and learning may take only ``time_share`` of the time.
+
+    At 1000 labels an update took ~3 s (``update_flat`` on 30,000 examples), every 10 s a third of a
+    core that the embedder shares on a 2-core machine; with a share of 0.1 it waits 27 s instead.
+    """
+    return max(min_interval_s, last_step_s * (1.0 / time_share - 1.0))
+
+
 class Leader:
     """Learns and publishes while ``is_leader()`` says this worker leads.
 
@@ -78,6 +88,7 @@ class Leader:
         self.learned_offset = 0
         self.control_offset = 0
         self.last_update = time.monotonic()
+        self.last_step_s = 0.0  # how long the last learning step took
         self.last_refit = time.monotonic()
         self.refit_job: asyncio.Future[dict[str, Any]] | None = None
         self.refit_until = 0
@@ -166,10 +177,9 @@ class Leader:
         since = time.monotonic() - self.last_update
         # each step costs the leader an update and a snapshot and every worker a reload, CPU the
         # classify path shares: at most one per learn_min_interval_s (bench_stream: 64-text steps
-        # every ~3 s halved a 2-core worker's throughput)
-        if since < settings.learn_min_interval_s or (
-            len(keep) < settings.learn_every and since < settings.learn_interval_s
-        ):
+        # every ~3 s halved a 2-core worker's throughput), and at most learn_time_share of the time
+        pause = learning_pause(settings.learn_min_interval_s, self.last_step_s, settings.learn_time_share)
+        if since < pause or (len(keep) < settings.learn_every and since < settings.learn_interval_s):
             return
         X = rows.X[keep]
         texts = [rows.texts[i] for i in keep]
@@ -180,7 +190,7 @@ class Leader:
         await loop.run_in_executor(self.worker.learn_thread, model.update, X, texts, labels)
         self.learned_offset = end
         self.last_update = time.monotonic()
-        seconds = time.perf_counter() - started
+        seconds = self.last_step_s = time.perf_counter() - started
         self.worker.metrics.learned(seconds)
         await self._publish(
             f"learned {len(keep)} judge-confirmed examples in {seconds:.2f} s", learned=len(keep)

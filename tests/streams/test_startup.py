@@ -114,3 +114,15 @@ def test_the_model_folder_is_checked_at_once_and_read_only_when_needed(tmp_path)
     assert read is not None
     with pytest.raises(ModelError, match="fitted on embeddings of other@2"):
         read()
+
+
+def test_learning_takes_at_most_its_share_of_the_time() -> None:
+    from redline.streams.leader import learning_pause
+
+    assert learning_pause(10.0, 0.0, 0.1) == 10.0  # no step yet: the minimum interval
+    assert learning_pause(10.0, 0.8, 0.1) == 10.0  # 150 labels: the minimum dominates
+    assert learning_pause(10.0, 3.0, 0.1) == pytest.approx(27.0)  # 1000 labels: 3 s in every 30
+    assert learning_pause(0.0, 2.0, 0.5) == pytest.approx(2.0)
+    assert learning_pause(0.0, 2.0, 1.0) == 0.0  # a share of 1: learn back to back
+    with pytest.raises(ConfigError, match="learn_time_share"):
+        StreamSettings(learn_time_share=0.0)
