@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from redline.adapters.snapshot_store import MANIFEST_FILE, FileSnapshotStore, Snapshot
+from redline.adapters.snapshot_store import MANIFEST_FILE, FileSnapshotStore, Snapshot, decode_state
 from redline.errors import ModelError
 
 if TYPE_CHECKING:
@@ -86,6 +86,33 @@ def read_model_folder(folder: str | Path) -> FittedModel:
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{path}: the model state is incomplete or damaged ({exc!r})") from exc
     return FittedModel(model, f"{path.name}@{_digest(path)[:12]}", metadata, path)
+
+
+def read_model_metadata(folder: str | Path) -> dict[str, Any]:
+    """A model folder's metadata (embedder, preset, ...) from its manifest, without reading the arrays:
+    what a worker checks at start, before it knows whether it needs the model (0.7 s at 1000 labels).
+
+    Raises
+    ------
+    ModelError
+        One line naming the folder: missing, not a model folder, of another kind, or a broken manifest.
+    """
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise ModelError(f"{path}: is a file, expected a model folder (written by `redline fit`)")
+    try:
+        manifest = json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"{path}: no model here (missing {MANIFEST_FILE})") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ModelError(f"{path / MANIFEST_FILE}: broken manifest: {exc}") from None
+    metadata = decode_state(manifest.get("metadata", {}), {}) if isinstance(manifest, dict) else None
+    if not isinstance(metadata, dict):
+        raise ModelError(f"{path / MANIFEST_FILE}: broken manifest: no metadata")
+    kind = metadata.get("kind", MODEL_KIND)
+    if kind != MODEL_KIND:
+        raise ModelError(f"{path}: not a redline classifier (kind={kind!r})")
+    return dict(metadata)
 
 
 def _digest(folder: Path) -> str:

@@ -107,13 +107,17 @@ async def _group(admin: Any, reader: Any, settings: StreamSettings, existing: se
             found = reader.partitions_for_topic(name) or await _partitions(reader, name)
             partitions += [TopicPartition(name, p) for p in sorted(found)]
     ends = await reader.end_offsets(partitions) if partitions else {}
+    starts = await reader.beginning_offsets(partitions) if partitions else {}
     lag = []
     for tp in partitions:
         done = committed.get(tp)
         offset = int(done.offset) if done is not None and done.offset >= 0 else None
         end = int(ends[tp])
+        # nothing committed: the group starts at the earliest offset, so all that is in the log is unread
+        # (0 for a partition that never got a record)
+        unread = end - (offset if offset is not None else int(starts[tp]))
         lag.append({"topic": tp.topic, "partition": tp.partition, "committed": offset, "end": end,
-                    "lag": end - offset if offset is not None else None})  # fmt: skip
+                    "lag": unread})  # fmt: skip
     return {"id": group_id, "state": state, "members": described, "lag": lag}
 
 

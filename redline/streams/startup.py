@@ -14,8 +14,7 @@ from typing import Any
 
 from redline.adapters.embedder import Embedder, EmbeddingSettings
 from redline.adapters.jsonl_files import read_examples
-from redline.adapters.model_files import FittedModel, check_embedder, read_model_folder
-from redline.adapters.snapshot_store import MANIFEST_FILE
+from redline.adapters.model_files import FittedModel, check_embedder, read_model_folder, read_model_metadata
 from redline.core.classifier import RedClassifier
 from redline.core.engine import JudgePolicy, StreamEngine
 from redline.core.judge_budget import BudgetedRouter
@@ -96,12 +95,11 @@ def build_worker(
 
 def _folder_reader(settings: StreamSettings, embedder: Embedder) -> Callable[[], FittedModel] | None:
     """Reads ``--model DIR`` when the deployment needs it (nothing published yet); a folder that is not
-    there fails now, whether or not it is needed."""
+    there, or of other embeddings, fails now (from its manifest), whether or not it is needed."""
     folder = settings.model_dir
     if folder is None:
         return None
-    if not (folder / MANIFEST_FILE).is_file():
-        read_model_folder(folder)  # raises the one-line reason (missing, a file, not a model folder)
+    check_embedder(read_model_metadata(folder), embedder, where=folder)
 
     def read() -> FittedModel:
         fitted = read_model_folder(folder)

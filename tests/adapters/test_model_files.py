@@ -76,3 +76,26 @@ def test_check_embedder() -> None:
     check_embedder({}, Embedder(), "m")  # unknown: accepted
     with pytest.raises(ModelError, match="m: fitted on embeddings of other@2, this run embeds with fake@1"):
         check_embedder({"embedder": "other@2"}, Embedder(), "m")
+
+
+def test_read_model_metadata_reads_the_manifest_only(tmp_path) -> None:
+    """What a worker checks at start: the metadata, with the same one-line errors as a full read."""
+    from redline.adapters.model_files import read_model_metadata
+
+    folder = tmp_path / "m"
+    X = np.random.default_rng(0).normal(size=(12, 8)).astype(np.float32)
+    model = RedClassifier(EngineConfig(scorer="flat")).fit(
+        X, [f"t{i}" for i in range(12)], ["a", "b", "c"] * 4
+    )
+    write_model_folder(folder, model, {"embedder": "fake@1", "uncertainty_quantiles": [0.1, 0.5]})
+    (folder / "arrays.npz").unlink(missing_ok=True)  # not read
+    meta = read_model_metadata(folder)
+    assert meta["embedder"] == "fake@1" and meta["uncertainty_quantiles"] == [0.1, 0.5]
+    with pytest.raises(ModelError, match="missing manifest"):
+        read_model_metadata(tmp_path / "nowhere")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ModelError, match="is a file"):
+        read_model_metadata(tmp_path / "file")
+    (folder / "manifest.json").write_text("{not json")
+    with pytest.raises(ModelError, match="broken manifest"):
+        read_model_metadata(folder)

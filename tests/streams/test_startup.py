@@ -96,24 +96,24 @@ def test_the_policy_line_says_when_the_deployment_overrides_the_flags(tmp_path) 
 
 
 def test_the_model_folder_is_checked_at_once_and_read_only_when_needed(tmp_path) -> None:
-    """A missing ``--model`` folder fails at start; a present one is read (and its embedder checked)
-    only when the deployment has nothing published (reading 1000 labels took 0.7 s of a restart)."""
+    """A missing ``--model`` folder, or one of other embeddings, fails at start (from its manifest); its
+    arrays are read only when the deployment has nothing published (1000 labels: 0.7 s of a restart)."""
     from redline.adapters.model_files import write_model_folder
     from redline.streams.startup import _folder_reader
 
     assert _folder_reader(_settings(tmp_path), FakeEmbedder()) is None
     with pytest.raises(ModelError, match="missing manifest"):
         _folder_reader(_settings(tmp_path, model_dir=tmp_path / "nowhere"), FakeEmbedder())
-    folder = tmp_path / "model"
     X = np.random.default_rng(0).normal(size=(30, 8)).astype(np.float32)
-    model = RedClassifier(EngineConfig(scorer="flat")).fit(
-        X, [f"t{i}" for i in range(30)], ["a", "b", "c"] * 10
-    )
-    write_model_folder(folder, model, {"embedder": "other@2"})
-    read = _folder_reader(_settings(tmp_path, model_dir=folder), FakeEmbedder())  # not read yet
-    assert read is not None
+    texts, y = [f"t{i}" for i in range(30)], ["a", "b", "c"] * 10
+    model = RedClassifier(EngineConfig(scorer="flat")).fit(X, texts, y)
+    other, ours = tmp_path / "other", tmp_path / "ours"
+    write_model_folder(other, model, {"embedder": "other@2"})
+    write_model_folder(ours, model, {"embedder": "fake@1"})
     with pytest.raises(ModelError, match="fitted on embeddings of other@2"):
-        read()
+        _folder_reader(_settings(tmp_path, model_dir=other), FakeEmbedder())
+    read = _folder_reader(_settings(tmp_path, model_dir=ours), FakeEmbedder())
+    assert read is not None and read().model.classes_.tolist() == ["a", "b", "c"]
 
 
 def test_learning_takes_at_most_its_share_of_the_time() -> None:
