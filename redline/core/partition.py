@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from redline.core.labels import unit_rows
 from redline.errors import ConfigError, InputDataError
 
 FloatArray = NDArray[np.floating]
@@ -38,7 +39,7 @@ def _reduce_umap(E: FloatArray, n_components: int, seed: int) -> FloatArray:
     import umap  # heavy import (numba): only when a partition is actually computed
 
     n = E.shape[0]
-    En = _unit(np.asarray(E, dtype=np.float64))
+    En = unit_rows(np.asarray(E, dtype=np.float64))
     # cosine distances computed here in one matrix product: umap's own "cosine" calls a Python
     # function per pair on small inputs (80 % of its time at 1000 labels)
     D = np.clip(1.0 - En @ En.T, 0.0, 2.0)
@@ -57,19 +58,10 @@ def _reduce_umap(E: FloatArray, n_components: int, seed: int) -> FloatArray:
         return np.asarray(reducer.fit_transform(D), dtype=np.float64)
 
 
-def _unit(M: FloatArray) -> FloatArray:
-    """Rows scaled to unit L2 norm (an all-zero row stays zero)."""
-    # deferred: scikit-learn costs about a second to import; importing the core need not pay for it
-    from sklearn.preprocessing import normalize
-
-    unit: FloatArray = normalize(M)
-    return unit
-
-
 def greedy_subsets(Z: FloatArray, max_subset_size: int, order: Sequence[int]) -> list[list[int]]:
     """Form subsets greedily: start from the first unvisited index in ``order``, then repeatedly add the
     unvisited row least similar (cosine) to the subset's mean. Returns lists of row indices."""
-    Zn = _unit(np.asarray(Z, dtype=np.float64))
+    Zn = unit_rows(np.asarray(Z, dtype=np.float64))
     n = Zn.shape[0]
     G = Zn @ Zn.T  # cosine of every pair, once: each greedy step is then O(n)
     blocked = np.zeros(n)  # +inf once visited
@@ -153,7 +145,7 @@ class LabelPartition:
         groups = greedy_subsets(Z, self.max_subset_size, order.tolist())
         self.subsets_ = [[self.labels_[i] for i in g] for g in groups]
         self._index = {lab: s for s, members in enumerate(self.subsets_) for lab in members}
-        En = _unit(E)
+        En = unit_rows(E)
         self._embeddings = {lab: En[i] for i, lab in enumerate(self.labels_)}
         return self
 
@@ -169,11 +161,11 @@ class LabelPartition:
         similar to, else a new subset. Returns the subset's index."""
         if label in self._index:
             raise InputDataError(f"label {label!r} already exists")
-        e = _unit(np.asarray(embedding, dtype=np.float64)[None, :])[0]
+        e = unit_rows(np.asarray(embedding, dtype=np.float64)[None, :])[0]
         room = [s for s, members in enumerate(self.subsets_) if len(members) < self.max_subset_size]
         if room:
             means = np.stack([np.mean([self._embeddings[m] for m in self.subsets_[s]], axis=0) for s in room])
-            target = room[int(np.argmin(_unit(means) @ e))]
+            target = room[int(np.argmin(unit_rows(means) @ e))]
             self.subsets_[target].append(label)
         else:
             target = len(self.subsets_)

@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from redline.core.judge_interface import JudgeContext
+from redline.core.labels import unit_rows
 from redline.errors import InputDataError
 
 
@@ -42,11 +43,8 @@ class JudgeQuestion:
 
 def _normalise(matrix: NDArray[np.floating]) -> NDArray[np.float64]:
     """Rows scaled to unit length (zero rows stay zero); a vector is one row."""
-    # deferred: scikit-learn takes seconds to import and every CLI command imports this module
-    from sklearn.preprocessing import normalize
-
     m = np.asarray(matrix, dtype=np.float64)
-    return np.asarray(normalize(m.reshape(1, -1) if m.ndim == 1 else m), dtype=np.float64).reshape(m.shape)
+    return np.asarray(unit_rows(m.reshape(1, -1) if m.ndim == 1 else m), dtype=np.float64).reshape(m.shape)
 
 
 def nearest_examples(
