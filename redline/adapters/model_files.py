@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from redline.adapters.snapshot_store import MANIFEST_FILE, FileSnapshotStore, Snapshot, decode_state
+from redline.adapters.snapshot_store import MANIFEST_FILE, FileSnapshotStore, Snapshot
 from redline.errors import ModelError
 
 if TYPE_CHECKING:
@@ -73,14 +73,9 @@ def read_model_folder(folder: str | Path) -> FittedModel:
     # deferred: the classifier pulls in scipy.sparse (about 0.15 s); `redline --help` need not pay for it
     from redline.core.classifier import RedClassifier
 
-    path = Path(folder)
-    if path.exists() and not path.is_dir():
-        raise ModelError(f"{path}: is a file, expected a model folder (written by `redline fit`)")
+    path = _folder_path(folder)
     snapshot = FileSnapshotStore(path).load("")  # a missing folder: "no model here (missing manifest.json)"
-    metadata = dict(snapshot.metadata)
-    kind = metadata.get("kind", MODEL_KIND)  # folders written before `kind` existed hold a classifier too
-    if kind != MODEL_KIND:
-        raise ModelError(f"{path}: not a redline classifier (kind={kind!r})")
+    metadata = _of_kind(path, snapshot.metadata)
     try:
         model = RedClassifier.from_state(snapshot.state)
     except (KeyError, TypeError, ValueError) as exc:
@@ -95,21 +90,22 @@ def read_model_metadata(folder: str | Path) -> dict[str, Any]:
     Raises
     ------
     ModelError
-        One line naming the folder: missing, not a model folder, of another kind, or a broken manifest.
+        As :func:`read_model_folder`, for what the manifest alone shows.
     """
+    path = _folder_path(folder)
+    return _of_kind(path, FileSnapshotStore(path).load_metadata(""))
+
+
+def _folder_path(folder: str | Path) -> Path:
     path = Path(folder)
     if path.exists() and not path.is_dir():
         raise ModelError(f"{path}: is a file, expected a model folder (written by `redline fit`)")
-    try:
-        manifest = json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelError(f"{path}: no model here (missing {MANIFEST_FILE})") from None
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ModelError(f"{path / MANIFEST_FILE}: broken manifest: {exc}") from None
-    metadata = decode_state(manifest.get("metadata", {}), {}) if isinstance(manifest, dict) else None
-    if not isinstance(metadata, dict):
-        raise ModelError(f"{path / MANIFEST_FILE}: broken manifest: no metadata")
-    kind = metadata.get("kind", MODEL_KIND)
+    return path
+
+
+def _of_kind(path: Path, metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """``metadata`` as a dict, when it describes a redline classifier."""
+    kind = metadata.get("kind", MODEL_KIND)  # folders written before `kind` existed hold a classifier too
     if kind != MODEL_KIND:
         raise ModelError(f"{path}: not a redline classifier (kind={kind!r})")
     return dict(metadata)

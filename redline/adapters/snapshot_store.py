@@ -162,6 +162,17 @@ def _from_manifest(manifest: Any, arrays: Mapping[str, np.ndarray], where: str) 
     return Snapshot(decode_state(manifest["state"], arrays), decode_state(manifest.get("metadata", {}), {}))
 
 
+def _read_manifest(folder: Path) -> Any:
+    """The parsed ``manifest.json`` of ``folder`` (one-line ModelError when missing or not JSON)."""
+    manifest_path = folder / MANIFEST_FILE
+    try:
+        return json.loads(manifest_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"{folder}: no model here (missing {MANIFEST_FILE})") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ModelError(f"{manifest_path}: broken manifest: {exc}") from None
+
+
 def _npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
     buf = io.BytesIO()
     np.savez(buf, **arrays)  # type: ignore[arg-type]
@@ -255,16 +266,21 @@ class FileSnapshotStore:
             raise
         return str(target)
 
+    def load_metadata(self, name: str) -> dict[str, Any]:
+        """A snapshot's metadata, from its manifest alone (the arrays are not read)."""
+        folder = self._folder(name)
+        manifest = _read_manifest(folder)
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            raise ModelError(f"{folder}: not a redline snapshot")
+        metadata = decode_state(manifest.get("metadata", {}), {})
+        if not isinstance(metadata, dict):
+            raise ModelError(f"{folder / MANIFEST_FILE}: broken manifest: its metadata is not a mapping")
+        return metadata
+
     def load(self, name: str) -> Snapshot:
         """Read and check a snapshot."""
         folder = self._folder(name)
-        manifest_path = folder / MANIFEST_FILE
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ModelError(f"{folder}: no model here (missing {MANIFEST_FILE})") from None
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise ModelError(f"{manifest_path}: broken manifest: {exc}") from None
+        manifest = _read_manifest(folder)
         arrays_path = folder / ARRAYS_FILE
         try:
             npz = arrays_path.read_bytes()

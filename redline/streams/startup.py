@@ -8,6 +8,7 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from threading import Thread
 from typing import Any
@@ -99,14 +100,8 @@ def _folder_reader(settings: StreamSettings, embedder: Embedder) -> Callable[[],
     folder = settings.model_dir
     if folder is None:
         return None
-    check_embedder(read_model_metadata(folder), embedder, where=folder)
-
-    def read() -> FittedModel:
-        fitted = read_model_folder(folder)
-        check_embedder(fitted.metadata, embedder, where=fitted.folder)
-        return fitted
-
-    return read
+    check_embedder(read_model_metadata(folder), embedder, where=folder)  # what the folder's read would find
+    return partial(read_model_folder, folder)
 
 
 def policy_line(settings: StreamSettings, policy: JudgePolicy) -> str:
