@@ -81,15 +81,11 @@ class FeatureBuilder:
             raise ModelError("FeatureBuilder is not fitted")
         blocks = []
         for vec in self.vectorizers_:
-            vocab = vec.vocabulary_
-            terms = [""] * len(vocab)
-            for term, col in vocab.items():
-                terms[col] = term
             blocks.append(
                 {
                     "analyzer": vec.analyzer,
                     "ngram_range": list(vec.ngram_range),
-                    "terms": terms,
+                    "terms": list(vec.terms_),
                     "idf": np.asarray(vec.idf_, dtype=np.float64),
                 }
             )

@@ -79,7 +79,8 @@ class NgramTfidf:
             raise ModelError(f"unknown n-gram analyzer {analyzer!r} (expected one of {ANALYZERS})")
         self.analyzer = analyzer
         self.ngram_range = (int(ngram_range[0]), int(ngram_range[1]))
-        self.vocabulary_ = {str(term): col for col, term in enumerate(terms)}
+        self.terms_ = tuple(str(term) for term in terms)  # column order (what a snapshot stores)
+        self.vocabulary_ = {term: col for col, term in enumerate(self.terms_)}
         self.idf_ = np.asarray(idf, dtype=np.float64)
         if len(self.vocabulary_) != len(terms) or self.idf_.shape != (len(terms),) or not terms:
             raise ModelError(f"{analyzer} vocabulary of {len(terms)} terms for {self.idf_.size} idf weights")
