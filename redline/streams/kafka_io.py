@@ -19,7 +19,8 @@ from redline.streams.settings import StreamSettings
 MAX_FETCH_BYTES = 4 * 1024 * 1024
 #: how long the broker may hold a fetch with nothing new (aiokafka's default is 500 ms): a read after
 #: a seek first waits out the fetch in flight, so reading the newest snapshot at start took 1.0 s of
-#: a worker's ~4.5 s start with 500 ms and 0.05 s with 20 ms; an idle follower asks 10 times a second
+#: a worker's ~4.5 s start with 500 ms (0.05 s with 20 ms); at 100 ms a read waits at most 0.1 s after
+#: a seek, and an idle follower asks 10 times a second
 FETCH_MAX_WAIT_MS = 100
 
 
