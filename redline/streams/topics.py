@@ -94,9 +94,35 @@ async def ensure_topics(settings: StreamSettings, *, timeout_s: float = 60.0) ->
             ):
                 if code not in (0, 36):  # 36 = TOPIC_ALREADY_EXISTS (a concurrent creator)
                     raise KafkaBrokerError(f"cannot create topic {topic}: Kafka error code {code}")
+            await _until_listed(admin, {t.name for t in wanted}, settings, timeout_s)
         return [t.name for t in wanted]
     finally:
         await admin.close()
+
+
+async def _until_listed(admin: Any, names: set[str], settings: StreamSettings, timeout_s: float) -> None:
+    """Wait until the broker's metadata lists every topic in ``names`` with a leader for each partition.
+
+    CreateTopics answers once the controller has the topics; a broker's metadata cache follows a few
+    milliseconds later, and a client that asks in between is told the topic does not exist (CI: `redline
+    control` right after the topics were made refused with "nothing is deployed").
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        described = await admin.describe_topics(sorted(names))
+        ready = {
+            t["topic"]
+            for t in described
+            if t["error_code"] == 0 and t["partitions"] and all(p["leader"] >= 0 for p in t["partitions"])
+        }
+        if not (missing := names - ready):
+            return
+        if loop.time() >= deadline:
+            raise KafkaBrokerError(
+                f"{settings.bootstrap} created {min(missing)} but does not serve it after {timeout_s:g} s"
+            )
+        await asyncio.sleep(0.05)
 
 
 def ensure_topics_sync(settings: StreamSettings, *, timeout_s: float = 60.0) -> list[str]:
