@@ -115,11 +115,11 @@ async def _stream(
     return {"sent": sent, "arrived": arrived, "results": results}
 
 
-def _start_worker(command: list[str], log: Path) -> subprocess.Popen[bytes]:
+def _start_worker(command: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         return subprocess.Popen(
             command, stdout=out, stderr=subprocess.STDOUT,
-            env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"},
+            env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **env},
         )  # fmt: skip
 
 
@@ -201,8 +201,9 @@ def run_config(
         "--app-id", f"bench-{run}", "--data-dir", str(work / f"data-{run}"),
         *truth, *flags, *args.worker_args.split(),
     ]  # fmt: skip
+    worker_env = dict(pair.split("=", 1) for pair in args.worker_env.split())
     started = time.monotonic()
-    proc = _start_worker(command, log)
+    proc = _start_worker(command, log, worker_env)
     rss = RssSampler(proc.pid).start()
     try:
         wait_until_ready(proc, port, log)
@@ -230,7 +231,7 @@ def run_config(
         memory = rss.stop()
     # a restart: the model is on the topic now (what every worker but the deployment's first one sees)
     restarted = time.monotonic()
-    proc = _start_worker(command, log.with_suffix(".restart.log"))
+    proc = _start_worker(command, log.with_suffix(".restart.log"), worker_env)
     try:
         wait_until_ready(proc, port, log.with_suffix(".restart.log"))
         ready_restart_s = time.monotonic() - restarted
@@ -324,6 +325,9 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="py-spy flame graphs of each burst")
     parser.add_argument("--out", type=Path, default=RESULTS / "stream.json")
     parser.add_argument("--worker-args", default="", help="extra flags for every worker")
+    parser.add_argument(
+        "--worker-env", default="", help="KEY=VALUE pairs for every worker only (not the embedding alone)"
+    )
     parser.add_argument("--log-dir", type=Path, default=None, help="keep the workers' logs here")
     args = parser.parse_args()
     if args.log_dir:
