@@ -20,7 +20,7 @@ from redline.core.engine import JudgePolicy
 from redline.errors import ConfigError, ModelError
 from redline.schemas import ExampleRecord, encode, encode_embedding
 from redline.streams.example_store import ExampleStore
-from redline.streams.kafka_io import PartitionReader, consumer, producer, start
+from redline.streams.kafka_io import BULK_BATCH_BYTES, PartitionReader, consumer, producer, start
 from redline.streams.model_topic import PublishedModel, SnapshotInfo, newest_head, publish, read_newest
 from redline.streams.settings import StreamSettings
 from redline.streams.topics import ensure_topics
@@ -58,7 +58,7 @@ async def publish_model(
     topics = settings.topics
     reader_client = consumer(settings)
     await start(reader_client, settings)
-    writer = producer(settings)
+    writer = producer(settings, max_batch_size=BULK_BATCH_BYTES)
     await start(writer, settings)
     try:
         models = PartitionReader(reader_client, topics.models)
