@@ -94,14 +94,14 @@ async def ensure_topics(settings: StreamSettings, *, timeout_s: float = 60.0) ->
             ):
                 if code not in (0, 36):  # 36 = TOPIC_ALREADY_EXISTS (a concurrent creator)
                     raise KafkaBrokerError(f"cannot create topic {topic}: Kafka error code {code}")
-            await _until_listed(admin, {t.name for t in wanted}, settings, timeout_s)
+            await _until_served(admin, {t.name for t in wanted}, settings, timeout_s)
         return [t.name for t in wanted]
     finally:
         await admin.close()
 
 
-async def _until_listed(admin: Any, names: set[str], settings: StreamSettings, timeout_s: float) -> None:
-    """Wait until the broker's metadata lists every topic in ``names`` with a leader for each partition.
+async def _until_served(admin: Any, names: set[str], settings: StreamSettings, timeout_s: float) -> None:
+    """Wait until the broker serves every topic in ``names``: listed without error, a leader per partition.
 
     CreateTopics answers once the controller has the topics; a broker's metadata cache follows a few
     milliseconds later, and a client that asks in between is told the topic does not exist (CI: `redline

@@ -96,6 +96,7 @@ def test_sorting_and_batch_size_do_not_change_the_vectors(cache_root: Path) -> N
     assert OnnxEmbedder(cache_root / "onnx").encode([]).shape == (0, 384)
 
 
+@pytest.mark.slow
 def test_the_session_does_not_spin_between_operators(cache_root: Path) -> None:
     # spinning threads took the CPU the event loop and the broker needed (bench_stream: 155 -> 182 texts/s)
     session, _, _ = OnnxEmbedder(cache_root / "onnx")._load()
