@@ -278,6 +278,13 @@ class RedClassifier:
             changes.update_flat_model(self, start)
         return self
 
+    def relearn(self, X: FloatArray, texts: Sequence[str], y: Sequence[str]) -> RedClassifier:
+        """:meth:`update` with examples to weigh again (after a drift) without adding them to the
+        training data: the data keeps each example once, as the examples a snapshot includes rebuild
+        it; the extra weight lasts until the next :meth:`refit`."""
+        changes.relearn_examples(self, X, texts, y)
+        return self
+
     def refit(self) -> RedClassifier:
         """Batch-refit every model on all data seen so far (the periodic refit)."""
         self._check()

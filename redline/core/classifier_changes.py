@@ -86,6 +86,16 @@ def update_flat_model(model: RedClassifier, start: int) -> None:
     model.flat_coef_ = np.asfortranarray(coef, dtype=np.float32)  # the flat product's layout (_flat_weights)
 
 
+def relearn_examples(model: RedClassifier, X: FloatArray, texts: Sequence[str], y: Sequence[str]) -> None:
+    """See :meth:`RedClassifier.relearn`: an update with the rows, then the training data (and its
+    features) as they were."""
+    data, F = model._data("relearning"), model._F
+    start = add_examples(model, X, texts, y)
+    if model._cfg.scorer in ("flat", "hybrid"):
+        update_flat_model(model, start)
+    model.data_, model._F = data, F
+
+
 def add_label(
     model: RedClassifier, label: str, X: FloatArray, texts: Sequence[str], description: str, refit_flat: bool
 ) -> None:

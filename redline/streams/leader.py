@@ -197,12 +197,13 @@ class Leader:
         )
 
     async def relearn(self, X: np.ndarray, texts: list[str], labels: list[str], reason: str) -> None:
-        """Learn ``(X, texts, labels)`` now (drift handling: examples learned before weigh twice) and
-        publish the model."""
+        """Learn ``(X, texts, labels)`` again now (drift handling: they weigh twice until the next refit)
+        and publish the model. Its training data stays the examples it learned once (what a new leader
+        rebuilds it from, :func:`included_rows`)."""
         model = self.model
         assert model is not None
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self.worker.learn_thread, model.update, X, texts, labels)
+        await loop.run_in_executor(self.worker.learn_thread, model.relearn, X, texts, labels)
         await self._publish(reason, learned=len(labels))
 
     async def _wait_for_store(self, n: int, timeout_s: float = 30.0) -> None:
@@ -296,6 +297,11 @@ class Leader:
             await self._event("rejected", f"{command.command} {command.label}".strip(), str(exc), command.id)
             return
         self.info = replace(self.info, applied_commands=self.info.remembering(command.id))
+        if command.command != "set_policy" and self.refit_job is not None:
+            # its parameters are of the model before this change (the label added, removed or described
+            # would be undone): dropped; the next refit starts from this model
+            self.refit_job = None
+            log.warning("the background refit was dropped: %s changed the model meanwhile", command.command)
         published = await self._publish(reason, command_id=command.id)
         await self._event("applied", f"{command.command} {command.label}".strip(), reason, command.id,
                           version=published.version)  # fmt: skip

@@ -169,3 +169,25 @@ def test_the_flat_weights_stay_column_major_through_every_change() -> None:
     assert column_major()
     restored = RedClassifier.from_params(model.params_state())
     assert restored.flat_coef_.flags.f_contiguous and restored.flat_coef_.dtype == np.float32
+
+
+@pytest.mark.parametrize(("scorer", "features"), [("flat", "embedding+ngrams"), ("subsets", "embedding")])
+def test_relearn_moves_the_model_and_keeps_the_training_data(scorer: str, features: str) -> None:
+    """Relearning (after a drift) weighs examples again; the data stays what a snapshot's reader rebuilds
+    the learning model from (the examples learned, each once)."""
+    model = RedClassifier(_cfg(scorer=scorer, features=features)).fit(SEED.X, SEED.texts, SEED.labels)
+    model.update(POOL.X[:40], POOL.texts[:40], POOL.labels[:40])
+    data = model.data_
+    x, text = TEST.X[:1], TEST.texts[:1]
+    target = next(c for c in model.classes_.tolist() if c != model.predict(x, text)[0])
+    col = model.classes_.tolist().index(target)
+    before = model.predict_proba(x, text)[0, col]
+    model.relearn(np.repeat(x, 8, axis=0), text * 8, [target] * 8)
+    assert model.predict_proba(x, text)[0, col] > before
+    assert model.data_ is data and model.n_train_ == len(SEED) + 40
+    # a new leader rebuilds it from the parameters and the examples learned, and learns on
+    again = RedClassifier.from_params(model.params_state(), data)
+    proba = model.predict_proba(TEST.X, TEST.texts)
+    np.testing.assert_allclose(again.predict_proba(TEST.X, TEST.texts), proba)
+    again.update(POOL.X[40:60], POOL.texts[40:60], POOL.labels[40:60])
+    assert again.n_train_ == len(SEED) + 60

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 import uuid
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from worker_processes import Fitted, fit_folder, start_worker, stop, wait_for, wait_ready
+from worker_processes import Fitted, fit_folder, log_tail, start_worker, stop, wait_for, wait_ready
 
 from redline.adapters.jsonl_files import Example, write_examples
 from redline.schemas import ControlCommand, Event, LabelResult, TextIn, decode, encode
@@ -115,6 +116,28 @@ def test_a_concept_shift_is_a_drift_event_and_its_labels_are_relearned(kafka_boo
     assert stats["drift"]["relearned"] > 0 and stats["drift"]["monitor"]["active"]
     assert set(stats["routing"]["boosted_labels"]) & {SHIFTED, INTO}
     assert code == 0
+    # a new leader takes over the relearned model and learns on: the training data it rebuilds from the
+    # examples topic is what the snapshot says its model includes (a relearn once broke that for good)
+    restarted = time.time()
+    proc = start_worker(
+        fitted, kafka_bootstrap, f"drift{run}.", f"redline-drift-{run}", tmp_path, "drift-again",
+        "--judge", "simulated:1.0", "--judge-truth", str(tmp_path / "drift-truth.jsonl"),
+        "--max-candidates", "8", "--learn-every", "1", "--learn-min-interval", "0", threshold="0.0",
+    )  # fmt: skip
+    try:
+        wait_ready(proc)
+        wait_for(proc, lambda s: s["leader"], 60)
+        texts = [TextIn(id=f"{run}-r{i}", text=e.text) for i, e in enumerate(baseline[:10])]
+        _send_and_wait(kafka_bootstrap, topics, texts, proc)
+
+        def learned_again(es: list[Event]) -> bool:
+            return any(e.kind == "model" and e.reason.startswith("learned") and e.at > restarted for e in es)
+
+        events = _events(kafka_bootstrap, topics, learned_again, timeout_s=90)
+    finally:
+        stop(proc)
+    assert learned_again(events), [(e.kind, e.reason) for e in events if e.at > restarted]
+    assert "round failed" not in log_tail(proc, 1_000_000)
 
 
 def test_unknown_texts_are_suggested_as_a_label_that_add_label_makes_predicted(
