@@ -23,6 +23,7 @@ from redline.errors import ConfigError, ModelError
 from redline.judge.specs import build_judge, parse_judge_spec
 from redline.streams.deployment import DeploymentState, policy_of, starting_state
 from redline.streams.kafka_io import quiet_client_logs
+from redline.streams.process_memory import map_large_blocks
 from redline.streams.settings import StreamSettings
 from redline.streams.worker import Worker
 
@@ -126,6 +127,7 @@ def run_worker(settings: StreamSettings, *, judge_truth: Path | None = None) -> 
     from redline.streams.log_format import logging_config
 
     quiet_client_logs()
+    map_large_blocks()  # before the first large arrays: freed ones go back to the system
     embedder = worker_embedder(settings)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="redline-warm-up") as warm_up:
         # the embedding model loads (onnxruntime import, session) while the deployment's state is read
