@@ -46,11 +46,18 @@ def policy_of(settings: StreamSettings) -> JudgePolicy:
 
 
 async def publish_model(
-    settings: StreamSettings, fitted: FittedModel, *, policy: JudgePolicy | None = None, force: bool = False
+    settings: StreamSettings,
+    fitted: FittedModel,
+    *,
+    policy: JudgePolicy | None = None,
+    force: bool = False,
+    store: ExampleStore | None = None,
 ) -> PublishedModel:
     """Publish ``fitted`` as the deployment's model: its examples, then its first snapshot.
 
-    Refuses (ConfigError) when a model is published already, unless ``force``.
+    Refuses (ConfigError) when a model is published already, unless ``force``. A ``store`` that holds the
+    examples topic up to its end gets the examples written, unless another record came between (then it
+    is left as it was: its ``next_offset`` tells).
     """
     await ensure_topics(settings)
     model = fitted.model
@@ -69,16 +76,21 @@ async def publish_model(
             )
         now = time.time()
         X = np.asarray(model.X_, dtype=np.float32)
-        deliveries = []
+        deliveries, records = [], []
         for i, (text, label, x) in enumerate(zip(model.texts_, model.y_.tolist(), X, strict=True)):
             record = ExampleRecord(
                 id=f"seed:{i:07d}", text=text, label=str(label), source="seed", embedder=embedder,
                 embedding=encode_embedding(x), model_version=fitted.version, at=now,
             )  # fmt: skip
+            records.append(record)
             deliveries.append(
                 await writer.send(topics.examples, value=encode(record), key=record.id.encode())
             )
-        await asyncio.gather(*deliveries)  # every seed example is on the broker before the snapshot
+        # every seed example is on the broker before the snapshot
+        offsets = [int(meta.offset) for meta in await asyncio.gather(*deliveries)]
+        if store is not None and offsets == list(range(store.next_offset, store.next_offset + len(offsets))):
+            for offset, record, x in zip(offsets, records, X, strict=True):
+                store.add(offset, record, x)  # what reading them back gives (the same float32 values)
         examples_end = await PartitionReader(reader_client, topics.examples).end()
         quantiles = fitted.metadata.get("uncertainty_quantiles")
         info = SnapshotInfo.new(
@@ -145,8 +157,10 @@ async def starting_state(
                 "with `redline fit ... --publish` or start this worker with --model DIR"
             )
         fitted = load_folder()
-        await publish_model(settings, fitted)
-        published, store = await read_state(settings, embedder_id)
+        read_to = store.next_offset
+        published = await publish_model(settings, fitted, store=store)
+        if store.next_offset == read_to:  # another record came between its examples: read them all
+            published, store = await read_state(settings, embedder_id)
         if published is None:
             raise ModelError(f"the model published to {settings.topics.models} cannot be read back")
         note = f"published {fitted.folder} as {published.version}; "

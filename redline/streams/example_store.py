@@ -82,6 +82,12 @@ class ExampleStore:
             log.warning("examples topic offset %d: skipped (%s)", offset, exc)
             self.skipped += 1
             return None
+        return self.add(offset, record, x)
+
+    def add(self, offset: int, record: ExampleRecord, x: NDArray[np.float32]) -> ExampleRecord | None:
+        """Apply an example written at ``offset`` that is known already (``x``: its embedding): what
+        :meth:`apply` does once it decoded the record (None when it is skipped)."""
+        self.next_offset = max(self.next_offset, offset + 1)
         if self.embedder is not None and record.embedder not in ("", self.embedder):
             self.skipped += 1
             return None

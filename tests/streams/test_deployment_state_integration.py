@@ -1,0 +1,88 @@
+"""A deployment's first worker publishes its folder and starts from what it wrote (a real broker): the
+same state a later worker reads back, without reading the examples back itself."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import numpy as np
+import pytest
+
+from redline.adapters.model_files import FittedModel
+from redline.core.classifier import RedClassifier
+from redline.core.config import EngineConfig
+from redline.schemas import ExampleRecord, encode, encode_embedding
+from redline.streams import deployment
+from redline.streams.deployment import publish_model, read_state, starting_state
+from redline.streams.example_store import ExampleStore
+from redline.streams.kafka_io import producer, start
+from redline.streams.settings import StreamSettings
+from redline.streams.topics import ensure_topics
+
+pytestmark = pytest.mark.integration
+
+
+def _fitted(tmp_path) -> FittedModel:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 8)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    y = ["a", "b", "c"] * 20
+    texts = [f"text {i} of {label}" for i, label in enumerate(y)]
+    model = RedClassifier(EngineConfig(scorer="flat", features="embedding+ngrams")).fit(X, texts, y)
+    return FittedModel(model, "m@1", {"embedder": "fake@1"}, tmp_path)
+
+
+def _settings(bootstrap: str) -> StreamSettings:
+    return StreamSettings(bootstrap=bootstrap, topic_prefix=f"ds{uuid.uuid4().hex[:8]}.", partitions=1)
+
+
+def test_the_first_worker_starts_from_what_it_published(kafka_bootstrap: str, tmp_path, monkeypatch) -> None:
+    settings = _settings(kafka_bootstrap)
+    fitted = _fitted(tmp_path)
+    reads = []
+
+    async def counted(*args):
+        reads.append(args)
+        return await read_state(*args)
+
+    monkeypatch.setattr(deployment, "read_state", counted)
+    state = asyncio.run(starting_state(settings, lambda: fitted, "fake@1"))
+    assert len(reads) == 1  # before publishing (nothing there); not again after
+    published, store = asyncio.run(read_state(settings, "fake@1"))  # what any later worker starts from
+    assert published is not None and state.published.version == published.version
+    mine, theirs = state.store.rows(), store.rows()
+    assert mine.ids == theirs.ids and mine.texts == theirs.texts and mine.labels == theirs.labels
+    assert np.array_equal(mine.X, theirs.X) and np.array_equal(mine.offsets, theirs.offsets)
+    assert state.store.next_offset == store.next_offset == 60
+    x = np.asarray(fitted.model.X_[:5])
+    np.testing.assert_array_equal(
+        RedClassifier.from_params(state.published.params).predict_proba(x, list(fitted.model.texts_[:5])),
+        RedClassifier.from_params(published.params).predict_proba(x, list(fitted.model.texts_[:5])),
+    )
+
+
+def test_a_store_behind_the_topic_is_left_as_it_was(kafka_bootstrap: str, tmp_path) -> None:
+    """Another record between what the store read and what was published: the store is not filled (the
+    worker reads everything back instead)."""
+    settings = _settings(kafka_bootstrap)
+
+    async def other_record_first() -> None:
+        await ensure_topics(settings)
+        writer = producer(settings)
+        await start(writer, settings)
+        try:
+            record = ExampleRecord(
+                id="control:x:0", text="hello", label="a", source="control", embedder="fake@1",
+                embedding=encode_embedding(np.ones(8, dtype=np.float32) / np.sqrt(8)),
+            )  # fmt: skip
+            await writer.send_and_wait(settings.topics.examples, value=encode(record), key=b"control:x:0")
+        finally:
+            await writer.stop()
+
+    asyncio.run(other_record_first())
+    store = ExampleStore("fake@1")  # read nothing: the record at offset 0 is not in it
+    asyncio.run(publish_model(settings, _fitted(tmp_path), store=store))
+    assert store.next_offset == 0 and len(store) == 0
+    _, everything = asyncio.run(read_state(settings, "fake@1"))
+    assert len(everything) == 61 and everything.next_offset == 61
