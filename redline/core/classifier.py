@@ -78,6 +78,7 @@ class RedClassifier:
         self.update_settings = update_settings if update_settings is not None else FlatUpdateSettings()
         self.data_: TrainingSet | None = None
         self._F: Any = None
+        self._F_rows: Any = None  # the room _F grows in (:mod:`redline.core.feature_rows`)
         self._n_train = 0
 
     @property

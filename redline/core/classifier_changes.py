@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import sparse
 
 from redline.core.classifier_snapshot import partition_without
+from redline.core.feature_rows import stacked
 from redline.core.flat_new_class import fit_new_class_row
 from redline.core.flat_update import update_flat
 from redline.core.labels import label_embeddings
@@ -35,10 +35,7 @@ def append_examples(model: RedClassifier, X: FloatArray, texts: Sequence[str], y
     if F_old is None:
         model._F = None  # computed in full when first needed
         return
-    F_new = model.features_.transform(X, texts)
-    model._F = (
-        sparse.vstack([F_old, F_new], format="csr") if sparse.issparse(F_new) else np.vstack([F_old, F_new])
-    )
+    model._F, model._F_rows = stacked(F_old, model.features_.transform(X, texts), model._F_rows)
 
 
 def add_examples(model: RedClassifier, X: FloatArray, texts: Sequence[str], y: Sequence[str]) -> int:
