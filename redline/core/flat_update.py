@@ -109,6 +109,25 @@ class _Design:
         return np.hstack([G.T @ self.D, np.asarray(self.ST @ G).T])
 
 
+def _per_class_block(
+    coef: NDArray[np.floating[Any]],
+    cols: IntArray | None,
+    product: Callable[[FloatArray], FloatArray],
+    n_rows: int,
+    block_bytes: int = 16 << 20,
+) -> FloatArray:
+    """``product(W)`` for ``W = coef[:, cols]`` in float64 (every column when ``cols`` is None), a block
+    of classes at a time; ``product`` maps (k, c) weights to (n_rows, k) scores. A float64 copy of the
+    whole float32 ``coef`` was the update's largest array (163 MiB at 1000 labels, made twice)."""
+    K = coef.shape[0]
+    step = max(1, block_bytes // (8 * max(coef.shape[1] if cols is None else cols.size, 1)))
+    out = np.empty((n_rows, K), dtype=np.float64)
+    for lo in range(0, K, step):
+        block = coef[lo : lo + step] if cols is None else coef[lo : lo + step][:, cols]
+        out[:, lo : lo + step] = product(np.asarray(block, dtype=np.float64))
+    return out
+
+
 def _lbfgs(
     fun: Callable[[FloatArray], tuple[float, FloatArray]], x0: FloatArray, max_iter: int, memory: int = 5
 ) -> FloatArray:
@@ -209,7 +228,7 @@ def update_flat(
     b = np.asarray(intercept, dtype=np.float64)
     # active classes: the new rows' labels and the classes the current model ranks highest for them
     F_new = F[new_rows]
-    Z_new = np.asarray(F_new @ coef.T, dtype=np.float64) + b
+    Z_new = _per_class_block(coef, None, lambda W: np.asarray(F_new @ W.T), F_new.shape[0]) + b
     top = np.argsort(-Z_new, axis=1)[:, : min(settings.competitors, K)]
     active = np.unique(np.concatenate([codes[new_rows], top.ravel()])).astype(np.int64)
     is_active = np.zeros(K, dtype=bool)
@@ -224,7 +243,7 @@ def update_flat(
     F_rows = F[rows]
     support = np.unique(F_rows.indices).astype(np.int64)
     every = _Design(F_rows, support)  # every class's current logits, dense part with BLAS
-    Z0 = every.times(np.asarray(coef[:, every.cols], dtype=np.float64)) + b
+    Z0 = _per_class_block(coef, every.cols, every.times, rows.size) + b
     if settings.columns == "new":
         dense = np.bincount(F_rows.indices, minlength=F.shape[1]) > 0.25 * rows.size
         support = np.union1d(np.flatnonzero(dense), np.unique(F_new.indices)).astype(np.int64)
@@ -260,7 +279,7 @@ def update_flat(
         return loss + 0.5 * float(reg @ theta) - float(correction @ theta), grad + reg - correction
 
     theta = _lbfgs(objective, theta0, settings.max_iter)
-    new_coef = np.array(coef, dtype=np.float32, copy=True)
+    new_coef = np.array(coef, dtype=np.float32, copy=True, order="K")  # the model's layout: no second copy
     new_coef[np.ix_(active, design.cols)] = theta[: kA * dA].reshape(kA, dA)
     new_intercept = np.array(intercept, dtype=np.float64, copy=True)
     new_intercept[active] = theta[kA * dA :]
