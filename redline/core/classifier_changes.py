@@ -86,11 +86,16 @@ def update_flat_model(model: RedClassifier, start: int) -> None:
 def relearn_examples(model: RedClassifier, X: FloatArray, texts: Sequence[str], y: Sequence[str]) -> None:
     """See :meth:`RedClassifier.relearn`: an update with the rows, then the training data (and its
     features) as they were."""
-    data, F = model._data("relearning"), model._F
+    data, F, room = model._data("relearning"), model._F, model._F_rows
+    marks = room.marks() if room is not None else None
     start = add_examples(model, X, texts, y)
     if model._cfg.scorer in ("flat", "hybrid"):
         update_flat_model(model, start)
-    model.data_, model._F = data, F
+    if room is not None and marks is not None and model._F_rows is room:
+        room.rewind(marks)  # the rows appended in place are dropped: the next step appends in place again
+    elif F is None and model._F is not None and model._F.shape[0] == len(model._data("relearning")):
+        F = model._F[: len(data)]  # computed for this step (seconds at 1000 labels): the old rows kept
+    model.data_, model._F, model._F_rows = data, F, room
 
 
 def add_label(

@@ -55,6 +55,17 @@ class FeatureRows:
         """True when ``F`` is the newest matrix this hands out (its holder may append in place)."""
         return F is self._view and F is not None
 
+    def marks(self) -> tuple[int, int, sparse.csr_matrix | None]:
+        """Where the rows end now (for :meth:`rewind`)."""
+        return self.rows, self.nnz, self._view
+
+    def rewind(self, marks: tuple[int, int, sparse.csr_matrix | None]) -> None:
+        """Back to ``marks``: the rows appended since are dropped (the next append overwrites them), and
+        the matrix handed out then is the newest again. Only for rows nobody else was handed."""
+        rows, nnz, view = marks
+        if rows <= self.rows and nnz <= self.nnz and (view is None or view.data.base is self._data):
+            self.rows, self.nnz, self._view = rows, nnz, view
+
     def _put(self, block: sparse.csr_matrix) -> None:
         block = sparse.csr_matrix(block, dtype=self._data.dtype)
         rows, nnz = self.rows + block.shape[0], self.nnz + block.nnz

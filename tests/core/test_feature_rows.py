@@ -66,3 +66,21 @@ def test_a_model_and_its_copies_learn_the_same_as_with_fresh_features() -> None:
         fresh = other.features_.transform(other.X_, other.texts_)
         np.testing.assert_array_equal(other._train_features().toarray(), fresh.toarray())
     np.testing.assert_array_equal(model.flat_coef_, deep.flat_coef_)
+
+
+def test_a_relearn_keeps_the_room_for_the_next_step() -> None:
+    """Relearning appends its rows in place and drops them again: the next learning step still appends
+    in place (at 1000 labels a fresh room copies 190 MiB), with the features a fresh transform gives."""
+    model = RedClassifier(EngineConfig(scorer="flat", features="embedding+ngrams")).fit(
+        SEED.X, SEED.texts, SEED.labels
+    )
+    model.relearn(POOL.X[:5], POOL.texts[:5], POOL.labels[:5])  # features computed for it, then kept
+    assert model._F is not None and model._F.shape[0] == len(SEED)
+    model.update(POOL.X[5:20], POOL.texts[5:20], POOL.labels[5:20])
+    room = model._F_rows
+    model.relearn(POOL.X[:10], POOL.texts[:10], POOL.labels[:10])
+    assert model._F_rows is room and room.holds(model._F) and model._F.shape[0] == len(SEED) + 15
+    model.update(POOL.X[20:40], POOL.texts[20:40], POOL.labels[20:40])
+    assert model._F_rows is room  # in place
+    fresh = model.features_.transform(model.X_, model.texts_)
+    np.testing.assert_array_equal(model._train_features().toarray(), fresh.toarray())
