@@ -138,7 +138,8 @@ class StreamSettings(RedlineSettings):
     learn_every: int = Field(
         default=64,
         ge=0,
-        description="the leader learns judge-confirmed texts in batches of this many (0: off)",
+        description="the leader learns judge-confirmed texts in batches of this many, at most twice as "
+        "many in one step (0: off)",
     )
     learn_interval_s: float = Field(
         default=30.0, gt=0, description="seconds after which fewer waiting texts are learned anyway"
