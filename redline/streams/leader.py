@@ -6,8 +6,9 @@ and another worker takes over from the newest snapshot. The deployment's group i
 snapshots (the app id that published it): workers of another group on the same topics follow, never
 lead. The leader
 
-- applies the operators' commands from ``redline.control`` in order, from the offset the newest snapshot
-  says it included (a command applied before, recognised by its id, changes nothing twice);
+- applies the operators' commands from ``redline.control`` in order (:mod:`.leader_commands`), from the
+  offset the newest snapshot says it included (a command applied before, recognised by its id, changes
+  nothing twice);
 - learns the judge-confirmed examples that arrived on ``redline.examples`` after the snapshot's examples
   offset, in batches (an incremental update within seconds);
 - refits the whole model now and then in a separate process (so classification keeps its cores);
@@ -23,21 +24,17 @@ import logging
 import multiprocessing
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from redline.core.classifier import RedClassifier
-from redline.core.engine import JudgePolicy
-from redline.core.training_set import TrainingSet
-from redline.errors import ConfigError, InputDataError, ModelError, RecordError
-from redline.schemas import ControlCommand, ExampleRecord, decode, encode, encode_embedding
 from redline.streams.drift_watch import DriftWatch
 from redline.streams.example_store import ExampleStore, TrainingRows
 from redline.streams.kafka_io import PartitionReader, consumer, start
-from redline.streams.messages import dead_letter
+from redline.streams.leader_commands import apply_command
 from redline.streams.model_topic import PublishedModel, SnapshotInfo, publish
+from redline.streams.refit import refit_params, training_set
 
 if TYPE_CHECKING:
     from redline.streams.worker import Worker
@@ -47,15 +44,6 @@ log = logging.getLogger(__name__)
 #: examples the stream confirmed (learned by incremental updates); seed and control examples are
 #: learned through their fit or their command
 CONFIRMED = frozenset({"validated", "corrected"})
-
-
-def refit_params(
-    params: Mapping[str, Any], X: np.ndarray, texts: list[str], labels: list[str]
-) -> dict[str, Any]:
-    """A full refit of a model on its data, in a child process: the new parameters."""
-    model = RedClassifier.from_params(params, TrainingSet(X, tuple(texts), np.asarray(labels)))
-    model.refit()
-    return model.params_state()
 
 
 def step_limit(learn_every: int) -> int:
@@ -140,7 +128,7 @@ class Leader:
                 await drift.start()
             while self.is_leader():
                 for record in await control.read(self.control_offset):
-                    await self._command(record)
+                    await apply_command(self, record)
                     self.control_offset = record.offset + 1
                 if drift is not None:
                     await drift.poll()
@@ -161,7 +149,7 @@ class Leader:
         rows = included_rows(self.worker.store, info)
         loop = asyncio.get_running_loop()
         self.model = await loop.run_in_executor(
-            self.worker.learn_thread, RedClassifier.from_params, published.params, _training_set(rows)
+            self.worker.learn_thread, RedClassifier.from_params, published.params, training_set(rows)
         )
         self.info = info
         self.learned_offset = info.examples_offset
@@ -203,7 +191,7 @@ class Leader:
         self.last_update = time.monotonic()
         seconds = self.last_step_s = time.perf_counter() - started
         self.worker.metrics.learned(seconds)
-        await self._publish(
+        await self.publish(
             f"learned {len(keep)} judge-confirmed examples in {seconds:.2f} s", learned=len(keep)
         )
 
@@ -215,9 +203,9 @@ class Leader:
         assert model is not None
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self.worker.learn_thread, model.relearn, X, texts, labels)
-        await self._publish(reason, learned=len(labels))
+        await self.publish(reason, learned=len(labels))
 
-    async def _wait_for_store(self, n: int, timeout_s: float = 30.0) -> None:
+    async def wait_for_store(self, n: int, timeout_s: float = 30.0) -> None:
         """Wait until the store has read what this leader just wrote to the examples topic."""
         target = self.worker.store.next_offset + n
         deadline = time.monotonic() + timeout_s
@@ -252,7 +240,7 @@ class Leader:
         self.last_refit = time.monotonic()
         loop = asyncio.get_running_loop()
         self.refit_job = loop.run_in_executor(
-            self._processes(),
+            self.processes(),
             refit_params,
             self.model.params_state(),
             rows.X,
@@ -260,7 +248,7 @@ class Leader:
             list(rows.labels),
         )
 
-    def _processes(self) -> concurrent.futures.ProcessPoolExecutor:
+    def processes(self) -> concurrent.futures.ProcessPoolExecutor:
         """One child process for full refits (a refit holds the GIL for seconds: not on the worker's)."""
         if self._pool is None:
             context = multiprocessing.get_context("spawn")
@@ -272,7 +260,7 @@ class Leader:
         rows = self.worker.store.rows(before=self.refit_until)
         loop = asyncio.get_running_loop()
         model = await loop.run_in_executor(
-            self.worker.learn_thread, RedClassifier.from_params, params, _training_set(rows)
+            self.worker.learn_thread, RedClassifier.from_params, params, training_set(rows)
         )
         newer = self.worker.store.since(self.refit_until, CONFIRMED)
         newer_keep = [i for i, lab in enumerate(newer.labels) if lab in set(model.classes_.tolist())]
@@ -287,107 +275,10 @@ class Leader:
                 [newer.labels[i] for i in chunk],
             )
         self.model = model
-        await self._publish(f"full refit on {len(rows)} examples")
-
-    # -- operators' commands ---------------------------------------------------------------------
-    async def _command(self, record: Any) -> None:
-        worker = self.worker
-        try:
-            command = decode(ControlCommand, record.value)
-        except RecordError as exc:
-            letter = dead_letter(record, str(exc), "control")
-            await worker.write(worker.settings.topics.deadletter, [(letter.key, letter.value)])
-            await self._event("rejected", "control", f"undecodable command: {exc}", command_id=None)
-            return
-        assert self.info is not None
-        if command.id in self.info.applied_commands:
-            await self._event("info", command.command, "already applied (same command id)", command.id)
-            return
-        try:
-            reason = await self._apply(command)
-        except (InputDataError, ConfigError, ModelError) as exc:
-            await self._event("rejected", f"{command.command} {command.label}".strip(), str(exc), command.id)
-            return
-        self.info = replace(self.info, applied_commands=self.info.remembering(command.id))
-        if command.command != "set_policy" and self.refit_job is not None:
-            # its parameters are of the model before this change (the label added, removed or described
-            # would be undone): dropped; the next refit starts from this model
-            self.refit_job = None
-            log.warning("the background refit was dropped: %s changed the model meanwhile", command.command)
-        published = await self._publish(reason, command_id=command.id)
-        await self._event("applied", f"{command.command} {command.label}".strip(), reason, command.id,
-                          version=published.version)  # fmt: skip
-
-    async def _apply(self, command: ControlCommand) -> str:
-        """Change the learning model (and the examples) as ``command`` says; returns what was done."""
-        model = self.model
-        assert model is not None and self.info is not None
-        labels = set(model.classes_.tolist())
-        name = command.label
-        loop = asyncio.get_running_loop()
-        if command.command == "add_label":
-            if name in labels:
-                raise InputDataError(f"label {name!r} already exists")
-            texts = [e for e in command.examples if e.strip()]
-            X = await loop.run_in_executor(self.worker.learn_thread, self.worker.embedder.encode, texts)
-            await self._write_examples(command, name, np.asarray(X, dtype=np.float32), texts)
-            await loop.run_in_executor(
-                self.worker.learn_thread,
-                lambda: model.add_label(name, X, texts, description=command.description),
-            )
-            return f"added {name!r} with {len(texts)} examples"
-        if command.command in ("update_description", "remove_label") and name not in labels:
-            raise InputDataError(f"no label {name!r}")
-        if command.command == "update_description":
-            model.set_description(name, command.description)
-            return f"description of {name!r} updated"
-        if command.command == "remove_label":
-            await loop.run_in_executor(self.worker.learn_thread, model.remove_label, name)
-            ids = self.worker.store.ids_of(name)
-            await self.worker.write(self.worker.settings.topics.examples, [(i.encode(), None) for i in ids])
-            return f"removed {name!r}; {len(ids)} examples tombstoned"
-        if command.command == "retrain":
-            rows = self.worker.store.rows()
-            params = await loop.run_in_executor(
-                self._processes(),
-                refit_params,
-                model.params_state(),
-                rows.X,
-                list(rows.texts),
-                list(rows.labels),
-            )
-            self.model = await loop.run_in_executor(
-                self.worker.learn_thread, RedClassifier.from_params, params, _training_set(rows)
-            )
-            self.learned_offset = self.worker.store.next_offset
-            return f"refitted on {len(rows)} examples"
-        policy = JudgePolicy(**{**dict(self.info.policy), **dict(command.policy)})
-        self.info = replace(self.info, policy=policy.to_dict())
-        return "policy " + ", ".join(f"{k}={v}" for k, v in sorted(command.policy.items()))
-
-    async def _write_examples(
-        self, command: ControlCommand, label: str, X: np.ndarray, texts: list[str]
-    ) -> None:
-        worker = self.worker
-        embedder = str(getattr(worker.embedder, "model_id", "") or "")
-        records = [
-            ExampleRecord(
-                id=f"control:{command.id}:{i}",
-                text=t,
-                label=label,
-                source="control",
-                embedder=embedder,
-                embedding=encode_embedding(x),
-                model_version=worker.engine.version,
-                at=time.time(),
-            )
-            for i, (t, x) in enumerate(zip(texts, X, strict=True))
-        ]
-        await worker.write(worker.settings.topics.examples, [(r.id.encode(), encode(r)) for r in records])
-        await self._wait_for_store(len(records))
+        await self.publish(f"full refit on {len(rows)} examples")
 
     # -- publishing ----------------------------------------------------------------------------
-    async def _publish(
+    async def publish(
         self, reason: str, *, learned: int = 0, command_id: str | None = None
     ) -> PublishedModel:
         worker = self.worker
@@ -419,10 +310,10 @@ class Leader:
         worker.stats.model_updates += 1
         worker.stats.learned += learned
         log.warning("published %s: %s", published.version, reason)
-        await self._event("model", "model", reason, command_id, version=published.version)
+        await self.event("model", "model", reason, command_id, version=published.version)
         return published
 
-    async def _event(
+    async def event(
         self, kind: str, subject: str, reason: str, command_id: str | None, *, version: str | None = None
     ) -> None:
         await self.worker.event(kind, subject, reason, command_id=command_id, version=version)
@@ -439,7 +330,3 @@ def included_rows(store: ExampleStore, info: SnapshotInfo) -> TrainingRows:
         return source == "control" and example_id.split(":")[1] in applied
 
     return store.rows(where=included)
-
-
-def _training_set(rows: TrainingRows) -> TrainingSet:
-    return TrainingSet(rows.X, rows.texts, np.asarray(rows.labels))

@@ -14,6 +14,7 @@ import pytest
 
 from redline.schemas import ControlCommand, encode
 from redline.streams.leader import Leader
+from redline.streams.leader_commands import apply_command
 from redline.streams.model_topic import SnapshotInfo
 
 
@@ -50,7 +51,7 @@ async def test_a_command_that_changes_the_model_drops_the_refit_running_meanwhil
     leader = _leader(world)
     running: asyncio.Future[dict] = asyncio.get_running_loop().create_future()
     leader.refit_job = running
-    await leader._command(SimpleNamespace(value=encode(command), key=None, offset=0, partition=0))
+    await apply_command(leader, SimpleNamespace(value=encode(command), key=None, offset=0, partition=0))
     assert command.id in leader.info.applied_commands  # applied and published
     assert (leader.refit_job is None) is dropped
     if command.command == "update_description":
