@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 PYTEST_ARGS ?=
 
-.PHONY: help venv install kafka-jars embedder-export llm-server-deps lint test test-unit test-faults test-kafka-compat demo bench-stream bench-engine bench-structure clean
+.PHONY: help venv install kafka-jars embedder-export llm-server-deps lint test test-unit test-faults test-kafka-compat demo bench-stream bench-memory bench-engine bench-structure clean
 
 help:
 	@echo "make demo   - set everything up, start Kafka, stream a real data set through, show results"
@@ -68,6 +68,10 @@ demo: $(STAMP) kafka-jars embedder-export
 # the stream against its own embedder: ratio, latency at half rate, ready time, memory; 150 and 1000 labels
 bench-stream: $(STAMP) kafka-jars embedder-export
 	$(BIN)/python benchmarks/bench_stream.py --profile
+
+# memory over a long run: the defaults at 150 and 1000 labels, 20,000 texts in one burst (~20 min)
+bench-memory: $(STAMP) kafka-jars embedder-export
+	$(BIN)/python benchmarks/bench_stream.py --n 20000 --latency-n 100 --configs 2 --out benchmarks/results/stream-memory.json
 
 bench-engine: $(STAMP)
 	$(BIN)/python benchmarks/bench_engine.py

@@ -276,7 +276,11 @@ def run_config(
         },
         "latency_at_half_rate": {"rate_per_s": round(rate, 1), **_latency(lat)},
         "rss": memory,
-        "worker_stats": {k: stats.get(k) for k in ("routing", "learning", "model", "judge") if k in stats},
+        "worker_stats": {
+            k: stats.get(k)
+            for k in ("routing", "learned", "model_updates", "reloads", "examples", "judge")
+            if k in stats
+        },
         "load_average": {"start": load_start, "end": load()},
         "profile": str(svg.relative_to(RESULTS.parent.parent)) if spy is not None else None,
     }
@@ -286,14 +290,15 @@ def run_config(
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
-    """Ratio to embedding alone and latency percentiles per case and configuration."""
+    """Ratio to embedding alone, latency percentiles and resident memory over the run, per case and
+    configuration."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = [(f"{c}\n{n}", r) for c, runs in result["cases"].items() for n, r in runs.items()]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(13, 0.9 * len(rows) + 1.5))
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(19, 0.9 * len(rows) + 2.5))
     names = [n for n, _ in rows]
     a.barh(names, [r["ratio_to_embedding"] for _, r in rows], color="tab:blue")
     a.axvline(0.8, color="tab:red", ls="--", label="target 0.8")
@@ -311,6 +316,12 @@ def plot(result: dict[str, Any], path: Path) -> None:
     b.set_yticks([])
     b.invert_yaxis()
     b.legend(fontsize=7)
+    for name, r in rows:
+        series = r["rss"].get("series") or []
+        c.plot([t for t, _ in series], [v for _, v in series], label=name.replace("\n", " / "))
+    c.set_xlabel("seconds since the worker started (burst, half rate; the restart not included)")
+    c.set_ylabel("worker resident memory (MiB)")
+    c.legend(fontsize=6)
     fig.suptitle(f"redline stream on {result['cpus']} CPUs (load {result['load_average_before']})")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -133,7 +133,17 @@ class RssSampler:
             "median_first_half_mib": round(sorted(first)[len(first) // 2], 1) if first else None,
             "median_second_half_mib": round(sorted(half)[len(half) // 2], 1),
             "samples": len(values),
+            # seconds since start, MiB: every 10 s (whether it grows, and when)
+            "series": _every(self.samples, 10.0),
         }
+
+
+def _every(samples: list[tuple[float, float]], seconds: float) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    for t, v in samples:
+        if not out or t - out[-1][0] >= seconds:
+            out.append((round(t, 1), round(v, 1)))
+    return out
 
 
 def py_spy(pid: int, seconds: float, svg: Path) -> subprocess.Popen[bytes] | None:
