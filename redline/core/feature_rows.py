@@ -2,9 +2,9 @@
 
 A model keeps the features of its training rows (a CSR matrix, :meth:`RedClassifier._train_features`)
 and each learning step appended its new rows with ``sparse.vstack``: a new matrix, the old one copied.
-At 1000 labels (30,000 examples, 16 million stored values, 187 MiB) that was 187 MiB allocated and
-copied per step, a third of the step's memory. :class:`FeatureRows` keeps the arrays with room to grow
-(doubling, as a list does) and hands out matrices that are views of the filled part.
+At 1000 labels (30,000 examples, 16 million stored values) that was 187 MiB allocated and copied per
+step. :class:`FeatureRows` keeps the arrays with room to grow (doubling, as a list does) and hands out
+matrices that are views of the filled part.
 
 Models copied from one another may share a :class:`FeatureRows`: only the holder of its newest rows
 appends in place; any other gets its own copy first, so a matrix handed out never changes.
