@@ -1,5 +1,6 @@
-"""The leader's commands against a background refit: a command that changes the model drops a refit
-started before it (its parameters would undo the change); a policy change keeps it.
+"""The leader's commands against a background refit (a command that changes the model drops a refit
+started before it: its parameters would undo the change; a policy change keeps it), and the size of a
+learning step.
 
 A real worker of :mod:`stream_world` and a real model; the control-plane producer is a fake at the
 boundary that only hands out offsets.
@@ -8,11 +9,14 @@ boundary that only hands out offsets.
 from __future__ import annotations
 
 import asyncio
+import time
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
+from stream_world import LABELS, make_world
 
-from redline.schemas import ControlCommand, encode
+from redline.schemas import ControlCommand, ExampleRecord, encode, encode_embedding
 from redline.streams.leader import Leader
 from redline.streams.leader_commands import apply_command
 from redline.streams.model_topic import SnapshotInfo
@@ -61,13 +65,6 @@ async def test_a_command_that_changes_the_model_drops_the_refit_running_meanwhil
 async def test_a_learning_step_learns_at_most_twice_learn_every_the_oldest_first(tmp_path) -> None:
     """Examples confirmed while the leader paused come in steps of at most 2 x learn_every (one step of
     1,307 at 1000 labels took 60 s and 1.1 GiB), oldest first; the rest in the next steps."""
-    import time
-
-    import numpy as np
-    from stream_world import LABELS, make_world
-
-    from redline.schemas import ExampleRecord, encode_embedding
-
     world = make_world(tmp_path, learn_every=2)
     try:
         leader = _leader(world)
