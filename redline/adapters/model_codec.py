@@ -35,7 +35,11 @@ PRECISIONS = ("exact", "float32", "float16", "int8", "int6", "int5", "int4")
 #: still, meets the bounds (0.1 point, 99.5 %) with a margin of one test text, so it is not the default
 DEFAULT_PRECISION = "int6"
 COMPRESSIONS = ("zlib", "bz2", "lzma")
-DEFAULT_COMPRESSION = "bz2"
+#: zlib: every worker inflates every snapshot (a start, a reload after each learning step); int6 weights
+#: at 1000 labels: zlib 1.45 MB inflated in 0.16 s, bz2 1.15 MB in 0.65 s, lzma 1.13 MB in 0.24 s but
+#: 8.7 s to write (150 labels: 345 / 292 / 248 KB; 0.04 / 0.11 / 0.05 s); the size costs nothing here
+#: (both split into two 900 KB chunks at 1000 labels, one message at 150)
+DEFAULT_COMPRESSION = "zlib"
 #: the metadata ``kind`` of a parameter blob
 PARAMS_KIND = "redline.RedClassifier.params"
 #: refuse to inflate a blob beyond this many bytes (a damaged or hostile blob)
@@ -108,6 +112,8 @@ def _inflate(data: bytes, compression: int) -> bytes:
         raise ModelError(f"parameter blob is corrupt: {exc}") from None
     if len(raw) >= MAX_INFLATED:
         raise ModelError("parameter blob inflates beyond 2 GiB; refusing it")
+    if not decompressor.eof:  # zlib hands out what a cut stream holds without complaint
+        raise ModelError("parameter blob is truncated (its compressed stream does not end)")
     return raw
 
 

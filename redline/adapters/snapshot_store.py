@@ -22,6 +22,7 @@ import math
 import os
 import shutil
 import uuid
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -184,7 +185,7 @@ def _read_npz(data: bytes | Path, where: str) -> dict[str, np.ndarray]:
         source: Any = io.BytesIO(data) if isinstance(data, bytes) else data
         with np.load(source, allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise ModelError(f"{where}: cannot read the snapshot's arrays: {exc}") from exc
 
 

@@ -111,8 +111,9 @@ def test_blob_carries_no_training_texts(flat: RedClassifier) -> None:
         lambda b: b[:4],
     ],
 )
-def test_corrupt_blobs_are_refused_in_one_line(flat: RedClassifier, damage: object) -> None:
-    blob = params_to_bytes(flat.params_state())
+@pytest.mark.parametrize("compression", ["zlib", "bz2", "lzma"])
+def test_corrupt_blobs_are_refused_in_one_line(flat: RedClassifier, damage: object, compression: str) -> None:
+    blob = params_to_bytes(flat.params_state(), compression=compression)
     with pytest.raises(ModelError) as err:
         params_from_bytes(damage(blob))  # type: ignore[operator]
     assert "\n" not in str(err.value)
