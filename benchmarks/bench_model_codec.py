@@ -32,6 +32,7 @@ import numpy as np  # noqa: E402
 
 from redline.adapters.model_codec import (  # noqa: E402
     COMPRESSIONS,
+    DEFAULT_COMPRESSION,
     DEFAULT_PRECISION,
     PRECISIONS,
     params_from_bytes,
@@ -164,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     default = DEFAULT_PRECISION
     for name, (model, _, _) in models.items():
         summary["models"][name]["load"] = load_times(model, default)
-        blob_bytes = summary["models"][name]["precisions"][default]["bz2"]["bytes"]
+        blob_bytes = summary["models"][name]["precisions"][default][DEFAULT_COMPRESSION]["bytes"]
         summary["models"][name]["default_fits_one_kafka_message"] = blob_bytes <= KAFKA_DEFAULT_MESSAGE
         print(json.dumps({name: summary["models"][name]["load"]}), flush=True)
     summary["machine_end"] = md.machine()

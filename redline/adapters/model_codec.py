@@ -31,7 +31,7 @@ from redline.errors import ModelError
 #: precisions of the weight matrices, most exact first; ``exact`` keeps every array as it is
 PRECISIONS = ("exact", "float32", "float16", "int8", "int6", "int5", "int4")
 #: benchmarks/results/model_codec.json: on CLINC150 and BANKING77, int6 loses at most 0.07 accuracy
-#: point against float32 with >= 99.8 % identical predictions (323 KB at 150 classes); int5, smaller
+#: point against float32 with >= 99.8 % identical predictions (323 KB in bz2 at 150 classes); int5, smaller
 #: still, meets the bounds (0.1 point, 99.5 %) with a margin of one test text, so it is not the default
 DEFAULT_PRECISION = "int6"
 COMPRESSIONS = ("zlib", "bz2", "lzma")
