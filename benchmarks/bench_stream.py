@@ -323,6 +323,8 @@ def run_config(
             for k in ("routing", "learned", "model_updates", "reloads", "examples", "judge")
             if k in stats
         },
+        # the leader's drift watch: results read, drift events, examples relearned, labels suggested
+        "drift_counts": {k: v for k, v in (stats.get("drift") or {}).items() if isinstance(v, int)},
         "load_average": {"start": load_start, "end": load()},
         "profile": str(svg.relative_to(RESULTS.parent.parent)) if spy is not None else None,
     }
