@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from redline.schemas.codec import decode, encode, from_dict, json_schema, to_dict
-from redline.schemas.embedding import decode_embedding, encode_embedding
+from redline.schemas.embedding import decode_embedding, decode_embeddings, encode_embedding
 from redline.schemas.export import SCHEMA_DIR, export_schemas, render_schemas
 from redline.schemas.fields import (
     MAX_CONTROL_EXAMPLES,
@@ -70,6 +70,7 @@ __all__ = [
     "TextIn",
     "decode",
     "decode_embedding",
+    "decode_embeddings",
     "encode",
     "encode_embedding",
     "export_schemas",

@@ -133,8 +133,8 @@ async def read_state(
         client = consumer(settings)
         await start(client, settings)
         try:
-            for record in await PartitionReader(client, settings.topics.examples).read(0):
-                store.apply(record.offset, record.key, record.value)
+            records = await PartitionReader(client, settings.topics.examples).read(0)
+            store.apply_many((record.offset, record.key, record.value) for record in records)
         finally:
             await client.stop()
         return store

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from redline.core.engine import ExampleIndex
 from redline.errors import RecordError
-from redline.schemas import ExampleRecord, decode, decode_embedding
+from redline.schemas import ExampleRecord, decode, decode_embedding, decode_embeddings
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,33 @@ class ExampleStore:
             self.skipped += 1
             return None
         return self.add(offset, record, x)
+
+    def apply_many(self, records: Iterable[tuple[int, bytes | None, bytes | None]]) -> None:
+        """:meth:`apply` each ``(offset, key, value)`` in order, the embeddings decoded in one go (a
+        worker's start reads every example: 30,000 at 1000 labels)."""
+        decoded: list[tuple[int, bytes | None, ExampleRecord | None]] = []
+        for offset, key, value in records:
+            if value is None:
+                decoded.append((offset, key, None))
+                continue
+            try:
+                decoded.append((offset, key, decode(ExampleRecord, value)))
+            except RecordError as exc:
+                self.next_offset = max(self.next_offset, offset + 1)
+                log.warning("examples topic offset %d: skipped (%s)", offset, exc)
+                self.skipped += 1
+        vectors = iter(decode_embeddings([r.embedding for _, _, r in decoded if r is not None]))
+        for offset, key, record in decoded:
+            if record is None:
+                self.apply(offset, key, None)  # a tombstone
+                continue
+            x = next(vectors)
+            if isinstance(x, RecordError):
+                self.next_offset = max(self.next_offset, offset + 1)
+                log.warning("examples topic offset %d: skipped (%s)", offset, x)
+                self.skipped += 1
+            else:
+                self.add(offset, record, x)
 
     def add(self, offset: int, record: ExampleRecord, x: NDArray[np.float32]) -> ExampleRecord | None:
         """Apply an example written at ``offset`` that is known already (``x``: its embedding): what

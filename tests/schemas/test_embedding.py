@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from redline.errors import RecordError
-from redline.schemas import MAX_EMBEDDING_DIM, decode_embedding, encode_embedding
+from redline.schemas import MAX_EMBEDDING_DIM, decode_embedding, decode_embeddings, encode_embedding
 
 
 def test_round_trip_is_exact_float32() -> None:
@@ -53,3 +53,35 @@ def test_encode_refuses_what_is_not_an_embedding(vector: object, reason: str) ->
 def test_decode_refuses_what_is_not_an_embedding(text: str, reason: str) -> None:
     with pytest.raises(RecordError, match=reason):
         decode_embedding(text)
+
+
+def _b64(values: object) -> str:
+    return base64.b64encode(np.asarray(values, dtype="<f4").tobytes()).decode()
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        None,  # all well formed: decoded in one go
+        _b64([np.nan, 0, 0, 0]),  # same length, not finite: that one fails, the others decode
+        "A" * 15 + "!",  # same length, not base64: each is decoded alone
+        _b64([1.0, 2.0]),  # another length: each is decoded alone
+        _b64([1.0]),  # padded
+    ],
+)
+def test_decode_embeddings_matches_decode_embedding_one_by_one(odd: str | None) -> None:
+    rng = np.random.default_rng(0)
+    values = [encode_embedding(rng.standard_normal(4).astype(np.float32)) for _ in range(5)]
+    if odd is not None:
+        values.insert(2, odd)
+    got = decode_embeddings(values)
+    assert len(got) == len(values)
+    for value, x in zip(values, got, strict=True):
+        try:
+            want = decode_embedding(value)
+        except RecordError as exc:
+            assert isinstance(x, RecordError) and str(x) == str(exc)
+        else:
+            assert isinstance(x, np.ndarray) and x.dtype == np.float32 and x.flags.writeable
+            np.testing.assert_array_equal(x, want)
+    assert decode_embeddings([]) == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import numpy as np
 
 from redline.schemas import ExampleRecord, encode, encode_embedding
@@ -79,3 +81,32 @@ def test_growth_keeps_every_row() -> None:
     rows = store.rows()
     assert len(rows) == 300 and rows.X.shape == (300, 4)
     np.testing.assert_array_equal(rows.X[:, 0], np.arange(300, dtype=np.float32))
+
+
+def _b64(x: float) -> bytes:
+    return base64.b64encode(np.full(4, x, dtype="<f4").tobytes())
+
+
+def test_apply_many_is_apply_in_order() -> None:
+    records = [
+        (0, b"a", _record("a", "x")),
+        (1, b"b", _record("b", "y", "validated", x=2.0)),
+        (2, b"c", _record("c", "x", "corrected")),
+        (3, b"a", _record("a", "y", x=3.0)),  # replaces a
+        (4, b"c", None),  # tombstone
+        (5, b"d", b"{not json"),  # undecodable
+        (6, b"e", _record("e", "x", embedder="other@1")),  # another embedder
+        (7, b"f", _record("f", "x").replace(_b64(1.0), _b64(float("nan")))),  # not finite
+        (8, b"g", _record("g", "z", x=4.0)),
+        (9, b"h", _record("h", "z", x=5.0)),
+    ]
+    one_by_one, at_once = ExampleStore("m@1"), ExampleStore("m@1")
+    for offset, key, value in records:
+        one_by_one.apply(offset, key, value)
+    at_once.apply_many(records)
+    for store in (one_by_one, at_once):
+        assert store.next_offset == 10 and store.skipped == 3 and len(store) == 4
+    a, b = one_by_one.rows(), at_once.rows()
+    assert a.ids == b.ids == ("b", "a", "g", "h") and a.labels == b.labels and a.sources == b.sources
+    np.testing.assert_array_equal(a.X, b.X)
+    np.testing.assert_array_equal(a.offsets, b.offsets)
