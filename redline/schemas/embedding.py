@@ -52,8 +52,9 @@ def decode_embedding(value: str) -> np.ndarray:
 
 def decode_embeddings(values: Sequence[str]) -> list[np.ndarray | RecordError]:
     """:func:`decode_embedding` of each value (the vector, or the error it raises), in one base64 decode
-    when every value has the same unpadded length: a restart reads every example of its deployment, and
-    30,000 one by one took 0.6 s of its ~6 s at 1000 labels (all at once: 0.4 s)."""
+    when every value has the same unpadded length: a restart reads every example of its deployment
+    (30,000 records of a 1000-label deployment applied to a store in 1.7 s one by one, 1.2 s with the
+    embeddings decoded at once)."""
     width = len(values[0]) if values and isinstance(values[0], str) else 0
     if width and width % 16 == 0 and all(isinstance(v, str) and len(v) == width for v in values):
         joined = "".join(values)
