@@ -11,6 +11,9 @@ import numpy as np
 from redline.errors import RecordError
 from redline.schemas.fields import MAX_EMBEDDING_DIM
 
+#: why a vector with NaN or infinity is refused
+_NOT_FINITE = "embedding holds NaN or infinity"
+
 
 def encode_embedding(vector: object) -> str:
     """Base64 of ``vector`` as little-endian float32 (a 1-D, finite, non-empty vector).
@@ -66,7 +69,7 @@ def decode_embeddings(values: Sequence[str]) -> list[np.ndarray | RecordError]:
             if raw and width // 16 * 3 <= MAX_EMBEDDING_DIM:
                 X = np.frombuffer(raw, dtype="<f4").reshape(len(values), -1).astype(np.float32)
                 finite = np.asarray(np.isfinite(X).all(axis=1), dtype=np.bool_)
-                bad = RecordError("embedding holds NaN or infinity")
+                bad = RecordError(_NOT_FINITE)
                 return [X[i] if finite[i] else bad for i in range(len(values))]
     out: list[np.ndarray | RecordError] = []
     for value in values:
@@ -83,4 +86,4 @@ def _check(values: np.ndarray) -> None:
     if values.size > MAX_EMBEDDING_DIM:
         raise RecordError(f"embedding has {values.size} values, more than {MAX_EMBEDDING_DIM}")
     if not np.isfinite(values).all():
-        raise RecordError("embedding holds NaN or infinity")
+        raise RecordError(_NOT_FINITE)

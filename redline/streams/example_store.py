@@ -79,8 +79,7 @@ class ExampleStore:
             record = decode(ExampleRecord, value)
             x = np.asarray(decode_embedding(record.embedding), dtype=np.float32)
         except RecordError as exc:
-            log.warning("examples topic offset %d: skipped (%s)", offset, exc)
-            self.skipped += 1
+            self._skip(offset, exc)
             return None
         return self.add(offset, record, x)
 
@@ -95,9 +94,7 @@ class ExampleStore:
             try:
                 decoded.append((offset, key, decode(ExampleRecord, value)))
             except RecordError as exc:
-                self.next_offset = max(self.next_offset, offset + 1)
-                log.warning("examples topic offset %d: skipped (%s)", offset, exc)
-                self.skipped += 1
+                self._skip(offset, exc)
         vectors = iter(decode_embeddings([r.embedding for _, _, r in decoded if r is not None]))
         for offset, key, record in decoded:
             if record is None:
@@ -105,11 +102,15 @@ class ExampleStore:
                 continue
             x = next(vectors)
             if isinstance(x, RecordError):
-                self.next_offset = max(self.next_offset, offset + 1)
-                log.warning("examples topic offset %d: skipped (%s)", offset, x)
-                self.skipped += 1
+                self._skip(offset, x)
             else:
                 self.add(offset, record, x)
+
+    def _skip(self, offset: int, reason: RecordError) -> None:
+        """A record that cannot be used: counted and logged, its offset read."""
+        self.next_offset = max(self.next_offset, offset + 1)
+        log.warning("examples topic offset %d: skipped (%s)", offset, reason)
+        self.skipped += 1
 
     def add(self, offset: int, record: ExampleRecord, x: NDArray[np.float32]) -> ExampleRecord | None:
         """Apply an example written at ``offset`` that is known already (``x``: its embedding): what
