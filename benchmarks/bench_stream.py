@@ -163,6 +163,26 @@ def warm_broker(bootstrap: str, n: int = 20_000) -> float:
     return asyncio.run(run())
 
 
+def _worker_command(
+    case: StreamCase,
+    bootstrap: str,
+    port: int,
+    prefix: str,
+    app_id: str,
+    data_dir: Path,
+    flags: list[str],
+    extra: list[str] | None = None,
+) -> list[str]:
+    """``redline worker`` on the case's model with its own topics, group and folder; a judging
+    configuration's simulated expert reads the case's truth."""
+    truth = ["--judge-truth", str(case.truth_file)] if "--judge" in flags and "none" not in flags else []
+    return [
+        sys.executable, "-m", "redline", "worker", "--model", str(case.model_dir),
+        "--bootstrap", bootstrap, "--web-port", str(port), "--topic-prefix", prefix,
+        "--app-id", app_id, "--data-dir", str(data_dir), *truth, *flags, *(extra or []),
+    ]  # fmt: skip
+
+
 def warm_pipeline(
     case: StreamCase, bootstrap: str, work: Path, n: int, broker_pid: int | None
 ) -> dict[str, Any]:
@@ -179,11 +199,9 @@ def warm_pipeline(
     run = uuid.uuid4().hex[:6]
     topics = TopicNames.with_prefix(f"benchwarm{run}.")
     port = find_free_port()
-    command = [
-        sys.executable, "-m", "redline", "worker", "--model", str(case.model_dir), "--bootstrap", bootstrap,
-        "--web-port", str(port), "--topic-prefix", f"benchwarm{run}.", "--app-id", f"bench-warm-{run}",
-        "--data-dir", str(work / f"data-warm-{run}"), "--judge-truth", str(case.truth_file), *JUDGE,
-    ]  # fmt: skip
+    command = _worker_command(
+        case, bootstrap, port, f"benchwarm{run}.", f"bench-warm-{run}", work / f"data-warm-{run}", JUDGE
+    )
     log = work / f"worker-warm-{run}.log"
     started = time.monotonic()
     cpu_start = cpu_seconds(broker_pid) if broker_pid else 0.0
@@ -227,7 +245,6 @@ def run_config(
     prefix = f"bench{run}."
     topics = TopicNames.with_prefix(prefix)
     flags = CONFIGS[name]
-    truth = ["--judge-truth", str(case.truth_file)] if "--judge" in flags and "none" not in flags else []
     # more texts than the case has (the 20,000-text memory run): the case's texts again, in order
     burst = [(f"{run}-b{k}", case.texts[k % len(case.texts)]) for k in range(args.n)]
     rest = case.texts[args.n :] or case.texts
@@ -237,12 +254,9 @@ def run_config(
     port = find_free_port()
     log = (args.log_dir or work) / f"worker-{case.name}-{run}.log"
     load_start = load()
-    command = [
-        sys.executable, "-m", "redline", "worker", "--model", str(case.model_dir),
-        "--bootstrap", bootstrap, "--web-port", str(port), "--topic-prefix", prefix,
-        "--app-id", f"bench-{run}", "--data-dir", str(work / f"data-{run}"),
-        *truth, *flags, *args.worker_args.split(),
-    ]  # fmt: skip
+    command = _worker_command(
+        case, bootstrap, port, prefix, f"bench-{run}", work / f"data-{run}", flags, args.worker_args.split()
+    )
     worker_env = dict(pair.split("=", 1) for pair in args.worker_env.split())
     started = time.monotonic()
     proc = _start_worker(command, log, worker_env)
