@@ -99,8 +99,8 @@ class StreamSettings(RedlineSettings):
     hop_within_s: float = Field(
         default=0.01,
         gt=0,
-        description="seconds a batch of judge questions or verdicts waits to fill (each judged text "
-        "passes two such hops per question)",
+        description="seconds a batch of judge questions waits to fill (each judged text passes one "
+        "such hop per question)",
     )
     producer_linger_s: float = Field(
         default=0.0,

@@ -15,7 +15,7 @@ from redline.streams.topics import Topics
 class WorkerStats:
     """Messages in and out and learning progress of one worker (counters only go up).
 
-    ``sent`` is keyed by topic field name (``labels``, ``deadletter``, ``judge_verdicts``, ...), the
+    ``sent`` is keyed by topic field name (``labels``, ``deadletter``, ``judge_requests``, ...), the
     same names the agents send to, so every counter moves.
     """
 

@@ -26,13 +26,14 @@ def app_and_agents(world):
     return app, agents
 
 
-async def _drain(agent_ctx, items, sent, expect):
-    """Put ``items`` on an agent and wait until ``expect`` outputs have been captured."""
+async def _drain(agent_ctx, items, sent, expect, topics=None):
+    """Put ``items`` on an agent and wait until ``expect`` outputs (on ``topics``, default any) have been
+    captured."""
     start = len(sent)
     for key, value in items:
         await agent_ctx.put(value, key=key)
     for _ in range(400):
-        if len(sent) - start >= expect:
+        if sum(topics is None or o.topic in topics for o in sent[start:]) >= expect:
             break
         await asyncio.sleep(0.025)
     return sent[start:]
@@ -60,12 +61,37 @@ async def test_texts_flow_through_all_agents(world, app_and_agents) -> None:
     rounds = 0
     while pending:
         rounds += 1
-        async with agents["judge"].test_context() as judge:
-            verdicts = await _drain(judge, [(o.key, o.value) for o in pending], sent, len(pending))
-        async with agents["resolve"].test_context() as resolve:
-            out = await _drain(resolve, [(o.key, o.value) for o in verdicts], sent, len(verdicts))
+        async with agents["judge"].test_context() as judge:  # each question: the next one or the result
+            items = [(o.key, o.value) for o in pending]
+            out = await _drain(judge, items, sent, len(pending), ("labels", "judge_requests"))
         labels += [o for o in out if o.topic == "labels"]
         pending = [o for o in out if o.topic == "judge_requests"]
         assert rounds <= 3
     results = [decode(LabelResult, o.value) for o in labels]
     assert Counter(r.id for r in results) == Counter(list(valid))  # exactly one result per valid id
+
+
+async def test_the_resolve_agent_drains_verdict_records_of_earlier_versions(world, app_and_agents) -> None:
+    from redline.schemas import JudgeAttempt, JudgeRequest, JudgeVerdict, encode
+
+    _, agents = app_and_agents
+    sent = world.sent
+    items = [
+        (f"id{i}".encode(), json.dumps({"id": f"id{i}", "text": t}).encode())
+        for i, t in enumerate(world.truth)
+    ]
+    async with agents["classify"].test_context() as classify:
+        out = await _drain(classify, items, sent, 2 * len(items))
+    requests = [decode(JudgeRequest, o.value) for o in out if o.topic == "judge_requests"]
+    assert requests
+    old = [
+        (r.id.encode(), encode(JudgeVerdict(request=r, attempt=JudgeAttempt(r.label, True), judge="old")))
+        for r in requests
+    ]
+    async with agents["resolve"].test_context() as resolve:
+        out = await _drain(resolve, old, sent, len(old), ("labels",))
+    results = {r.id: r for r in (decode(LabelResult, o.value) for o in out if o.topic == "labels")}
+    assert set(results) == {r.id for r in requests}
+    for request in requests:  # a "yes" about the top candidate: validated with it
+        result = results[request.id]
+        assert (result.status, result.label, result.judge.judge) == ("validated", request.label, "old")

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from redline.schemas import STATUSES, JudgeVerdict, LabelResult, decode
+from redline.schemas import STATUSES, LabelResult, decode
 from redline.streams.worker_metrics import EventTimes, WorkerMetrics, dead_letter_kind
 
 NOW = 1_000_000.0
@@ -28,7 +28,7 @@ def _kafka_like_sender(world) -> list:
 
     async def send(outgoing, times=None):
         for item in outgoing:
-            keeps_time = times is not None and item.topic in ("judge_requests", "judge_verdicts")
+            keeps_time = times is not None and item.topic == "judge_requests"
             sent.append((item, times.at(item.key) if keeps_time else NOW))
 
     world.worker.sender = send
@@ -45,13 +45,12 @@ async def _run(world, sent: list) -> list[LabelResult]:
         messages.append(m)
     await (await world.worker.classify_batch(messages))
     done = 0
-    while pending := [(o, t) for o, t in sent[done:] if o.topic in ("judge_requests", "judge_verdicts")]:
+    while pending := [(o, t) for o, t in sent[done:] if o.topic == "judge_requests"]:
         done = len(sent)
         for o, stamp in pending:
             m = msg(o.value, o.key, topic=f"redline.{o.topic}")
             m.timestamp = stamp
-            worker = world.worker
-            await (await (worker.judge_batch if o.topic == "judge_requests" else worker.resolve_batch)([m]))
+            await (await world.worker.judge_batch([m]))
     return [decode(LabelResult, o.value) for o, _ in sent if o.topic == "labels"]
 
 
@@ -69,13 +68,12 @@ async def test_results_latency_and_judge_calls_are_counted(world) -> None:
     assert metrics.value("redline_label_latency_seconds_sum") == 2.5 * len(results)
     assert metrics.value("redline_label_latency_seconds_bucket", {"le": "2.5"}) == len(results)
     assert metrics.value("redline_label_latency_seconds_bucket", {"le": "1.0"}) == 0
-    verdicts = [decode(JudgeVerdict, o.value) for o, _ in sent if o.topic == "judge_verdicts"]
-    assert metrics.value("redline_judge_calls_total") == len(verdicts) > 0
-    assert metrics.value("redline_judge_errors_total") == sum(v.attempt.valid is None for v in verdicts)
-    assert metrics.value("redline_judge_latency_seconds_count") == len(verdicts)
-    rejected_top = Counter(
-        v.request.label for v in verdicts if v.request.index == 0 and v.attempt.valid is False
-    )
+    judged = [r for r in results if r.judge is not None]
+    attempts = [a for r in judged for a in r.judge.attempts]  # every question asked, as the results say
+    assert metrics.value("redline_judge_calls_total") == len(attempts) > 0
+    assert metrics.value("redline_judge_errors_total") == sum(a.valid is None for a in attempts)
+    assert metrics.value("redline_judge_latency_seconds_count") == len(attempts)
+    rejected_top = Counter(r.candidates[0].label for r in judged if r.judge.attempts[0].valid is False)
     for label, n in rejected_top.items():
         assert metrics.value("redline_judge_top_rejections_total", {"label": label}) == n
     assert sum(rejected_top.values()) == by_status.get("corrected", 0) + by_status.get("unresolved", 0)
