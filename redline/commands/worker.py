@@ -41,6 +41,7 @@ WORKER_FLAGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "batch_within_s": ("--batch-within",),
         "hop_within_s": ("--hop-within",),
         "producer_linger_s": ("--producer-linger",),
+        "blas_threads": ("--blas-threads",),
         "judge": ("--judge",),
         "judge_concurrency": ("--judge-concurrency",),
         "judge_share": ("--judge-share",),

@@ -111,6 +111,15 @@ class StreamSettings(RedlineSettings):
         "a tenth to a seventh more texts/s in two interleaved pairs (within the run-to-run noise); one "
         "earlier session saw the p50 latency at half rate at 0.9-1.8 s with it instead of 0.3 s",
     )
+    blas_threads: int = Field(
+        default=1,
+        ge=0,
+        description="threads of numpy's BLAS library (scoring, the judge's context lookup, learning); 0 "
+        "keeps the library's own (one per core). bench_stream, defaults at 150 labels on 2 cores: 1 "
+        "thread took a fifth off the worker's CPU in a burst (27.7 / 28.7 against 36.6 / 35.5 s) and "
+        "gave 89 / 92 against 78 / 79 texts/s (the learning steps' BLAS threads spun on the cores the "
+        "embedder needs); classify only: no change",
+    )
     judge: str = Field(
         default="none",
         description="judge spec: none | simulated:<accuracy> | simulated-hard:<accuracy> (evaluation "

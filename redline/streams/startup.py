@@ -40,6 +40,17 @@ def build_router(settings: StreamSettings, quantiles: Sequence[float] | None) ->
         raise ModelError(f"the model's uncertainty_quantiles are unusable: {exc}") from exc
 
 
+def limit_blas_threads(threads: int) -> Any:
+    """Limit the BLAS libraries loaded in this process (numpy's OpenBLAS) to ``threads`` threads, for
+    every thread of the process (``0``: leave them). Returns threadpoolctl's limiter
+    (``restore_original_limits()`` undoes it), or None."""
+    if threads <= 0:
+        return None
+    from threadpoolctl import threadpool_limits  # scikit-learn's dependency; only a worker needs it
+
+    return threadpool_limits(limits=threads, user_api="blas")
+
+
 def worker_embedder(settings: StreamSettings) -> Embedder:
     """The embedder of a worker (from the ``REDLINE_EMBED_*`` settings; not loaded yet)."""
     # no on-disk cache in a worker: stream texts rarely repeat and several workers may share a disk
@@ -127,6 +138,7 @@ def run_worker(settings: StreamSettings, *, judge_truth: Path | None = None) -> 
     from redline.streams.log_format import logging_config
 
     quiet_client_logs()
+    limit_blas_threads(settings.blas_threads)  # numpy is loaded: the limit holds for every thread
     map_large_blocks()  # before the first large arrays: freed ones go back to the system
     embedder = worker_embedder(settings)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="redline-warm-up") as warm_up:

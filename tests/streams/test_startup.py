@@ -126,3 +126,23 @@ def test_learning_takes_at_most_its_share_of_the_time() -> None:
     assert learning_pause(0.0, 2.0, 1.0) == 0.0  # a share of 1: learn back to back
     with pytest.raises(ConfigError, match="learn_time_share"):
         StreamSettings(learn_time_share=0.0)
+
+
+def test_a_worker_limits_numpy_blas_to_its_setting() -> None:
+    from threadpoolctl import threadpool_info
+
+    from redline.streams.startup import limit_blas_threads
+
+    def blas_threads() -> set[int]:
+        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+    assert limit_blas_threads(0) is None
+    before = blas_threads()
+    assert before, "numpy's BLAS is loaded"
+    limiter = limit_blas_threads(1)
+    try:
+        assert blas_threads() == {1}
+        assert StreamSettings().blas_threads == 1  # the default
+    finally:
+        limiter.restore_original_limits()
+    assert blas_threads() == before
