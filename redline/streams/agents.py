@@ -1,8 +1,9 @@
 """The Faust agents: thin loops that hand each message (or batch) to the worker object.
 
 - ``classify``: ``redline.texts`` in batches (size or time, whichever comes first);
-- ``judge``: ``redline.judge.requests`` in batches (``judge_concurrency`` questions at once);
-- ``resolve``: ``redline.judge.verdicts`` in batches -> the next question or the result;
+- ``judge``: ``redline.judge.requests`` in batches (``judge_concurrency`` questions at once) -> each
+  verdict folded into its text's walk: the next question or the result;
+- ``resolve``: ``redline.judge.verdicts`` (records that earlier versions wrote) -> the same;
 Each batch is acknowledged once its outputs are on the broker (:mod:`.delivery`); learning runs in the
 background.
 Beside them runs the control plane (:mod:`.control_plane`): following ``redline.examples`` and
@@ -68,8 +69,9 @@ def register_agents(app: Any, topics: Topics, worker: Worker) -> dict[str, Any]:
 
     return {
         "classify": app.agent(topics.texts, name="redline.classify")(classify),
-        # one actor each: the batches of judge questions and verdicts are handled at once (BatchPipeline,
-        # judge_concurrency questions in flight); one actor per question awaited a broker round trip each
+        # one actor each: the batches of judge questions (and old verdicts) are handled at once
+        # (BatchPipeline, judge_concurrency questions in flight); one actor per question awaited a broker
+        # round trip each
         "judge": app.agent(topics.judge_requests, name="redline.judge")(judge),
         "resolve": app.agent(topics.judge_verdicts, name="redline.resolve")(resolve),
     }

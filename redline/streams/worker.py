@@ -352,7 +352,7 @@ class Worker:
 
 
 def _event_time(item: Outgoing, times: EventTimes | None) -> float | None:
-    """The Kafka timestamp of a judge-topic record: its text's (None elsewhere: the send time)."""
-    if times is None or item.topic not in ("judge_requests", "judge_verdicts"):
+    """The Kafka timestamp of a judge request: its text's (None elsewhere: the send time)."""
+    if times is None or item.topic != "judge_requests":
         return None
     return times.at(item.key)
