@@ -85,3 +85,10 @@ def test_decode_embeddings_matches_decode_embedding_one_by_one(odd: str | None) 
             assert isinstance(x, np.ndarray) and x.dtype == np.float32 and x.flags.writeable
             np.testing.assert_array_equal(x, want)
     assert decode_embeddings([]) == []
+
+
+def test_decode_embeddings_refuses_too_long_vectors_of_one_length() -> None:
+    values = [_b64(np.zeros(MAX_EMBEDDING_DIM + 2))] * 3  # 4098 floats: whole, unpadded base64
+    assert "=" not in values[0]
+    got = decode_embeddings(values)
+    assert all(isinstance(x, RecordError) and "more than 4096" in str(x) for x in got)
