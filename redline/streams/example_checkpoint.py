@@ -5,9 +5,10 @@ A starting worker reads every record of ``redline.examples``: at 1000 labels 30,
 this machine). Kafka Streams restores a state store the same way: from a local copy and the changelog
 offset it holds, then the rest of the changelog. The topic stays the truth:
 
-- the checkpoint names the last record it applied (offset, key, CRC-32 of its value); a worker uses it
-  only when that record is still on the topic unchanged (a topic deleted and published again, even with
-  the same keys at the same offsets, has other values), else it reads everything;
+- the checkpoint names the last example it applied (offset, key, CRC-32 of its value: an example
+  record holds the time it was written); a worker uses it only when that record is still on the topic
+  unchanged (a topic deleted and published again, even with the same keys at the same offsets, has other
+  values; a record superseded and compacted away is not there), else it reads everything;
 - it is used only for :data:`MAX_AGE_S`: compaction drops a tombstone ``delete.retention.ms`` after it
   was written (Kafka's default: 24 h), so a tombstone written after an older checkpoint might be gone;
 - it is only a cache: a missing, unreadable or foreign one (another topic, another embedder) is ignored.
@@ -40,11 +41,11 @@ FORMAT = 1
 
 @dataclass(frozen=True)
 class LastRecord:
-    """The last record a checkpoint applied: where it is and what it held."""
+    """The last example a checkpoint applied: where it is and what it held."""
 
     offset: int
     key: bytes
-    crc: int | None  # CRC-32 of its value; None for a tombstone
+    crc: int  # CRC-32 of its value
 
     @classmethod
     def of(cls, store: ExampleStore) -> LastRecord | None:
@@ -52,14 +53,11 @@ class LastRecord:
         if store.last is None:
             return None
         offset, key, record = store.last
-        return cls(offset, key, None if record is None else zlib.crc32(encode(record)))
+        return cls(offset, key, zlib.crc32(encode(record)))
 
     def matches(self, key: bytes | None, value: bytes | None) -> bool:
         """Whether a record read back at :attr:`offset` is this one."""
-        same_value = (
-            value is None if self.crc is None else value is not None and zlib.crc32(value) == self.crc
-        )
-        return (key or b"") == self.key and same_value
+        return key == self.key and value is not None and zlib.crc32(value) == self.crc
 
 
 def checkpoint_path(data_dir: Path, topic: str) -> Path:
@@ -121,7 +119,7 @@ def load(
         )
         store = ExampleStore.from_rows(embedder, rows, int(meta["next_offset"]), int(meta["skipped"]))
         last = meta["last"]
-        return store, LastRecord(int(last["offset"]), bytes.fromhex(last["key"]), last["crc"])
+        return store, LastRecord(int(last["offset"]), bytes.fromhex(last["key"]), int(last["crc"]))
     except Exception as exc:  # a cache: whatever is wrong with it, the topic is read instead
         log.warning("examples checkpoint %s not used: %r", path, exc)
         return None

@@ -61,9 +61,10 @@ class ExampleStore:
         self._dead: set[int] = set()
         self._lock = threading.Lock()  # applied on the event loop, read on the model thread
         self._index: ExampleIndex | None = None
-        #: the last record applied: (offset, key, the example or None for a tombstone); None when unknown
-        #: (a skipped record). A checkpoint of the store names it (:mod:`.example_checkpoint`)
-        self.last: tuple[int, bytes, ExampleRecord | None] | None = None
+        #: the last example applied (not a tombstone: its bytes, null, say nothing about the topic it came
+        #: from): (offset, key, the example); None when unknown (a skipped record came after it). A
+        #: checkpoint of the store names it (:mod:`.example_checkpoint`)
+        self.last: tuple[int, bytes, ExampleRecord] | None = None
         self.checkpointed_to = -1  # next_offset of the checkpoint it was loaded from (-1: none)
 
     @classmethod
@@ -95,7 +96,6 @@ class ExampleStore:
             with self._lock:
                 self._drop(example_id)
                 self._index = None
-            self.last = (offset, key or b"", None)
             return None
         try:
             record = decode(ExampleRecord, value)
