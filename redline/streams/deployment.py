@@ -9,6 +9,7 @@ needs only the broker address.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,11 +20,14 @@ from redline.adapters.model_files import FittedModel
 from redline.core.engine import JudgePolicy
 from redline.errors import ConfigError, ModelError
 from redline.schemas import ExampleRecord, encode, encode_embedding
+from redline.streams import example_checkpoint
 from redline.streams.example_store import ExampleStore
 from redline.streams.kafka_io import BULK_BATCH_BYTES, PartitionReader, consumer, producer, start
 from redline.streams.model_topic import PublishedModel, SnapshotInfo, newest_head, publish, read_newest
 from redline.streams.settings import StreamSettings
 from redline.streams.topics import ensure_topics
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -112,10 +116,12 @@ async def publish_model(
 
 
 async def read_state(
-    settings: StreamSettings, embedder_id: str | None
+    settings: StreamSettings, embedder_id: str | None, *, checkpoint: bool = True
 ) -> tuple[PublishedModel | None, ExampleStore]:
     """The newest snapshot (None when nothing was published) and every example on the topics, read
-    at once (the snapshot decodes in a thread while the examples are applied)."""
+    at once (the snapshot decodes in a thread while the examples are applied). With ``checkpoint``, the
+    examples start from the worker's checkpoint when it still fits the topic, and only the records
+    after it are read (:mod:`.example_checkpoint`)."""
     await ensure_topics(settings)
 
     async def newest() -> PublishedModel | None:
@@ -129,11 +135,13 @@ async def read_state(
             await client.stop()
 
     async def examples() -> ExampleStore:
-        store = ExampleStore(embedder_id or None)
         client = consumer(settings)
         await start(client, settings)
         try:
-            records = await PartitionReader(client, settings.topics.examples).read(0)
+            reader = PartitionReader(client, settings.topics.examples)
+            store = await _checkpointed(settings, reader, embedder_id or None) if checkpoint else None
+            store = store or ExampleStore(embedder_id or None)
+            records = await reader.read(store.next_offset)
             store.apply_many((record.offset, record.key, record.value) for record in records)
         finally:
             await client.stop()
@@ -141,6 +149,36 @@ async def read_state(
 
     published, store = await asyncio.gather(newest(), examples())
     return published, store
+
+
+async def _checkpointed(
+    settings: StreamSettings, reader: PartitionReader, embedder: str | None
+) -> ExampleStore | None:
+    """The store of the worker's checkpoint when the record it names is still on the topic, unchanged."""
+    found = example_checkpoint.load(
+        example_checkpoint.checkpoint_path(settings.data_dir, reader.topic), reader.topic, embedder
+    )
+    if found is None:
+        return None
+    store, last = found
+    if last.offset >= await reader.end():
+        return None  # the topic is shorter than when the checkpoint was written: not the same topic
+    records = await reader.read(last.offset, last.offset + 1)
+    if not records or records[0].offset != last.offset or not last.matches(records[0].key, records[0].value):
+        log.info(
+            "examples checkpoint does not match %s at offset %d: reading it all", reader.topic, last.offset
+        )
+        return None
+    return store
+
+
+def save_checkpoint(settings: StreamSettings, store: ExampleStore) -> None:
+    """Write the worker's checkpoint of ``store`` (what a restart starts from); a failure is logged."""
+    path = example_checkpoint.checkpoint_path(settings.data_dir, settings.topics.examples)
+    try:
+        example_checkpoint.save(path, store, settings.topics.examples)
+    except OSError as exc:  # a cache: the next start reads the topic instead
+        log.warning("cannot write the examples checkpoint %s: %r", path, exc)
 
 
 async def starting_state(
@@ -166,4 +204,6 @@ async def starting_state(
         note = f"published {fitted.folder} as {published.version}; "
     elif load_folder is not None:
         note = f"{settings.topics.models} already holds a model: --model {settings.model_dir} not used; "
+    if store.next_offset != store.checkpointed_to:  # read (or wrote) past the checkpoint: a new one
+        save_checkpoint(settings, store)
     return DeploymentState(published, store, note)

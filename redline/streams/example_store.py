@@ -61,6 +61,28 @@ class ExampleStore:
         self._dead: set[int] = set()
         self._lock = threading.Lock()  # applied on the event loop, read on the model thread
         self._index: ExampleIndex | None = None
+        #: the last example applied (not a tombstone: its bytes, null, say nothing about the topic it came
+        #: from): (offset, key, the example); None when unknown (a skipped record came after it). A
+        #: checkpoint of the store names it (:mod:`.example_checkpoint`)
+        self.last: tuple[int, bytes, ExampleRecord] | None = None
+        self.checkpointed_to = -1  # next_offset of the checkpoint it was loaded from (-1: none)
+
+    @classmethod
+    def from_rows(
+        cls, embedder: str | None, rows: TrainingRows, next_offset: int, skipped: int = 0
+    ) -> ExampleStore:
+        """A store holding ``rows`` (live examples in offset order) that has read up to ``next_offset``."""
+        store = cls(embedder)
+        store.next_offset, store.skipped = next_offset, skipped
+        store._dim = int(rows.X.shape[1]) if rows.X.ndim == 2 else 0
+        store._X = np.array(rows.X, dtype=np.float32, order="C")
+        offsets = rows.offsets.tolist()
+        store._rows = list(zip(offsets, rows.ids, rows.texts, rows.labels, rows.sources, strict=True))
+        store._live = {example_id: i for i, example_id in enumerate(rows.ids)}
+        if len(store._live) != len(rows):
+            raise ValueError("an example id appears twice among the rows")
+        store.checkpointed_to = next_offset
+        return store
 
     def __len__(self) -> int:
         return len(self._live)
@@ -109,6 +131,7 @@ class ExampleStore:
     def _skip(self, offset: int, reason: RecordError) -> None:
         """A record that cannot be used: counted and logged, its offset read."""
         self.next_offset = max(self.next_offset, offset + 1)
+        self.last = None  # its bytes are not kept: no checkpoint names it
         log.warning("examples topic offset %d: skipped (%s)", offset, reason)
         self.skipped += 1
 
@@ -116,6 +139,7 @@ class ExampleStore:
         """Apply an example written at ``offset`` that is known already (``x``: its embedding): what
         :meth:`apply` does once it decoded the record (None when it is skipped)."""
         self.next_offset = max(self.next_offset, offset + 1)
+        self.last = (offset, record.id.encode(), record)
         if self.embedder is not None and record.embedder not in ("", self.embedder):
             self.skipped += 1
             return None

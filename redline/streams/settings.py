@@ -230,7 +230,8 @@ class StreamSettings(RedlineSettings):
     model_dir: Path | None = Field(default=None, description="model folder written by `redline fit`")
     data_dir: Path = Field(
         default=Path(".redline") / "worker",
-        description="worker-local folder (Faust's data dir)",
+        description="worker-local folder: Faust's data dir, and the checkpoint of the examples a restart "
+        "starts from (checked against the topic; deleting it only makes the next start read the topic)",
     )
     loglevel: LogLevel = Field(
         default="warning", description="log level: debug, info, warning, error or critical"

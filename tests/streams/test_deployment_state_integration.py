@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -33,23 +34,26 @@ def _fitted(tmp_path) -> FittedModel:
     return FittedModel(model, "m@1", {"embedder": "fake@1"}, tmp_path)
 
 
-def _settings(bootstrap: str) -> StreamSettings:
-    return StreamSettings(bootstrap=bootstrap, topic_prefix=f"ds{uuid.uuid4().hex[:8]}.", partitions=1)
+def _settings(bootstrap: str, data_dir) -> StreamSettings:
+    return StreamSettings(
+        bootstrap=bootstrap, topic_prefix=f"ds{uuid.uuid4().hex[:8]}.", partitions=1, data_dir=data_dir
+    )
 
 
 def test_the_first_worker_starts_from_what_it_published(kafka_bootstrap: str, tmp_path, monkeypatch) -> None:
-    settings = _settings(kafka_bootstrap)
+    settings = _settings(kafka_bootstrap, tmp_path / "worker")
     fitted = _fitted(tmp_path)
     reads = []
 
-    async def counted(*args):
+    async def counted(*args, **kwargs):
         reads.append(args)
-        return await read_state(*args)
+        return await read_state(*args, **kwargs)
 
     monkeypatch.setattr(deployment, "read_state", counted)
     state = asyncio.run(starting_state(settings, lambda: fitted, "fake@1"))
     assert len(reads) == 1  # before publishing (nothing there); not again after
-    published, store = asyncio.run(read_state(settings, "fake@1"))  # what any later worker starts from
+    # what any later worker starts from (the whole topic, not this worker's checkpoint)
+    published, store = asyncio.run(read_state(settings, "fake@1", checkpoint=False))
     assert published is not None and state.published.version == published.version
     mine, theirs = state.store.rows(), store.rows()
     assert mine.ids == theirs.ids and mine.texts == theirs.texts and mine.labels == theirs.labels
@@ -65,7 +69,7 @@ def test_the_first_worker_starts_from_what_it_published(kafka_bootstrap: str, tm
 def test_a_store_behind_the_topic_is_left_as_it_was(kafka_bootstrap: str, tmp_path) -> None:
     """Another record between what the store read and what was published: the store is not filled (the
     worker reads everything back instead)."""
-    settings = _settings(kafka_bootstrap)
+    settings = _settings(kafka_bootstrap, tmp_path / "worker")
 
     async def other_record_first() -> None:
         await ensure_topics(settings)
@@ -86,3 +90,79 @@ def test_a_store_behind_the_topic_is_left_as_it_was(kafka_bootstrap: str, tmp_pa
     assert store.next_offset == 0 and len(store) == 0
     _, everything = asyncio.run(read_state(settings, "fake@1"))
     assert len(everything) == 61 and everything.next_offset == 61
+
+
+async def _write_example(settings: StreamSettings, example_id: str, text: str) -> None:
+    writer = producer(settings)
+    await start(writer, settings)
+    try:
+        record = ExampleRecord(
+            id=example_id, text=text, label="a", source="control", embedder="fake@1",
+            embedding=encode_embedding(np.ones(8, dtype=np.float32) / np.sqrt(8)),
+        )  # fmt: skip
+        await writer.send_and_wait(settings.topics.examples, value=encode(record), key=example_id.encode())
+    finally:
+        await writer.stop()
+
+
+def _applied(monkeypatch) -> list[int]:
+    """The number of topic records each ExampleStore.apply_many call applied."""
+    counts: list[int] = []
+    real = ExampleStore.apply_many
+
+    def counted(self, records):
+        records = list(records)
+        counts.append(len(records))
+        return real(self, records)
+
+    monkeypatch.setattr(ExampleStore, "apply_many", counted)
+    return counts
+
+
+def _same_rows(a: ExampleStore, b: ExampleStore) -> None:
+    mine, theirs = a.rows(), b.rows()
+    assert mine.ids == theirs.ids and mine.texts == theirs.texts and mine.labels == theirs.labels
+    assert np.array_equal(mine.X, theirs.X) and np.array_equal(mine.offsets, theirs.offsets)
+    assert a.next_offset == b.next_offset
+
+
+def test_a_restart_reads_only_the_examples_after_its_checkpoint(
+    kafka_bootstrap: str, tmp_path, monkeypatch
+) -> None:
+    settings = _settings(kafka_bootstrap, tmp_path / "worker")
+    fitted = _fitted(tmp_path)
+    asyncio.run(starting_state(settings, lambda: fitted, "fake@1"))  # publishes; its checkpoint: 60 examples
+    asyncio.run(_write_example(settings, "control:x:0", "one more"))
+    applied = _applied(monkeypatch)
+    restarted = asyncio.run(starting_state(settings, None, "fake@1"))
+    assert applied == [1]  # the example written since, not the 60 before it
+    _, everything = asyncio.run(read_state(settings, "fake@1", checkpoint=False))
+    _same_rows(restarted.store, everything)
+    assert len(restarted.store) == 61
+    # that restart wrote a new checkpoint: the next one reads nothing
+    applied.clear()
+    again = asyncio.run(starting_state(settings, None, "fake@1"))
+    assert applied == [0] and len(again.store) == 61
+
+
+def test_a_checkpoint_that_does_not_match_the_topic_is_not_used(
+    kafka_bootstrap: str, tmp_path, monkeypatch
+) -> None:
+    """A checkpoint whose last record is not on the topic as it was (here: same key and offset, other
+    text, as after a topic deleted and published again) is ignored: the whole topic is read."""
+    settings = _settings(kafka_bootstrap, tmp_path / "worker")
+    fitted = _fitted(tmp_path)
+    asyncio.run(starting_state(settings, lambda: fitted, "fake@1"))
+    _, everything = asyncio.run(read_state(settings, "fake@1", checkpoint=False))
+    offset, _key, record = everything.last
+    forged = ExampleStore("fake@1")
+    forged.add(offset, replace(record, text="not what the topic holds"), np.ones(8, dtype=np.float32))
+    assert deployment.example_checkpoint.save(
+        deployment.example_checkpoint.checkpoint_path(settings.data_dir, settings.topics.examples),
+        forged,
+        settings.topics.examples,
+    )
+    applied = _applied(monkeypatch)
+    restarted = asyncio.run(starting_state(settings, None, "fake@1"))
+    assert applied == [60]
+    _same_rows(restarted.store, everything)
