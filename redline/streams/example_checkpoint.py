@@ -87,9 +87,13 @@ def save(path: Path, store: ExampleStore, topic: str) -> bool:
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with partial.open("wb") as out:
-        np.savez(out, X=rows.X, offsets=rows.offsets, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8))
-    os.replace(partial, path)
+    try:
+        with partial.open("wb") as out:
+            blob = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+            np.savez(out, X=rows.X, offsets=rows.offsets, meta=blob)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)  # a write that failed half-way leaves nothing behind
     return True
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from redline.schemas import ExampleRecord, encode, encode_embedding
 from redline.streams import example_checkpoint
@@ -81,3 +82,15 @@ def test_no_checkpoint_when_the_last_record_is_unknown(tmp_path) -> None:
     path = checkpoint_path(tmp_path, "p.examples")
     assert not save(path, store, "p.examples") and not path.exists()
     assert example_checkpoint.FORMAT == 1
+
+
+def test_a_write_that_fails_leaves_no_file(tmp_path, monkeypatch) -> None:
+    path = checkpoint_path(tmp_path, "p.examples")
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(example_checkpoint.np, "savez", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        save(path, _store(), "p.examples")
+    assert list(path.parent.iterdir()) == []  # the half-written file is gone; save_checkpoint logs the error
