@@ -172,13 +172,15 @@ async def _checkpointed(
     return store
 
 
-def save_checkpoint(settings: StreamSettings, store: ExampleStore) -> None:
-    """Write the worker's checkpoint of ``store`` (what a restart starts from); a failure is logged."""
+def save_checkpoint(settings: StreamSettings, store: ExampleStore) -> bool:
+    """Write the worker's checkpoint of ``store`` (what a restart starts from); whether it was written
+    (a failure is logged)."""
     path = example_checkpoint.checkpoint_path(settings.data_dir, settings.topics.examples)
     try:
-        example_checkpoint.save(path, store, settings.topics.examples)
+        return example_checkpoint.save(path, store, settings.topics.examples)
     except OSError as exc:  # a cache: the next start reads the topic instead
         log.warning("cannot write the examples checkpoint %s: %r", path, exc)
+        return False
 
 
 async def starting_state(

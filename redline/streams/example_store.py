@@ -75,7 +75,7 @@ class ExampleStore:
         store = cls(embedder)
         store.next_offset, store.skipped = next_offset, skipped
         store._dim = int(rows.X.shape[1]) if rows.X.ndim == 2 else 0
-        store._X = np.array(rows.X, dtype=np.float32, order="C")
+        store._X = np.ascontiguousarray(rows.X, dtype=np.float32)  # no copy of a checkpoint's matrix
         offsets = rows.offsets.tolist()
         store._rows = list(zip(offsets, rows.ids, rows.texts, rows.labels, rows.sources, strict=True))
         store._live = {example_id: i for i, example_id in enumerate(rows.ids)}

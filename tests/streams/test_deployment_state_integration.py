@@ -40,6 +40,26 @@ def _settings(bootstrap: str, data_dir) -> StreamSettings:
     )
 
 
+async def _write_example(settings: StreamSettings, example_id: str, text: str) -> None:
+    writer = producer(settings)
+    await start(writer, settings)
+    try:
+        record = ExampleRecord(
+            id=example_id, text=text, label="a", source="control", embedder="fake@1",
+            embedding=encode_embedding(np.ones(8, dtype=np.float32) / np.sqrt(8)),
+        )  # fmt: skip
+        await writer.send_and_wait(settings.topics.examples, value=encode(record), key=example_id.encode())
+    finally:
+        await writer.stop()
+
+
+def _same_rows(a: ExampleStore, b: ExampleStore) -> None:
+    mine, theirs = a.rows(), b.rows()
+    assert mine.ids == theirs.ids and mine.texts == theirs.texts and mine.labels == theirs.labels
+    assert np.array_equal(mine.X, theirs.X) and np.array_equal(mine.offsets, theirs.offsets)
+    assert a.next_offset == b.next_offset
+
+
 def test_the_first_worker_starts_from_what_it_published(kafka_bootstrap: str, tmp_path, monkeypatch) -> None:
     settings = _settings(kafka_bootstrap, tmp_path / "worker")
     fitted = _fitted(tmp_path)
@@ -55,10 +75,8 @@ def test_the_first_worker_starts_from_what_it_published(kafka_bootstrap: str, tm
     # what any later worker starts from (the whole topic, not this worker's checkpoint)
     published, store = asyncio.run(read_state(settings, "fake@1", checkpoint=False))
     assert published is not None and state.published.version == published.version
-    mine, theirs = state.store.rows(), store.rows()
-    assert mine.ids == theirs.ids and mine.texts == theirs.texts and mine.labels == theirs.labels
-    assert np.array_equal(mine.X, theirs.X) and np.array_equal(mine.offsets, theirs.offsets)
-    assert state.store.next_offset == store.next_offset == 60
+    _same_rows(state.store, store)
+    assert store.next_offset == 60
     x = np.asarray(fitted.model.X_[:5])
     np.testing.assert_array_equal(
         RedClassifier.from_params(state.published.params).predict_proba(x, list(fitted.model.texts_[:5])),
@@ -73,16 +91,7 @@ def test_a_store_behind_the_topic_is_left_as_it_was(kafka_bootstrap: str, tmp_pa
 
     async def other_record_first() -> None:
         await ensure_topics(settings)
-        writer = producer(settings)
-        await start(writer, settings)
-        try:
-            record = ExampleRecord(
-                id="control:x:0", text="hello", label="a", source="control", embedder="fake@1",
-                embedding=encode_embedding(np.ones(8, dtype=np.float32) / np.sqrt(8)),
-            )  # fmt: skip
-            await writer.send_and_wait(settings.topics.examples, value=encode(record), key=b"control:x:0")
-        finally:
-            await writer.stop()
+        await _write_example(settings, "control:x:0", "hello")
 
     asyncio.run(other_record_first())
     store = ExampleStore("fake@1")  # read nothing: the record at offset 0 is not in it
@@ -90,19 +99,6 @@ def test_a_store_behind_the_topic_is_left_as_it_was(kafka_bootstrap: str, tmp_pa
     assert store.next_offset == 0 and len(store) == 0
     _, everything = asyncio.run(read_state(settings, "fake@1"))
     assert len(everything) == 61 and everything.next_offset == 61
-
-
-async def _write_example(settings: StreamSettings, example_id: str, text: str) -> None:
-    writer = producer(settings)
-    await start(writer, settings)
-    try:
-        record = ExampleRecord(
-            id=example_id, text=text, label="a", source="control", embedder="fake@1",
-            embedding=encode_embedding(np.ones(8, dtype=np.float32) / np.sqrt(8)),
-        )  # fmt: skip
-        await writer.send_and_wait(settings.topics.examples, value=encode(record), key=example_id.encode())
-    finally:
-        await writer.stop()
 
 
 def _applied(monkeypatch) -> list[int]:
@@ -117,13 +113,6 @@ def _applied(monkeypatch) -> list[int]:
 
     monkeypatch.setattr(ExampleStore, "apply_many", counted)
     return counts
-
-
-def _same_rows(a: ExampleStore, b: ExampleStore) -> None:
-    mine, theirs = a.rows(), b.rows()
-    assert mine.ids == theirs.ids and mine.texts == theirs.texts and mine.labels == theirs.labels
-    assert np.array_equal(mine.X, theirs.X) and np.array_equal(mine.offsets, theirs.offsets)
-    assert a.next_offset == b.next_offset
 
 
 def test_a_restart_reads_only_the_examples_after_its_checkpoint(
@@ -157,11 +146,7 @@ def test_a_checkpoint_that_does_not_match_the_topic_is_not_used(
     offset, _key, record = everything.last
     forged = ExampleStore("fake@1")
     forged.add(offset, replace(record, text="not what the topic holds"), np.ones(8, dtype=np.float32))
-    assert deployment.example_checkpoint.save(
-        deployment.example_checkpoint.checkpoint_path(settings.data_dir, settings.topics.examples),
-        forged,
-        settings.topics.examples,
-    )
+    assert deployment.save_checkpoint(settings, forged)
     applied = _applied(monkeypatch)
     restarted = asyncio.run(starting_state(settings, None, "fake@1"))
     assert applied == [60]
