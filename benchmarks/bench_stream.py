@@ -12,7 +12,8 @@ case's model folder, and:
    (the mean of both: the same machine load as the stream), give the ratio stream / embedding alone;
 3. *latency*: texts produced at half the burst rate, each one's produce-to-label latency (send time to
    arrival of its result here, one clock), split into accepted (model alone) and judged texts;
-4. *memory*: the worker's resident memory sampled every 0.5 s (max, and median of the second half).
+4. *memory*: the worker's resident memory sampled every 0.5 s (max, and median of the second half);
+5. *idle*: the cores the worker and the broker use with nothing to do (``--idle-s`` before the burst).
 
 Before the first configuration, an unmeasured burst (``--warm-up``, 1,000 texts) through a worker with the
 defaults warms the broker's JIT (:func:`warm_pipeline`): a broker of a running deployment is warm.
@@ -116,6 +117,20 @@ async def _stream(
         await producer.stop()
         await consumer.stop()
     return {"sent": sent, "arrived": arrived, "results": results}
+
+
+def _idle_cores(pids: dict[str, int | None], seconds: float) -> dict[str, float]:
+    """Cores each process of ``pids`` used over ``seconds`` of doing nothing (empty when 0)."""
+    if seconds <= 0:
+        return {}
+
+    def used() -> dict[str, float]:
+        return {k: cpu_seconds(pid) if pid else 0.0 for k, pid in pids.items()}
+
+    before = used()
+    time.sleep(seconds)
+    after = used()
+    return {k: round((after[k] - before[k]) / seconds, 3) for k in pids}
 
 
 def _start_worker(command: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -270,8 +285,9 @@ def run_config(
         svg = RESULTS / "profiles" / f"{case.name}-{slug}.svg"
         if args.profile:
             svg.parent.mkdir(parents=True, exist_ok=True)
-        spy = py_spy(proc.pid, 25, svg) if args.profile else None
         pids = {"worker": proc.pid, "broker": broker_pid, "load generator": os.getpid()}
+        idle = _idle_cores(pids, args.idle_s)
+        spy = py_spy(proc.pid, 25, svg) if args.profile else None
         cpu_start = {k: cpu_seconds(pid) if pid else 0.0 for k, pid in pids.items()}
         b = asyncio.run(_stream(bootstrap, topics, burst, None, 1800))
         cpu_burst = {k: (cpu_seconds(pid) if pid else 0.0) - cpu_start[k] for k, pid in pids.items()}
@@ -320,6 +336,9 @@ def run_config(
         "worker_cpu_ms_per_text": round(cpu_burst["worker"] * 1000 / len(burst), 2),
         "embedding_cpu_ms_per_text": round(embed_cpu, 2),
         "cpu_ratio_to_embedding": round(embed_cpu / (cpu_burst["worker"] * 1000 / len(burst)), 3),
+        # cores the worker and the broker use with nothing to do, over --idle-s before the burst: what
+        # every text pays for beside the embedder on a shared machine (readers asking for new records)
+        "idle_cores": idle,
         "judged_share": round(sum(r.judge is not None for r in b["results"].values()) / len(burst), 3),
         "statuses": statuses,
         "last_result_s": {k: round(v, 2) for k, v in sorted(finished.items())},
@@ -397,6 +416,9 @@ def main() -> None:
         type=int,
         default=1000,
         help="texts of an unmeasured burst that warms the broker first (0: none)",
+    )
+    parser.add_argument(
+        "--idle-s", type=float, default=10.0, help="seconds the idle worker's and broker's CPU is measured"
     )
     parser.add_argument("--out", type=Path, default=RESULTS / "stream.json")
     parser.add_argument("--worker-args", default="", help="extra flags for every worker")
