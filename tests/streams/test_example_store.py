@@ -110,3 +110,38 @@ def test_apply_many_is_apply_in_order() -> None:
     assert a.ids == b.ids == ("b", "a", "g", "h") and a.labels == b.labels and a.sources == b.sources
     np.testing.assert_array_equal(a.X, b.X)
     np.testing.assert_array_equal(a.offsets, b.offsets)
+
+
+def _naive_since(store: ExampleStore, offset: int, sources: frozenset[str]) -> tuple[str, ...]:
+    rows = store.rows(sources=sources)
+    return tuple(i for i, o in zip(rows.ids, rows.offsets.tolist(), strict=True) if o >= offset)
+
+
+def test_since_is_every_live_row_from_an_offset_on() -> None:
+    rng = np.random.default_rng(0)
+    store = ExampleStore("m@1")
+    sources = ("seed", "validated", "corrected")
+    for offset in range(300):
+        key = f"e{rng.integers(80)}"
+        if rng.random() < 0.1:
+            store.apply(offset, key.encode(), None)  # a tombstone
+        else:
+            store.apply(offset, key.encode(), _record(key, "x", str(rng.choice(sources)), x=float(offset)))
+    confirmed = frozenset({"validated", "corrected"})
+    for offset in [0, 1, 57, 150, 299, 300, 1000]:
+        got = store.since(offset, confirmed)
+        assert got.ids == _naive_since(store, offset, confirmed)
+        assert all(o >= offset for o in got.offsets.tolist())
+        np.testing.assert_array_equal(got.X[:, 0], got.offsets.astype(np.float32))  # each row's own
+
+
+def test_since_holds_for_rows_added_out_of_offset_order() -> None:
+    store = ExampleStore("m@1")
+    x = np.ones(4, dtype=np.float32)
+    for offset, key in [(5, "a"), (9, "b"), (2, "c"), (7, "d")]:  # not what the topic gives, but kept
+        record = ExampleRecord(
+            id=key, text=key, label="x", source="validated", embedder="m@1", embedding=encode_embedding(x)
+        )
+        store.add(offset, record, x)
+    assert store.since(6, frozenset({"validated"})).ids == ("b", "d")
+    assert store.since(3, frozenset({"validated"})).ids == ("a", "b", "d")
