@@ -119,17 +119,18 @@ async def _stream(
     return {"sent": sent, "arrived": arrived, "results": results}
 
 
+def _cpu_now(pids: dict[str, int | None]) -> dict[str, float]:
+    """CPU seconds each process of ``pids`` has used so far (0 for one without a pid)."""
+    return {k: cpu_seconds(pid) if pid else 0.0 for k, pid in pids.items()}
+
+
 def _idle_cores(pids: dict[str, int | None], seconds: float) -> dict[str, float]:
     """Cores each process of ``pids`` used over ``seconds`` of doing nothing (empty when 0)."""
     if seconds <= 0:
         return {}
-
-    def used() -> dict[str, float]:
-        return {k: cpu_seconds(pid) if pid else 0.0 for k, pid in pids.items()}
-
-    before = used()
+    before = _cpu_now(pids)
     time.sleep(seconds)
-    after = used()
+    after = _cpu_now(pids)
     return {k: round((after[k] - before[k]) / seconds, 3) for k in pids}
 
 
@@ -288,9 +289,9 @@ def run_config(
         pids = {"worker": proc.pid, "broker": broker_pid, "load generator": os.getpid()}
         idle = _idle_cores(pids, args.idle_s)
         spy = py_spy(proc.pid, 25, svg) if args.profile else None
-        cpu_start = {k: cpu_seconds(pid) if pid else 0.0 for k, pid in pids.items()}
+        cpu_start = _cpu_now(pids)
         b = asyncio.run(_stream(bootstrap, topics, burst, None, 1800))
-        cpu_burst = {k: (cpu_seconds(pid) if pid else 0.0) - cpu_start[k] for k, pid in pids.items()}
+        cpu_burst = {k: v - cpu_start[k] for k, v in _cpu_now(pids).items()}
         end_to_end = len(b["arrived"]) / (max(b["arrived"].values()) - min(b["sent"].values()))
         if spy is not None:
             spy.wait(timeout=120)
