@@ -296,8 +296,10 @@ def run_config(
         if spy is not None:
             spy.wait(timeout=120)
         embed_after, embed_cpu_after = embedding_rate(embedder, texts)
-        rate = end_to_end / 2
+        rate = args.pace or end_to_end / 2
+        cpu_start = _cpu_now(pids)
         lat = asyncio.run(_stream(bootstrap, topics, paced, rate, 900))
+        cpu_paced = {k: v - cpu_start[k] for k, v in _cpu_now(pids).items()}
         stats = stats_page(port)
     finally:
         _stop(proc)
@@ -351,6 +353,9 @@ def run_config(
             "restart": round(again_s * 1000, 1),
         },
         "latency_at_half_rate": {"rate_per_s": round(rate, 1), **_latency(lat)},
+        # a paced stream makes small batches: what each text costs each process then (the burst's
+        # worker_cpu_ms_per_text is the same worker at full batches)
+        "cpu_ms_per_text_at_half_rate": {k: round(v * 1000 / len(paced), 2) for k, v in cpu_paced.items()},
         "rss": memory,
         "worker_stats": {
             k: stats.get(k)
@@ -409,6 +414,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=2000, help="texts in each burst")
     parser.add_argument("--latency-n", type=int, default=600, help="texts sent at half rate")
+    parser.add_argument(
+        "--pace",
+        type=float,
+        default=None,
+        help="texts/s of the latency run instead of half the burst's rate (compares runs at one rate)",
+    )
     parser.add_argument("--cases", default="clinc150,synthetic1000")
     parser.add_argument("--configs", default="", help="comma-separated indexes into CONFIGS (default all)")
     parser.add_argument("--profile", action="store_true", help="py-spy flame graphs of each burst")
