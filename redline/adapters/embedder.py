@@ -107,7 +107,9 @@ class EmbeddingSettings(RedlineSettings):
         default_factory=_default_cache_dir,
         description="embedding cache folder (<REDLINE_CACHE_DIR>/embeddings)",
     )
-    threads: int | None = Field(default=None, ge=1, description="CPU threads (default: one per core)")
+    threads: int | None = Field(
+        default=None, ge=1, description="CPU threads (default: one per core; a stream worker: all but one)"
+    )
     # onnx by default: torch's vectors (|cos - 1| < 1e-6, same model id, so models fitted with torch
     # load), 1.3-1.6x its texts/s at 2 threads, 5 s instead of 21 s to the first vector. onnx-int8 is
     # faster still (1.9-2.1x, accuracy -0.01/-0.19 points) but quantises activations per batch, so a

@@ -146,3 +146,18 @@ def test_a_worker_limits_numpy_blas_to_its_setting() -> None:
     finally:
         limiter.restore_original_limits()
     assert blas_threads() == before
+
+
+def test_a_worker_embedder_leaves_a_core_unless_its_threads_are_set(monkeypatch) -> None:
+    from redline.streams import startup
+
+    assert [startup.embed_threads(n) for n in (None, 1, 2, 8)] == [1, 1, 1, 7]
+    settings = StreamSettings()
+    monkeypatch.delenv("REDLINE_EMBED_THREADS", raising=False)
+    monkeypatch.setattr(startup, "_cores", lambda: 4)
+    assert startup.worker_embedder(settings).threads == 3  # not loaded: the setting only
+    monkeypatch.setenv("REDLINE_EMBED_THREADS", "2")
+    assert startup.worker_embedder(settings).threads == 2  # the variable wins
+    monkeypatch.setattr(startup, "_cores", lambda: 1)
+    monkeypatch.delenv("REDLINE_EMBED_THREADS")
+    assert startup.worker_embedder(settings).threads == 1
