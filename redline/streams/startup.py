@@ -62,7 +62,11 @@ def embed_threads(cores: int | None) -> int:
     text 7-16 % lower in a burst and 8 % lower at a fixed rate (defaults at 45/s: 17.1 / 16.6 against
     18.6 / 18.0 ms), texts/s the same (defaults 104 / 97 against 107 / 96, classify only 148 / 160
     against 159 / 166), latency the same or lower (defaults at 45/s p99 297 / 194 against 386 / 213
-    ms). The embedding alone (bench_stream's yardstick) keeps every core.
+    ms). The cost: where the machine has CPU to spare, classify only (no judge, no learning) is bound
+    by the model thread's wall time, and a burst ran 4-7 % slower in those pairs, 17-18 % in the make
+    bench-stream run after (138 against 166 texts/s at 150 labels, 73 against 89 at 1000; the defaults
+    at 1000 labels 48 against 43): ``REDLINE_EMBED_THREADS=2`` gives it back. The embedding alone
+    (bench_stream's yardstick) keeps every core.
     """
     return max(1, (cores or 1) - 1)
 
