@@ -53,21 +53,17 @@ def limit_blas_threads(threads: int) -> Any:
 
 
 def embed_threads(cores: int | None) -> int:
-    """The embedder's threads in a worker when ``REDLINE_EMBED_THREADS`` is not set: every core but one.
-
-    The worker's event loops (Faust's, and its consumer's thread), its producer and, on a small machine,
-    the broker need a core beside the embedder. On 2 cores one thread cost less CPU per text at every
-    batch size (ONNX, CLINC150 texts: 9.4 against 13.2 ms for one text, 6.1 against 7.8 for 8, 4.6
-    against 4.8 for 64); bench_stream at 150 labels, two interleaved pairs each: the worker's CPU per
-    text 7-16 % lower in a burst and 8 % lower at a fixed rate (defaults at 45/s: 17.1 / 16.6 against
-    18.6 / 18.0 ms), texts/s the same (defaults 104 / 97 against 107 / 96, classify only 148 / 160
-    against 159 / 166), latency the same or lower (defaults at 45/s p99 297 / 194 against 386 / 213
-    ms). The cost: where the machine has CPU to spare, classify only (no judge, no learning) is bound
-    by the model thread's wall time, and a burst ran 4-7 % slower in those pairs, 17-18 % in the make
-    bench-stream run after (138 against 166 texts/s at 150 labels, 73 against 89 at 1000; the defaults
-    at 1000 labels 48 against 43): ``REDLINE_EMBED_THREADS=2`` gives it back. The embedding alone
-    (bench_stream's yardstick) keeps every core.
-    """
+    """The embedder's threads in a worker when ``REDLINE_EMBED_THREADS`` is not set: every core but one
+    (the worker's event loops, its producer and, on a small machine, the broker need a core)."""
+    # measured on 2 cores: one ONNX thread cost less CPU per text at every batch size (9.4 against 13.2
+    # ms for one CLINC150 text, 6.1 against 7.8 for 8, 4.6 against 4.8 for 64); bench_stream at 150
+    # labels, two interleaved pairs each: the worker's CPU per text 7-16 % lower in a burst and 8 %
+    # lower at a fixed rate, texts/s the same with the defaults (104 / 97 against 107 / 96), their p99
+    # at 45 texts/s 297 / 194 against 386 / 213 ms. The cost: classify only, bound by the model
+    # thread's wall time where CPU is spare, ran 4-7 % slower in those pairs and 17-18 % in the make
+    # bench-stream run after (138 against 166 texts/s at 150 labels, 73 against 89 at 1000; the
+    # defaults at 1000 labels 48 against 43); REDLINE_EMBED_THREADS=2 gives it back. The embedding
+    # alone (bench_stream's yardstick) keeps every core.
     return max(1, (cores or 1) - 1)
 
 
