@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 
 from redline.streams.drift_watch import follow_drift_events
-from redline.streams.kafka_io import FOLLOW_MAX_WAIT_MS, PartitionReader, consumer, producer, start
+from redline.streams.kafka_io import PartitionReader, follower, producer, start
 from redline.streams.leader import Leader
 from redline.streams.worker import Worker
 
@@ -20,9 +20,7 @@ async def run_control_plane(worker: Worker, is_leader: Callable[[], bool]) -> No
     settings = worker.settings
     writer = producer(settings)
     await start(writer, settings)
-    examples_client, models_client, events_client = (
-        consumer(settings, fetch_max_wait_ms=FOLLOW_MAX_WAIT_MS) for _ in range(3)
-    )
+    examples_client, models_client, events_client = (follower(settings) for _ in range(3))
     await start(examples_client, settings)
     await start(models_client, settings)
     await start(events_client, settings)

@@ -53,7 +53,7 @@ from redline.core.new_intents import IntentSuggestion, NewIntentDetector, NewInt
 from redline.errors import KafkaBrokerError, RecordError
 from redline.judge.label_naming import Complete, propose_label
 from redline.schemas import Event, LabelResult, Prediction, decode
-from redline.streams.kafka_io import FOLLOW_MAX_WAIT_MS, PartitionReader, consumer, start
+from redline.streams.kafka_io import PartitionReader, follower, start
 from redline.streams.settings import StreamSettings
 
 if TYPE_CHECKING:
@@ -141,7 +141,7 @@ class DriftWatch:
         """Read ``labels`` and ``predictions`` (every partition: subscribed without a group) from their
         ends; returns once every partition's position is known."""
         settings = self.worker.settings
-        self.client = consumer(settings, auto_offset_reset="latest", fetch_max_wait_ms=FOLLOW_MAX_WAIT_MS)
+        self.client = follower(settings, auto_offset_reset="latest")
         await start(self.client, settings)
         self.client.subscribe([settings.topics.labels, settings.topics.predictions])
         deadline = asyncio.get_running_loop().time() + timeout_s

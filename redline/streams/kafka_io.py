@@ -63,6 +63,12 @@ def consumer(settings: StreamSettings, **kwargs: Any) -> Any:
     return AIOKafkaConsumer(**options)
 
 
+def follower(settings: StreamSettings, **kwargs: Any) -> Any:
+    """A :func:`consumer` for a reader that follows a topic for good: it long-polls
+    ``FOLLOW_MAX_WAIT_MS`` instead of the start-up readers' ``FETCH_MAX_WAIT_MS``."""
+    return consumer(settings, fetch_max_wait_ms=FOLLOW_MAX_WAIT_MS, **kwargs)
+
+
 def producer(settings: StreamSettings, **kwargs: Any) -> Any:
     """An unstarted ``AIOKafkaProducer`` that waits for every in-sync replica (acks=all)."""
     from aiokafka import AIOKafkaProducer

@@ -31,7 +31,7 @@ import numpy as np
 from redline.core.classifier import RedClassifier
 from redline.streams.drift_watch import DriftWatch
 from redline.streams.example_store import ExampleStore, TrainingRows
-from redline.streams.kafka_io import FOLLOW_MAX_WAIT_MS, PartitionReader, consumer, start
+from redline.streams.kafka_io import PartitionReader, follower, start
 from redline.streams.leader_commands import apply_command
 from redline.streams.model_topic import PublishedModel, SnapshotInfo, publish
 from redline.streams.refit import refit_params, training_set
@@ -119,7 +119,7 @@ class Leader:
             return
         self.leading = True
         await self._take_over(published)
-        control_consumer = consumer(worker.settings, fetch_max_wait_ms=FOLLOW_MAX_WAIT_MS)
+        control_consumer = follower(worker.settings)
         await start(control_consumer, worker.settings)
         control = PartitionReader(control_consumer, worker.settings.topics.control)
         drift = DriftWatch(self) if worker.settings.drift else None
