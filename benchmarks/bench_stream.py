@@ -124,14 +124,18 @@ def _cpu_now(pids: dict[str, int | None]) -> dict[str, float]:
     return {k: cpu_seconds(pid) if pid else 0.0 for k, pid in pids.items()}
 
 
+def _cpu_since(pids: dict[str, int | None], before: dict[str, float]) -> dict[str, float]:
+    """CPU seconds each process of ``pids`` has used since ``before`` (a :func:`_cpu_now`)."""
+    return {k: v - before[k] for k, v in _cpu_now(pids).items()}
+
+
 def _idle_cores(pids: dict[str, int | None], seconds: float) -> dict[str, float]:
     """Cores each process of ``pids`` used over ``seconds`` of doing nothing (empty when 0)."""
     if seconds <= 0:
         return {}
     before = _cpu_now(pids)
     time.sleep(seconds)
-    after = _cpu_now(pids)
-    return {k: round((after[k] - before[k]) / seconds, 3) for k in pids}
+    return {k: round(v / seconds, 3) for k, v in _cpu_since(pids, before).items()}
 
 
 def _start_worker(command: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -291,7 +295,7 @@ def run_config(
         spy = py_spy(proc.pid, 25, svg) if args.profile else None
         cpu_start = _cpu_now(pids)
         b = asyncio.run(_stream(bootstrap, topics, burst, None, 1800))
-        cpu_burst = {k: v - cpu_start[k] for k, v in _cpu_now(pids).items()}
+        cpu_burst = _cpu_since(pids, cpu_start)
         end_to_end = len(b["arrived"]) / (max(b["arrived"].values()) - min(b["sent"].values()))
         if spy is not None:
             spy.wait(timeout=120)
@@ -299,7 +303,7 @@ def run_config(
         rate = args.pace or end_to_end / 2
         cpu_start = _cpu_now(pids)
         lat = asyncio.run(_stream(bootstrap, topics, paced, rate, 900))
-        cpu_paced = {k: v - cpu_start[k] for k, v in _cpu_now(pids).items()}
+        cpu_paced = _cpu_since(pids, cpu_start)
         stats = stats_page(port)
     finally:
         _stop(proc)
