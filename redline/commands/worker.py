@@ -39,6 +39,7 @@ WORKER_FLAGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "web_port": ("--web-port",),
         "batch_size": ("--batch-size",),
         "batch_within_s": ("--batch-within",),
+        "embed_batches": ("--embed-batches",),
         "hop_within_s": ("--hop-within",),
         "producer_linger_s": ("--producer-linger",),
         "blas_threads": ("--blas-threads",),

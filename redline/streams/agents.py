@@ -30,7 +30,9 @@ def register_agents(app: Any, topics: Topics, worker: Worker) -> dict[str, Any]:
     hops = max(3, settings.judge_concurrency)  # batches of questions in flight: a slow judge is still busy
 
     async def classify(stream: Any) -> Any:
-        batches = BatchPipeline(worker.classify_batch, stream.ack)  # acknowledged once delivered
+        # embed_batches batches embedded at once, decided and sent in order, acknowledged once delivered
+        depth = max(3, settings.embed_batches + 1)
+        batches = BatchPipeline(worker.decide_batch, stream.ack, depth, prepare=worker.embed_batch)
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
             await batches.submit(events)
             yield len(events)

@@ -5,6 +5,10 @@ Every decodable text yields one :class:`~redline.schemas.Prediction` and one nex
 :class:`~redline.schemas.JudgeRequest` for its first candidate, carrying the text's embedding so that
 learning never embeds it again. Every undecodable message yields one dead letter. The decisions are the
 engine's (:meth:`redline.core.engine.StreamEngine.decide`); this module only turns them into records.
+
+The step has two halves, so that a worker can embed several batches at once while it decides and sends
+them one after the other, in the order they were read: :func:`embed` (decode and embed) and
+:func:`decide` (the engine's decisions and the records); :func:`classify` is both.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -37,6 +41,31 @@ from redline.streams.messages import Outgoing, dead_letter, decode_or_dead_lette
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class EmbeddedBatch:
+    """A batch of raw messages, read and embedded: what :func:`decide` needs.
+
+    Attributes
+    ----------
+    messages : sequence
+        The raw messages, as read.
+    letters : list of Outgoing
+        The dead letters of the messages that are not valid texts.
+    texts : list of TextIn
+        The valid texts, in order.
+    X : ndarray of shape (len(texts), dimension)
+        Their embeddings (a row of zeros where ``errors`` names the text).
+    errors : dict of int to str
+        Texts that could not be embedded, by position in ``texts``: why.
+    """
+
+    messages: Sequence[Any]
+    letters: list[Outgoing]
+    texts: list[TextIn]
+    X: np.ndarray
+    errors: dict[int, str] = field(default_factory=dict)
+
+
 def classify(
     messages: Sequence[Any],
     embedder: Embedder,
@@ -45,33 +74,77 @@ def classify(
     truncate: bool = False,
 ) -> list[Outgoing]:
     """The whole step for one batch of raw messages, in order: dead letters first, then per text its
-    prediction and its next record.
+    prediction and its next record (:func:`embed`, then :func:`decide`).
 
     A text longer than ``max_text_chars`` is dead-lettered, or with ``truncate`` cut to that length.
     When embedding or scoring the batch fails, each text is tried alone; a text that still fails ends
     as an unresolved result naming the error, so no id is lost.
     """
+    return decide(embed(messages, embedder, max_text_chars, truncate), engine)
+
+
+def embed(
+    messages: Sequence[Any], embedder: Embedder, max_text_chars: int = MAX_TEXT_CHARS, truncate: bool = False
+) -> EmbeddedBatch:
+    """Read the texts of ``messages`` (dead letters for the others) and embed them in one call; when
+    that fails, each text alone (one that still fails is named in ``errors``)."""
     texts: list[TextIn] = []
-    out: list[Outgoing] = []
+    letters: list[Outgoing] = []
     for message in messages:
         text, letter = _read_text(message, max_text_chars, truncate)
         if letter is not None:
-            out.append(letter)
+            letters.append(letter)
         elif text is not None:
             texts.append(text)
     if not texts:
-        return out
+        return EmbeddedBatch(messages, letters, texts, np.zeros((0, 0), dtype=np.float32))
     try:
-        return out + _records(texts, embedder, engine)
+        return EmbeddedBatch(messages, letters, texts, _vectors([t.text for t in texts], embedder))
     except Exception as exc:  # one bad text must not take its batch with it: isolate it
-        log.warning("classifying a batch of %d failed (%r); retrying one by one", len(texts), exc)
-    for text in texts:
+        log.warning("embedding a batch of %d failed (%r); retrying one by one", len(texts), exc)
+    rows: dict[int, np.ndarray] = {}
+    errors: dict[int, str] = {}
+    for i, text in enumerate(texts):
         try:
-            out += _records([text], embedder, engine)
+            rows[i] = _vectors([text.text], embedder)[0]
         except Exception as exc:
-            result = _result(text, None, "unresolved", (), engine.version, f"classification failed: {exc!r}")
-            out.append(keyed("labels", text.id, result))
+            errors[i] = f"classification failed: {exc!r}"
+    width = len(next(iter(rows.values()))) if rows else 0
+    X = np.zeros((len(texts), width), dtype=np.float32)
+    for i, row in rows.items():
+        X[i] = row
+    return EmbeddedBatch(messages, letters, texts, X, errors)
+
+
+def decide(batch: EmbeddedBatch, engine: StreamEngine) -> list[Outgoing]:
+    """The records of an embedded batch, in order: its dead letters, then per text its prediction and
+    its next record. When the engine fails on the batch, each text is decided alone; a text that still
+    fails (or could not be embedded) ends as an unresolved result naming the error."""
+    out = list(batch.letters)
+    if not batch.texts:
+        return out
+    if not batch.errors:
+        try:
+            return out + _records(batch.texts, batch.X, engine)
+        except Exception as exc:  # one bad text must not take its batch with it: isolate it
+            log.warning("classifying a batch of %d failed (%r); retrying one by one", len(batch.texts), exc)
+    for i, text in enumerate(batch.texts):
+        error = batch.errors.get(i)
+        if error is None:
+            try:
+                out += _records([text], batch.X[i : i + 1], engine)
+                continue
+            except Exception as exc:
+                error = f"classification failed: {exc!r}"
+        out.append(keyed("labels", text.id, _result(text, None, "unresolved", (), engine.version, error)))
     return out
+
+
+def _vectors(strings: list[str], embedder: Embedder) -> np.ndarray:
+    X = np.asarray(embedder.encode(strings), dtype=np.float32)
+    if X.shape[0] != len(strings):
+        raise ValueError(f"the embedder returned {X.shape[0]} vectors for {len(strings)} texts")
+    return X
 
 
 def _read_text(message: Any, max_chars: int, truncate: bool) -> tuple[TextIn | None, Outgoing | None]:
@@ -108,9 +181,8 @@ def _cut(value: Any, max_chars: int) -> TextIn | None:
         return None
 
 
-def _records(texts: Sequence[TextIn], embedder: Embedder, engine: StreamEngine) -> list[Outgoing]:
+def _records(texts: Sequence[TextIn], X: np.ndarray, engine: StreamEngine) -> list[Outgoing]:
     strings = [t.text for t in texts]
-    X = np.asarray(embedder.encode(strings), dtype=np.float32)
     out: list[Outgoing] = []
     for text, x, decision in zip(texts, X, engine.decide(X, strings), strict=True):
         candidates = tuple(Candidate(c.label, c.p) for c in decision.candidates)

@@ -1,17 +1,18 @@
 """Run an agent's batches in the background; acknowledge a batch once its outputs are on the broker.
 
-Used by all three data-plane agents: classification in order (one model thread), judge questions and
-verdicts at once (``ordered=False``).
+Used by all three data-plane agents: classification in order (embedded several at once, decided on
+one model thread), judge questions and verdicts at once (``ordered=False``).
 
 The classify agent hands each batch of events to :meth:`BatchPipeline.submit` and goes straight back to
 Faust's ``take_events``, which buffers the next batch (decoding messages on the event loop) while the
-model thread embeds this one; bench_stream measured the serial step leaving the model thread idle a
-third of the time. Batches are classified one after the other and their outputs handed to the producer
-in the order they were read. Faust acknowledges a batch's events when the agent asks for the next batch;
-:meth:`BatchPipeline.submit` first takes one more reference on each message, so that acknowledgement is
-not the final one: the final one comes once every output of the batch is delivered. A batch whose
-outputs are not delivered keeps its inputs unacknowledged, so their offsets are never committed (they
-are read again after a restart), and the agent's next :meth:`~BatchPipeline.submit` raises its error.
+threads embed this one; bench_stream measured the serial step leaving the model thread idle a third of
+the time. Batches are embedded at once (``prepare``), then decided one after the other and their
+outputs handed to the producer in the order they were read. Faust acknowledges a batch's events when
+the agent asks for the next batch; :meth:`BatchPipeline.submit` first takes one more reference on each
+message, so that acknowledgement is not the final one: the final one comes once every output of the
+batch is delivered. A batch whose outputs are not delivered keeps its inputs unacknowledged, so their
+offsets are never committed (they are read again after a restart), and the agent's next
+:meth:`~BatchPipeline.submit` raises its error.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 #: ``await step(messages)`` classifies and hands the outputs over; returns their delivery
-Step = Callable[[Sequence[Any]], Awaitable[Awaitable[None]]]
+Step = Callable[[Any], Awaitable[Awaitable[None]]]
+#: ``await prepare(messages)``: the part of a step that batches may run at once (embedding)
+Prepare = Callable[[Sequence[Any]], Awaitable[Any]]
 
 
 class BatchPipeline:
@@ -35,7 +38,8 @@ class BatchPipeline:
     ----------
     step : callable
         ``await step(messages)`` classifies a batch and hands its outputs to the producer; it returns
-        their delivery (:meth:`redline.streams.worker.Worker.classify_batch`).
+        their delivery (:meth:`redline.streams.worker.Worker.judge_batch`). With ``prepare``, ``step``
+        is given what ``prepare`` returned (:meth:`redline.streams.worker.Worker.decide_batch`).
     ack : callable
         ``await ack(event)``: the stream's acknowledgement of one event (``Stream.ack``).
     depth : int
@@ -44,12 +48,23 @@ class BatchPipeline:
         Run the steps one after the other, in the order the batches were read (classification: one
         model thread). False runs them at once (judge questions and verdicts: each text has one
         question in flight, so its records cannot overtake each other).
+    prepare : callable, optional
+        ``await prepare(messages)`` runs for every batch in flight at once, before its ``step``
+        (:meth:`redline.streams.worker.Worker.embed_batch`: several batches embedded at once, then
+        decided and sent in order).
     """
 
     def __init__(
-        self, step: Step, ack: Callable[[Any], Awaitable[Any]], depth: int = 3, *, ordered: bool = True
+        self,
+        step: Step,
+        ack: Callable[[Any], Awaitable[Any]],
+        depth: int = 3,
+        *,
+        ordered: bool = True,
+        prepare: Prepare | None = None,
     ) -> None:
         self.step = step
+        self.prepare = prepare
         self.ack = ack
         self.depth = depth
         self.ordered = ordered
@@ -76,9 +91,11 @@ class BatchPipeline:
         self, events: Sequence[Any], previous: asyncio.Future[None] | None, handed: asyncio.Future[None]
     ) -> None:
         try:
+            messages = [event.message for event in events]
+            work = messages if self.prepare is None else await self.prepare(messages)
             if previous is not None and self.ordered:
                 await asyncio.wait([previous])  # in order: after the batch before was handed over
-            delivered = await self.step([event.message for event in events])
+            delivered = await self.step(work)
         finally:
             handed.set_result(None)
         try:

@@ -52,9 +52,10 @@ def limit_blas_threads(threads: int) -> Any:
     return threadpool_limits(limits=threads, user_api="blas")
 
 
-def embed_threads(cores: int | None) -> int:
+def embed_threads(cores: int | None, batches: int = 1) -> int:
     """The embedder's threads in a worker when ``REDLINE_EMBED_THREADS`` is not set: every core but one
-    (the worker's event loops, its producer and, on a small machine, the broker need a core)."""
+    (the worker's event loops, its producer and, on a small machine, the broker need a core), shared
+    among the ``batches`` embedded at once, at least one each."""
     # measured on 2 cores: one ONNX thread cost less CPU per text at every batch size (9.4 against 13.2
     # ms for one CLINC150 text, 6.1 against 7.8 for 8, 4.6 against 4.8 for 64); bench_stream at 150
     # labels, two interleaved pairs each: the worker's CPU per text 7-16 % lower in a burst and 8 %
@@ -64,7 +65,7 @@ def embed_threads(cores: int | None) -> int:
     # bench-stream run after (138 against 166 texts/s at 150 labels, 73 against 89 at 1000; the
     # defaults at 1000 labels 48 against 43); REDLINE_EMBED_THREADS=2 gives it back. The embedding
     # alone (bench_stream's yardstick) keeps every core.
-    return max(1, (cores or 1) - 1)
+    return max(1, ((cores or 1) - 1) // max(1, batches))
 
 
 def _cores() -> int | None:
@@ -74,11 +75,12 @@ def _cores() -> int | None:
 
 def worker_embedder(settings: StreamSettings) -> Embedder:
     """The embedder of a worker (from the ``REDLINE_EMBED_*`` settings; not loaded yet); its threads,
-    unless set, leave a core to the rest of the worker (:func:`embed_threads`)."""
+    unless set, leave a core to the rest of the worker (:func:`embed_threads`), shared among the batches
+    embedded at once."""
     # no on-disk cache in a worker: stream texts rarely repeat and several workers may share a disk
     embedding = EmbeddingSettings.from_env(batch_size=settings.batch_size, cache=False)
     if embedding.threads is None:
-        embedding = embedding.model_copy(update={"threads": embed_threads(_cores())})
+        embedding = embedding.model_copy(update={"threads": embed_threads(_cores(), settings.embed_batches)})
     return embedding.build()
 
 

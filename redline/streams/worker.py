@@ -26,7 +26,7 @@ from redline.core.engine import JudgePolicy, StreamEngine
 from redline.core.judge_interface import Judge
 from redline.errors import ConfigError, ModelError
 from redline.schemas import Event, ExampleRecord, JudgeRequest, JudgeVerdict, encode
-from redline.streams.classify_step import classify
+from redline.streams.classify_step import EmbeddedBatch, decide, embed
 from redline.streams.example_store import ExampleStore
 from redline.streams.judge_step import ask
 from redline.streams.kafka_io import PartitionReader
@@ -101,6 +101,8 @@ class Worker:
         #: the leader's drift watch's stats while it leads (:mod:`.drift_watch`)
         self.drift_stats: Callable[[], dict[str, Any]] = dict
         self.started = time.monotonic()
+        #: embeds ``embed_batches`` batches at once; the model thread decides them one after the other
+        self.embed_pool = ThreadPoolExecutor(settings.embed_batches, thread_name_prefix="redline-embed")
         self.model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="redline-model")
         self.learn_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="redline-learn")
         self.judge_slots = asyncio.Semaphore(settings.judge_concurrency)  # questions in flight
@@ -174,18 +176,30 @@ class Worker:
     # -- the agents' steps ---------------------------------------------------------------------
     async def classify_batch(self, messages: Sequence[Any]) -> Awaitable[None]:
         """Classify ``messages`` off the event loop and hand their outputs to the producer; returns their
-        delivery (the agent classifies the next batch meanwhile, :mod:`.delivery`)."""
+        delivery (:meth:`embed_batch`, then :meth:`decide_batch`)."""
+        return await self.decide_batch(await self.embed_batch(messages))
+
+    async def embed_batch(self, messages: Sequence[Any]) -> EmbeddedBatch:
+        """Read and embed ``messages`` off the event loop, on one of the ``embed_batches`` embedding
+        threads (the classify agent embeds that many batches at once, :mod:`.delivery`)."""
         self.stats.texts += len(messages)
         self.metrics.texts_in(len(messages))
-        engine = self.engine  # one engine for the whole batch
         loop = asyncio.get_running_loop()
         step = partial(
-            classify,
+            embed,
+            embedder=self.embedder,
             max_text_chars=self.settings.max_text_chars,
             truncate=self.settings.truncate_texts,
         )
-        outgoing = await loop.run_in_executor(self.model_thread, step, messages, self.embedder, engine)
-        return await self.dispatch(outgoing, EventTimes.of(messages))
+        return await loop.run_in_executor(self.embed_pool, step, messages)
+
+    async def decide_batch(self, batch: EmbeddedBatch) -> Awaitable[None]:
+        """Decide an embedded batch on the model thread (one batch at a time, so the router's budget sees
+        the texts in order) and hand its outputs to the producer; returns their delivery."""
+        engine = self.engine  # one engine for the whole batch
+        loop = asyncio.get_running_loop()
+        outgoing = await loop.run_in_executor(self.model_thread, decide, batch, engine)
+        return await self.dispatch(outgoing, EventTimes.of(batch.messages))
 
     async def judge_batch(self, messages: Sequence[Any]) -> Awaitable[None]:
         """Ask the judge about a batch of requests at once (``judge_concurrency`` questions in flight),
@@ -347,6 +361,7 @@ class Worker:
 
     def close(self) -> None:
         """Stop the worker's threads (after the agents stopped)."""
+        self.embed_pool.shutdown(wait=False, cancel_futures=True)
         self.model_thread.shutdown(wait=False, cancel_futures=True)
         self.learn_thread.shutdown(wait=False, cancel_futures=True)
 

@@ -128,3 +128,65 @@ async def test_a_failed_step_is_raised_and_the_next_batch_still_runs() -> None:
         await pipeline.drain()
     await pipeline.drain()
     assert acked == [1]
+
+
+async def test_prepared_batches_overlap_and_their_steps_stay_in_order() -> None:
+    preparing = 0
+    most = 0
+    order: list[int] = []
+
+    async def prepare(messages):
+        nonlocal preparing, most
+        preparing += 1
+        most = max(most, preparing)
+        first = messages[0].offset
+        await asyncio.sleep(0.005 * (4 - first % 4))  # later batches are quicker: order must still hold
+        preparing -= 1
+        return ("embedded", first)
+
+    running: list[int] = []
+
+    async def step(work):
+        kind, first = work
+        assert kind == "embedded"
+        running.append(first)
+        assert len(running) == 1, "two ordered steps at once"
+        await asyncio.sleep(0.001)
+        order.append(first)
+        running.remove(first)
+        return asyncio.sleep(0)
+
+    acked: list[int] = []
+
+    async def ack(event):
+        acked.append(event.message.offset)
+
+    pipeline = BatchPipeline(step, ack, depth=3, prepare=prepare)
+    for k in range(8):
+        await pipeline.submit(_events(k))
+    await pipeline.drain()
+    assert most >= 2  # batches were prepared at once
+    assert order == list(range(8)) and acked == list(range(8))
+
+
+async def test_a_failed_prepare_is_raised_and_leaves_its_events_unacknowledged() -> None:
+    acked: list[int] = []
+
+    async def prepare(messages):
+        if messages[0].offset == 0:
+            raise RuntimeError("embedding failed")
+        return messages
+
+    async def step(messages):
+        return asyncio.sleep(0)
+
+    async def ack(event):
+        acked.append(event.message.offset)
+
+    pipeline = BatchPipeline(step, ack, depth=5, prepare=prepare)
+    await pipeline.submit(_events(0))
+    await pipeline.submit(_events(1))
+    with pytest.raises(RuntimeError):
+        await pipeline.drain()
+    await pipeline.drain()
+    assert acked == [1]

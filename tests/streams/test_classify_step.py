@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from redline.schemas import JudgeRequest, LabelResult, Prediction, decode, decode_embedding
-from redline.streams.classify_step import classify
+from redline.streams.classify_step import classify, decide, embed
 from redline.streams.stats import routing_stats
 
 
@@ -83,6 +83,39 @@ def test_a_text_that_breaks_the_model_ends_unresolved_others_survive(world, monk
     labels = {o.key: decode(LabelResult, o.value) for o in out if o.topic == "labels"}
     assert labels[b"ok"].status == "accepted"
     assert labels[b"bad"].status == "unresolved" and "model exploded" in labels[b"bad"].reason
+
+
+def test_a_text_that_breaks_the_embedder_ends_unresolved_others_survive(world, monkeypatch, msg) -> None:
+    real = world.embedder.encode
+
+    def fragile(texts):
+        if any("poison" in t for t in texts):
+            raise RuntimeError("tokenizer exploded")
+        return real(texts)
+
+    monkeypatch.setattr(world.embedder, "encode", fragile)
+    messages = [
+        msg(_text("ok", "clear alarm"), b"ok"),
+        msg(_text("bad", "poison"), b"bad", 1),
+        msg(_text("ok2", "clear weather"), b"ok2", 2),
+    ]
+    batch = embed(messages, world.embedder)
+    assert list(batch.errors) == [1] and "tokenizer exploded" in batch.errors[1]
+    out = decide(batch, world.worker.engine)
+    labels = {o.key: decode(LabelResult, o.value) for o in out if o.topic == "labels"}
+    assert [o.key for o in out if o.topic in ("labels", "judge_requests")] == [b"ok", b"bad", b"ok2"]
+    assert labels[b"ok"].status == labels[b"ok2"].status == "accepted"
+    assert labels[b"bad"].status == "unresolved" and "tokenizer exploded" in labels[b"bad"].reason
+    assert [decode(Prediction, o.value).id for o in out if o.topic == "predictions"] == ["ok", "ok2"]
+
+
+def test_embed_then_decide_is_classify(world, msg) -> None:
+    messages = [msg(_text(f"id{i}", t), f"id{i}".encode(), i) for i, t in enumerate(world.truth)]
+    messages.insert(1, msg(b"{}", b"zzz", 99))
+    whole = classify(messages, world.embedder, world.worker.engine)
+    halves = decide(embed(messages, world.embedder), world.worker.engine)
+    assert [o.key for o in halves] == [o.key for o in whole]  # (routes depend on the router's window)
+    assert whole[0].topic == "deadletter"  # dead letters first
 
 
 @pytest.mark.parametrize("threshold,route", [(0.0, "judge"), (1.0, "accept")])

@@ -152,10 +152,12 @@ def test_a_worker_embedder_leaves_a_core_unless_its_threads_are_set(monkeypatch)
     from redline.streams import startup
 
     assert [startup.embed_threads(n) for n in (None, 1, 2, 8)] == [1, 1, 1, 7]
-    settings = StreamSettings()
+    assert [startup.embed_threads(n, 2) for n in (None, 1, 2, 8, 9)] == [1, 1, 1, 3, 4]  # shared
+    settings = StreamSettings(embed_batches=1)
     monkeypatch.delenv("REDLINE_EMBED_THREADS", raising=False)
     monkeypatch.setattr(startup, "_cores", lambda: 4)
     assert startup.worker_embedder(settings).threads == 3  # not loaded: the setting only
+    assert startup.worker_embedder(StreamSettings()).threads == 1  # two batches at once by default
     monkeypatch.setenv("REDLINE_EMBED_THREADS", "2")
     assert startup.worker_embedder(settings).threads == 2  # the variable wins
     monkeypatch.setattr(startup, "_cores", lambda: 1)
