@@ -107,9 +107,10 @@ class DriftEvent:
     evidence : int
         Observations behind ``after``.
     at : int
-        Texts the monitor had observed when it fired.
+        Texts the monitor had observed when it fired (the uncertainty signal observed when texts are
+        scored: texts scored, :meth:`DriftMonitor.observe_uncertainty`).
     since : int
-        The text count where the change began (recovered: where the drift began).
+        The text count where the change began (recovered: where the drift began), on the same clock.
     version : str
         Model version of the text that made it fire.
     """
@@ -164,6 +165,8 @@ class DriftMonitor:
         self.tracks: dict[tuple[str, str], SignalTrack] = {}
         self.named: dict[tuple[str, str], tuple[str, ...]] = {}
         self.seen = 0
+        #: texts whose uncertainty came when scored (:meth:`observe_uncertainty`): that signal's clock
+        self.scored = 0
         self.events = 0
 
     def set_groups(self, groups: Mapping[str, str]) -> None:
@@ -177,7 +180,20 @@ class DriftMonitor:
         out: list[DriftEvent] = []
         for signal, key, value in self._values(outcome):
             if signal in signals:
-                out += self._update(signal, key, value, outcome.version)
+                out += self._update(signal, key, value, outcome.version, self.seen)
+        self.events += len(out)
+        return out
+
+    def observe_uncertainty(self, top_label: str, uncertainty: float, version: str = "") -> list[DriftEvent]:
+        """Take a text's uncertainty when it is scored, before its outcome is known (then :meth:`observe`
+        its outcome with a NaN uncertainty). A stream's results arrive out of the order the texts were
+        scored, the judged (uncertain) ones last, so at result time the uncertainty rate dips and then
+        rises in any burst; at scoring time it does not."""
+        high = self._high_uncertainty(uncertainty)
+        if high is None or "uncertainty" not in self.settings.signals:
+            return []
+        self.scored += 1  # its tracks' positions count scored texts (ahead of ``seen`` by those in flight)
+        out = self._update("uncertainty", top_label, high, version, self.scored)
         self.events += len(out)
         return out
 
@@ -220,15 +236,15 @@ class DriftMonitor:
             scopes.append(ALL)
         return scopes
 
-    def _update(self, signal: str, label: str, value: float, version: str) -> list[DriftEvent]:
+    def _update(self, signal: str, label: str, value: float, version: str, at: int) -> list[DriftEvent]:
         out = []
         for scope in self._scopes(label):
             track = self.tracks.get((scope, signal))
             if track is None:
                 shared = not scope.startswith("label:")
                 track = self.tracks[(scope, signal)] = SignalTrack(self.settings, shared)
-            change = track.update(self.seen, value)
-            event = self._event(signal, scope, change, version) if change is not None else None
+            change = track.update(at, value)
+            event = self._event(signal, scope, change, version, at) if change is not None else None
             if event is not None:
                 out.append(event)
             elif (
@@ -236,10 +252,12 @@ class DriftMonitor:
                 and scope != f"label:{label}"
                 and not track.count % self.settings.recent
             ):
-                out += self._name_more(signal, scope, track, version)
+                out += self._name_more(signal, scope, track, version, at)
         return out
 
-    def _name_more(self, signal: str, scope: str, track: SignalTrack, version: str) -> list[DriftEvent]:
+    def _name_more(
+        self, signal: str, scope: str, track: SignalTrack, version: str, at: int
+    ) -> list[DriftEvent]:
         """A drifted multi-label scope names labels as evidence accumulates: a ``drift`` event for the
         labels that became culprits since the last (every ``recent`` observations of the scope, for
         ``history`` texts after the change began)."""
@@ -254,10 +272,12 @@ class DriftMonitor:
         d = track.drifted
         return [
             DriftEvent("drift", signal, scope, tuple(new), d.before, sum(since) / max(len(since), 1),
-                       len(since), self.seen, d.start, version)
+                       len(since), at, d.start, version)
         ]  # fmt: skip
 
-    def _event(self, signal: str, scope: str, change: TrackChange, version: str) -> DriftEvent | None:
+    def _event(
+        self, signal: str, scope: str, change: TrackChange, version: str, at: int
+    ) -> DriftEvent | None:
         """The event of a track's change; None for a multi-label scope that names no label (yet): an
         event must name labels to be acted on, and :meth:`_name_more` reports them once their evidence
         suffices; its recovery is then reported only if some label was named."""
@@ -272,7 +292,7 @@ class DriftMonitor:
             return None
         return DriftEvent(
             change.kind, signal, scope, labels, change.before, change.after, change.evidence,
-            self.seen, change.start, version,
+            at, change.start, version,
         )  # fmt: skip
 
     def _culprits(self, signal: str, scope: str, change: TrackChange) -> tuple[str, ...]:

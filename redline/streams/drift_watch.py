@@ -114,6 +114,8 @@ class DriftWatch:
         self.intents = NewIntentDetector(intent_settings(settings)) if settings.new_intent_min_size else None
         self.client: Any = None
         self.predicted: OrderedDict[str, tuple[float, bool]] = OrderedDict()
+        #: (top candidate, uncertainty, model version) of the predictions read since the last step
+        self.scored: list[tuple[str, float, str]] = []
         self.confirmed: OrderedDict[str, tuple[int, str]] = OrderedDict()  # example id -> stamp, top
         self.waiting: list[tuple[LabelResult, int]] = []
         self.relearned: OrderedDict[str, bool] = OrderedDict()
@@ -204,6 +206,8 @@ class DriftWatch:
                     if tp.topic == predictions:
                         p = decode(Prediction, record.value)
                         _remember(self.predicted, p.id, (p.uncertainty, p.reason == ESCALATED))
+                        if p.candidates:
+                            self.scored.append((p.candidates[0].label, p.uncertainty, p.model_version))
                     else:
                         results.append(decode(LabelResult, record.value))
                 except RecordError:
@@ -216,18 +220,24 @@ class DriftWatch:
         unresolved: list[LabelResult] = []
         still: list[tuple[LabelResult, int]] = []
         self.follow_subsets()
+        # the uncertainty signal in the order texts were scored (their predictions): at result time the
+        # judged, uncertain texts come last, and every burst looked like a rise (bench_stream, defaults at
+        # 150 labels on a shuffled test split: 9 drift events and 89 relearned examples in 2,000 texts)
+        for top, uncertainty, version in self.scored:
+            events += self.monitor.observe_uncertainty(top, uncertainty, version)
+        self.scored = []
         for result, polls in self.waiting:
             if result.id not in self.predicted and polls < _WAIT_POLLS:
                 still.append((result, polls + 1))
                 continue
             if not result.candidates:  # classification failed: nothing to read
                 continue
-            uncertainty, escalated = self.predicted.get(result.id, (math.nan, False))
+            _, escalated = self.predicted.get(result.id, (math.nan, False))
             outcome = _OUTCOMES.get(result.status) if result.judge is not None else None
             top = result.candidates[0].label
             self.counts["results"] += 1
             events += self.monitor.observe(
-                TextOutcome(top, outcome, uncertainty, result.label, escalated=escalated,
+                TextOutcome(top, outcome, math.nan, result.label, escalated=escalated,
                             version=result.model_version)
             )  # fmt: skip
             if outcome in (Outcome.VALIDATED, Outcome.CORRECTED):

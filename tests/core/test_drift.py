@@ -196,3 +196,37 @@ def test_bad_settings_are_rejected(kwargs: dict) -> None:
 def test_bad_quantiles_are_rejected() -> None:
     with pytest.raises(ConfigError):
         DriftMonitor(quantiles=[0.5, 0.2, 0.9])
+
+
+def _burst(rng: np.random.Generator, n: int, lag: int) -> tuple[list[tuple[str, float]], list[int]]:
+    """A stationary burst: n scored texts (label, uncertainty) and the order their results arrive in,
+    the uncertain ones (those the judge is asked about) ``lag`` positions late."""
+    texts = [(f"l{i % 50}", float(rng.random())) for i in range(n)]
+    arrival = sorted(range(n), key=lambda i: i + (lag if texts[i][1] > 0.8 else 0))
+    return texts, arrival
+
+
+def test_uncertainty_observed_when_scored_does_not_alarm_on_a_burst_whose_judged_results_lag() -> None:
+    quantiles = np.linspace(0.0, 1.0, 101)
+    settings = DriftSettings(signals=("uncertainty",))
+    texts, arrival = _burst(np.random.default_rng(3), 3000, lag=600)
+    at_result = DriftMonitor(settings, quantiles)
+    late = [e for i in arrival for e in at_result.observe(TextOutcome(texts[i][0], None, texts[i][1]))]
+    assert any(e.kind == "drift" for e in late)  # the lag alone looks like a rise
+    when_scored = DriftMonitor(settings, quantiles)
+    events = [e for label, u in texts for e in when_scored.observe_uncertainty(label, u)]
+    events += [e for i in arrival for e in when_scored.observe(TextOutcome(texts[i][0], None, float("nan")))]
+    assert events == []
+    assert when_scored.seen == 3000  # texts counted once, by their outcome
+
+
+def test_a_real_rise_of_uncertainty_is_found_when_scored() -> None:
+    rng = np.random.default_rng(4)
+    settings = DriftSettings(signals=("uncertainty",), global_scope=False)
+    monitor = DriftMonitor(settings, np.linspace(0, 1, 101))
+    events = []
+    for i in range(4000):
+        label = "a" if i % 2 else "b"
+        u = rng.uniform(0.7, 1.0) if (label == "b" and i >= 2000) else rng.random()
+        events += monitor.observe_uncertainty(label, float(u))
+    assert [(e.kind, e.scope) for e in events] == [("drift", "label:b")]
