@@ -113,7 +113,7 @@ class DriftWatch:
         self.monitor = DriftMonitor(drift_settings(settings), quantiles)
         self.intents = NewIntentDetector(intent_settings(settings)) if settings.new_intent_min_size else None
         self.client: Any = None
-        self.predicted: OrderedDict[str, tuple[float, bool]] = OrderedDict()
+        self.predicted: OrderedDict[str, bool] = OrderedDict()  # text id -> escalated by a drift boost
         #: (top candidate, uncertainty, model version) of the predictions read since the last step
         self.scored: list[tuple[str, float, str]] = []
         self.confirmed: OrderedDict[str, tuple[int, str]] = OrderedDict()  # example id -> stamp, top
@@ -205,7 +205,7 @@ class DriftWatch:
                 try:
                     if tp.topic == predictions:
                         p = decode(Prediction, record.value)
-                        _remember(self.predicted, p.id, (p.uncertainty, p.reason == ESCALATED))
+                        _remember(self.predicted, p.id, p.reason == ESCALATED)
                         if p.candidates:
                             self.scored.append((p.candidates[0].label, p.uncertainty, p.model_version))
                     else:
@@ -232,7 +232,7 @@ class DriftWatch:
                 continue
             if not result.candidates:  # classification failed: nothing to read
                 continue
-            _, escalated = self.predicted.get(result.id, (math.nan, False))
+            escalated = self.predicted.get(result.id, False)
             outcome = _OUTCOMES.get(result.status) if result.judge is not None else None
             top = result.candidates[0].label
             self.counts["results"] += 1
