@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import math
 from collections.abc import Callable
 from types import MappingProxyType
@@ -71,7 +72,11 @@ def json_type(value: object) -> str:
 
 
 def _path(loc: tuple[int | str, ...]) -> str:
-    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc)
+    """``$.a[0].b``; a key that is not a plain name is quoted as JSON (``$.policy["\\n"]``): a key of
+    the message, e.g. a newline, must not break the one-line reason."""
+    return "$" + "".join(
+        f"[{p}]" if isinstance(p, int) else f".{p}" if p.isidentifier() else f"[{json.dumps(p)}]" for p in loc
+    )
 
 
 def validation_reason(record_name: str | None, exc: ValidationError, positional: tuple[str, ...] = ()) -> str:

@@ -118,6 +118,7 @@ def test_known_versions_are_read_and_kept(version: int) -> None:
         (b'{"id": "a", "text": "hi", "schema_version": "2"}', "valid integer, got string"),
         (b'{"id": "a", "text": "hi", "metadata": {"k": [1]}}', "$.metadata.k: expected one of string,"),
         (b'{"id": "a", "text": "hi", "metadata": []}', "$.metadata: Input should be an object, got array"),
+        (b'{"id": "a", "text": "hi", "metadata": {"a\\nb": [1]}}', '$.metadata["a\\nb"]: expected one of'),
         (b'{"id": "a", "text": "hi \\ud800"}', "surrogate pair"),
         (b'{"id": "\\udc00", "text": "hi"}', "surrogate"),
         (b'{"id": "a", "text": "hi", "metadata": {"\\ud800": 1}}', "surrogate"),
