@@ -7,8 +7,10 @@ many workers) and every worker would raise the same event; the leader is the one
 publishes anyway, so it can relearn at once. Reading the two topics costs the leader one more consumer
 and decoding every result (a few microseconds each, beside a judge call of seconds). The prediction of
 a text gives its uncertainty and whether the judge was asked only because of a boost (its reason is
-:data:`~redline.core.engine.ESCALATED`); its result gives how the judge answered. A new leader starts
-with a fresh monitor (drift state is not carried over; a lasting drift is found again).
+:data:`~redline.core.engine.ESCALATED`); its result gives how the judge answered. Both are read in
+the order the texts were scored (:class:`~redline.core.scoring_order.ScoringOrder`: a result waits for
+those of the texts scored before it, up to ``RESULT_HOLD_S``), not in the order results come. A new
+leader starts with a fresh monitor (drift state is not carried over; a lasting drift is found again).
 
 On a ``drift`` of a signal (:class:`~redline.core.drift.DriftMonitor`) the leader
 
@@ -38,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from types import MappingProxyType
@@ -50,6 +53,7 @@ from redline.core.drift import DriftEvent, DriftMonitor, TextOutcome, examples_t
 from redline.core.drift_signals import DriftSettings
 from redline.core.engine import ESCALATED
 from redline.core.new_intents import IntentSuggestion, NewIntentDetector, NewIntentSettings, proposed_name
+from redline.core.scoring_order import ScoringOrder
 from redline.errors import KafkaBrokerError, RecordError
 from redline.judge.label_naming import Complete, propose_label
 from redline.schemas import Event, LabelResult, Prediction, decode
@@ -62,10 +66,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: texts whose prediction / confirmed example is remembered (to join results, to find examples)
+#: confirmed / relearned examples remembered (to find the examples of a drift, to relearn each once)
 _REMEMBERED = 20_000
-#: polls a result waits for its prediction before it is observed without an uncertainty
-_WAIT_POLLS = 2
+#: seconds a text's missing result may hold back the results of the texts scored after it (the judge's
+#: latency: a simulated expert's milliseconds, an LLM's seconds; a judge that is down is retried first)
+RESULT_HOLD_S = 30.0
 #: seconds a new label's LLM naming may take before the suggestion goes out with the words' name
 NAMING_TIMEOUT_S = 20.0
 _OUTCOMES = MappingProxyType({"validated": Outcome.VALIDATED, "corrected": Outcome.CORRECTED,
@@ -113,11 +118,11 @@ class DriftWatch:
         self.monitor = DriftMonitor(drift_settings(settings), quantiles)
         self.intents = NewIntentDetector(intent_settings(settings)) if settings.new_intent_min_size else None
         self.client: Any = None
-        self.predicted: OrderedDict[str, bool] = OrderedDict()  # text id -> escalated by a drift boost
+        #: results in the order their texts were scored, each with whether a drift boost escalated it
+        self.order: ScoringOrder[bool, LabelResult] = ScoringOrder(hold_s=RESULT_HOLD_S)
         #: (top candidate, uncertainty, model version) of the predictions read since the last step
         self.scored: list[tuple[str, float, str]] = []
         self.confirmed: OrderedDict[str, tuple[int, str]] = OrderedDict()  # example id -> stamp, top
-        self.waiting: list[tuple[LabelResult, int]] = []
         self.relearned: OrderedDict[str, bool] = OrderedDict()
         self.counts = {"results": 0, "undecodable": 0, "events": 0, "relearned": 0, "suggested": 0}
         self.namer = llm_namer(self.worker)
@@ -148,7 +153,7 @@ class DriftWatch:
         self.client.subscribe([settings.topics.labels, settings.topics.predictions])
         deadline = asyncio.get_running_loop().time() + timeout_s
         while not self.client.assignment():
-            self.waiting += [(r, 0) for r in await self._read()]  # nothing yet: no position before
+            await self._read()  # nothing yet: no position before
             if asyncio.get_running_loop().time() > deadline:
                 raise KafkaBrokerError(f"no partitions of {settings.topics.labels} after {timeout_s:.0f} s")
         for tp in self.client.assignment():
@@ -187,7 +192,7 @@ class DriftWatch:
     async def step(self) -> None:
         """Observe the results that arrived (waiting up to 50 ms for some); publish what the monitor
         reports, cluster the unresolved texts."""
-        self.waiting += [(r, 0) for r in await self._read()]
+        await self._read()
         events, unresolved = self._observe_ready()
         for event in events:
             await self._publish_drift(event)
@@ -195,56 +200,51 @@ class DriftWatch:
         if unresolved and self.intents is not None:
             await self._cluster(unresolved)
 
-    async def _read(self) -> list[LabelResult]:
-        """The new results; the new predictions are remembered."""
+    async def _read(self) -> None:
+        """Read the new predictions and results (waiting up to 50 ms for some) into :attr:`order`."""
         batch = await self.client.getmany(timeout_ms=50, max_records=5000)
         predictions = self.worker.settings.topics.predictions
-        results = []
+        now = time.monotonic()
         for tp, records in batch.items():
             for record in records:
                 try:
                     if tp.topic == predictions:
                         p = decode(Prediction, record.value)
-                        _remember(self.predicted, p.id, p.reason == ESCALATED)
+                        self.order.scored(p.id, p.reason == ESCALATED, now)
                         if p.candidates:
                             self.scored.append((p.candidates[0].label, p.uncertainty, p.model_version))
                     else:
-                        results.append(decode(LabelResult, record.value))
+                        result = decode(LabelResult, record.value)
+                        self.order.arrived(result.id, result, now)
                 except RecordError:
                     self.counts["undecodable"] += 1
-        return results
 
     def _observe_ready(self) -> tuple[list[DriftEvent], list[LabelResult]]:
-        """Observe the waiting results whose prediction is known (or that waited long enough)."""
+        """Observe the predictions read since the last step, then the results :attr:`order` releases."""
         events: list[DriftEvent] = []
         unresolved: list[LabelResult] = []
-        still: list[tuple[LabelResult, int]] = []
         self.follow_subsets()
-        # the uncertainty signal in the order texts were scored (their predictions): at result time the
-        # judged, uncertain texts come last, and every burst looked like a rise (bench_stream, defaults at
-        # 150 labels on a shuffled test split: 9 drift events and 89 relearned examples in 2,000 texts)
+        # both in the order texts were scored: at result time the judged, uncertain texts come last (a
+        # rejected first candidate later still), and every burst looked like a rise (bench_stream,
+        # defaults at 150 labels on a shuffled test split: 9 drift events and 89 relearned examples in
+        # 2,000 texts from the uncertainty; then 2 from the rejection rate once that was read when scored)
         for top, uncertainty, version in self.scored:
             events += self.monitor.observe_uncertainty(top, uncertainty, version)
         self.scored = []
-        for result, polls in self.waiting:
-            if result.id not in self.predicted and polls < _WAIT_POLLS:
-                still.append((result, polls + 1))
-                continue
+        for escalated, result in self.order.release(time.monotonic()):
             if not result.candidates:  # classification failed: nothing to read
                 continue
-            escalated = self.predicted.get(result.id, False)
             outcome = _OUTCOMES.get(result.status) if result.judge is not None else None
             top = result.candidates[0].label
             self.counts["results"] += 1
             events += self.monitor.observe(
-                TextOutcome(top, outcome, math.nan, result.label, escalated=escalated,
+                TextOutcome(top, outcome, math.nan, result.label, escalated=bool(escalated),
                             version=result.model_version)
             )  # fmt: skip
             if outcome in (Outcome.VALIDATED, Outcome.CORRECTED):
                 _remember(self.confirmed, f"judged:{result.id}", (self.monitor.seen, top))
             elif outcome is Outcome.UNRESOLVED:
                 unresolved.append(result)
-        self.waiting = still
         return events, unresolved
 
     async def _publish_drift(self, e: DriftEvent) -> None:
@@ -347,6 +347,7 @@ class DriftWatch:
     def stats(self) -> dict[str, Any]:
         """What the stats page shows under ``drift`` (on the leader)."""
         out: dict[str, Any] = {**self.counts, "monitor": self.monitor.stats()}
+        out["scoring_order"] = {**self.order.counts_, "waiting": len(self.order)}
         if self.intents is not None:
             out["new_intents"] = self.intents.stats()
         return out
