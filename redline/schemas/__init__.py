@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from redline.schemas.codec import decode, encode, from_dict, json_schema, to_dict
-from redline.schemas.embedding import decode_embedding, decode_embeddings, encode_embedding
+from redline.schemas.embedding import decode_embedding, decode_embeddings, encode_embedding, encode_embeddings
 from redline.schemas.export import SCHEMA_DIR, export_schemas, render_schemas
 from redline.schemas.fields import (
     MAX_CONTROL_EXAMPLES,
@@ -73,6 +73,7 @@ __all__ = [
     "decode_embeddings",
     "encode",
     "encode_embedding",
+    "encode_embeddings",
     "export_schemas",
     "from_dict",
     "json_schema",

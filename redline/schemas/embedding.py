@@ -32,6 +32,36 @@ def encode_embedding(vector: object) -> str:
     return base64.b64encode(values.tobytes()).decode("ascii")
 
 
+def encode_embeddings(X: object) -> list[str]:
+    """:func:`encode_embedding` of each row of a 2-D ``X`` (rows of finite values, checked at once), in one
+    base64 call when a row is a whole number of base64 groups (a multiple of 3 values, as 384): publishing
+    a 1000-label model's 30,000 seed examples spent a quarter of its CPU encoding them one at a time.
+
+    Raises
+    ------
+    RecordError
+        When ``X`` is not such a matrix (one row with NaN or infinity fails them all).
+    """
+    try:
+        with np.errstate(over="ignore"):
+            values = np.ascontiguousarray(X, dtype="<f4")
+    except (TypeError, ValueError) as exc:
+        raise RecordError(f"embeddings are not a matrix of numbers: {exc}") from None
+    if values.ndim != 2:
+        raise RecordError(f"embeddings must be a 2-D matrix, got shape {values.shape}")
+    if values.shape[0] == 0:
+        return []
+    _check(values[0])
+    if not np.isfinite(values).all():
+        raise RecordError(_NOT_FINITE)
+    row_bytes = values.shape[1] * 4
+    if row_bytes % 3:
+        return [base64.b64encode(row.tobytes()).decode("ascii") for row in values]
+    text = base64.b64encode(values.tobytes()).decode("ascii")
+    width = row_bytes // 3 * 4
+    return [text[i : i + width] for i in range(0, len(text), width)]
+
+
 def decode_embedding(value: str) -> np.ndarray:
     """The float32 vector that :func:`encode_embedding` wrote into ``value`` (a new, writable array).
 

@@ -19,10 +19,17 @@ import numpy as np
 from redline.adapters.model_files import FittedModel
 from redline.core.engine import JudgePolicy
 from redline.errors import ConfigError, ModelError
-from redline.schemas import ExampleRecord, encode, encode_embedding
+from redline.schemas import ExampleRecord, encode, encode_embeddings
 from redline.streams import example_checkpoint
 from redline.streams.example_store import ExampleStore
-from redline.streams.kafka_io import BULK_BATCH_BYTES, PartitionReader, consumer, producer, start
+from redline.streams.kafka_io import (
+    BULK_BATCH_BYTES,
+    PartitionReader,
+    consumer,
+    producer,
+    start,
+    write_partition,
+)
 from redline.streams.model_topic import PublishedModel, SnapshotInfo, newest_head, publish, read_newest
 from redline.streams.settings import StreamSettings
 from redline.streams.topics import ensure_topics
@@ -80,18 +87,19 @@ async def publish_model(
             )
         now = time.time()
         X = np.asarray(model.X_, dtype=np.float32)
-        deliveries, records = [], []
-        for i, (text, label, x) in enumerate(zip(model.texts_, model.y_.tolist(), X, strict=True)):
-            record = ExampleRecord(
+        records = [
+            ExampleRecord(
                 id=f"seed:{i:07d}", text=text, label=str(label), source="seed", embedder=embedder,
-                embedding=encode_embedding(x), model_version=fitted.version, at=now,
-            )  # fmt: skip
-            records.append(record)
-            deliveries.append(
-                await writer.send(topics.examples, value=encode(record), key=record.id.encode())
+                embedding=embedded, model_version=fitted.version, at=now,
             )
+            for i, (text, label, embedded) in enumerate(
+                zip(model.texts_, model.y_.tolist(), encode_embeddings(X), strict=True)
+            )
+        ]  # fmt: skip
         # every seed example is on the broker before the snapshot
-        offsets = [int(meta.offset) for meta in await asyncio.gather(*deliveries)]
+        offsets = await write_partition(
+            writer, topics.examples, [(r.id.encode(), encode(r)) for r in records]
+        )
         if store is not None and offsets == list(range(store.next_offset, store.next_offset + len(offsets))):
             for offset, record, x in zip(offsets, records, X, strict=True):
                 store.add(offset, record, x)  # what reading them back gives (the same float32 values)
@@ -105,7 +113,7 @@ async def publish_model(
             embedder=embedder or None,
             uncertainty_quantiles=tuple(float(q) for q in quantiles) if quantiles else None,
             labels=len(model.classes_),
-            examples=len(deliveries),
+            examples=len(records),
             reason=f"published {fitted.version} from {fitted.folder}",
             published_by="redline",
         )

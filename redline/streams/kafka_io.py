@@ -92,6 +92,30 @@ async def start(client: Any, settings: StreamSettings, timeout_s: float = 60.0) 
         raise KafkaBrokerError(f"cannot reach Kafka at {settings.bootstrap}: {exc!r}") from None
 
 
+async def write_partition(writer: Any, topic: str, records: Sequence[tuple[bytes, bytes]]) -> list[int]:
+    """Write ``records`` (key, value) to partition 0 of ``topic``, in order, a batch at a time; their
+    offsets once the broker has them all.
+
+    One future per batch (``send_batch``), not per record: ``send`` cost 24 % of the CPU of publishing
+    a 1000-label model's 30,000 seed examples (py-spy).
+    """
+    futures: list[Any] = []
+    sizes: list[int] = []
+    batch, n = writer.create_batch(), 0
+    for key, value in records:
+        if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start the next
+            futures.append(await writer.send_batch(batch, topic, partition=0))
+            sizes.append(n)
+            batch, n = writer.create_batch(), 0
+            batch.append(key=key, value=value, timestamp=None)  # an empty batch takes any one record
+        n += 1
+    if n:
+        futures.append(await writer.send_batch(batch, topic, partition=0))
+        sizes.append(n)
+    delivered = await asyncio.gather(*futures)
+    return [int(meta.offset) + i for meta, size in zip(delivered, sizes, strict=True) for i in range(size)]
+
+
 class PartitionReader:
     """Reads partition 0 of one topic with a started :func:`consumer`.
 

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from redline.errors import RecordError
-from redline.schemas import MAX_EMBEDDING_DIM, decode_embedding, decode_embeddings, encode_embedding
+from redline.schemas import (
+    MAX_EMBEDDING_DIM,
+    decode_embedding,
+    decode_embeddings,
+    encode_embedding,
+    encode_embeddings,
+)
 
 
 def test_round_trip_is_exact_float32() -> None:
@@ -92,3 +98,26 @@ def test_decode_embeddings_refuses_too_long_vectors_of_one_length() -> None:
     assert "=" not in values[0]
     got = decode_embeddings(values)
     assert all(isinstance(x, RecordError) and "more than 4096" in str(x) for x in got)
+
+
+@pytest.mark.parametrize("dim", [384, 5, 1])
+def test_a_matrix_encodes_as_each_row_would(dim: int) -> None:
+    X = np.random.default_rng(dim).normal(size=(7, dim)).astype(np.float32)
+    assert encode_embeddings(X) == [encode_embedding(x) for x in X]
+    assert encode_embeddings(np.zeros((0, dim))) == []
+
+
+@pytest.mark.parametrize(
+    ("matrix", "reason"),
+    [
+        (np.ones(4), "2-D matrix"),
+        (np.ones((2, 0)), "non-empty 1-D"),
+        (np.ones((2, MAX_EMBEDDING_DIM + 1)), "more than"),
+        (np.array([[1.0, 2.0], [np.nan, 0.0]]), "NaN or infinity"),
+        (np.array([[1e39, 0.0]]), "NaN or infinity"),
+        ([["a", "b"]], "not a matrix of numbers"),
+    ],
+)
+def test_a_bad_matrix_is_refused(matrix: object, reason: str) -> None:
+    with pytest.raises(RecordError, match=reason):
+        encode_embeddings(matrix)

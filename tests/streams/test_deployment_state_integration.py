@@ -17,7 +17,7 @@ from redline.schemas import ExampleRecord, encode, encode_embedding
 from redline.streams import deployment
 from redline.streams.deployment import publish_model, read_state, starting_state
 from redline.streams.example_store import ExampleStore
-from redline.streams.kafka_io import producer, start
+from redline.streams.kafka_io import PartitionReader, consumer, producer, start, write_partition
 from redline.streams.settings import StreamSettings
 from redline.streams.topics import ensure_topics
 
@@ -151,3 +151,32 @@ def test_a_checkpoint_that_does_not_match_the_topic_is_not_used(
     restarted = asyncio.run(starting_state(settings, None, "fake@1"))
     assert applied == [60]
     _same_rows(restarted.store, everything)
+
+
+def test_records_written_a_batch_at_a_time_keep_their_order_and_offsets(
+    kafka_bootstrap: str, tmp_path
+) -> None:
+    """``write_partition`` (how the seed examples go out): many batches, one offset per record, in order;
+    a record larger than a batch goes in one of its own."""
+    settings = _settings(kafka_bootstrap, tmp_path / "worker")
+    records = [(f"k{i}".encode(), bytes([i % 251]) * 1000) for i in range(300)]
+    records[150] = (b"big", b"x" * 40_000)
+
+    async def main() -> tuple[list[int], list[tuple[bytes, bytes]]]:
+        await ensure_topics(settings)
+        writer = producer(settings, max_batch_size=16 * 1024)  # ~15 records a batch: 20 batches
+        await start(writer, settings)
+        reader_client = consumer(settings)
+        await start(reader_client, settings)
+        try:
+            await writer.send_and_wait(settings.topics.examples, value=b"first", key=b"first")
+            offsets = await write_partition(writer, settings.topics.examples, records)
+            read = await PartitionReader(reader_client, settings.topics.examples).read(1)
+            return offsets, [(r.key, r.value) for r in read]
+        finally:
+            await writer.stop()
+            await reader_client.stop()
+
+    offsets, read = asyncio.run(main())
+    assert offsets == list(range(1, 301))
+    assert read == records
