@@ -50,8 +50,11 @@ class ScoringOrder(Generic[P, R]):
 
     def scored(self, key: str, prediction: P, now: float) -> None:
         """Text ``key`` was scored at ``now`` (a text scored again keeps its first place)."""
-        if key in self.pending_ or self.unscored_.pop(key, 0) is None:
-            return  # its result went out without it: it must not hold the others back now
+        if key in self.pending_:
+            return
+        if key in self.unscored_:  # its result went out without it: it must not hold the others back now
+            del self.unscored_[key]
+            return
         orphan = self.orphans_.pop(key, None)
         self.pending_[key] = (now, prediction, None if orphan is None else orphan[1])
 
