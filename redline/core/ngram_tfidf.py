@@ -25,6 +25,8 @@ _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 _WHITE_SPACES = re.compile(r"\s\s+")
 
 ANALYZERS = ("word", "char_wb")
+#: words whose char_wb columns a transform remembers before it starts over (a few MiB)
+WORD_CACHE_SIZE = 20_000
 
 
 def word_ngrams(text: str, ngram_range: tuple[int, int]) -> list[str]:
@@ -87,6 +89,8 @@ class NgramTfidf:
         self._grams: Callable[[str, tuple[int, int]], list[str]] = (
             word_ngrams if analyzer == "word" else char_wb_ngrams
         )
+        #: char_wb: each word's known columns (a text's n-grams are its words' n-grams, in order)
+        self._word_columns: dict[str, list[int]] = {}
 
     @classmethod
     def from_vectorizer(cls, vectorizer: Any) -> NgramTfidf:
@@ -98,24 +102,17 @@ class NgramTfidf:
 
     def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
         """One unit-norm TF-IDF row per text (all zeros when no n-gram is in the vocabulary)."""
-        vocabulary, grams, ngram_range = self.vocabulary_, self._grams, self.ngram_range
+        columns_of = self._char_wb_columns if self.analyzer == "char_wb" else self._gram_columns
         indices: list[int] = []
-        counts: list[int] = []
         indptr = [0]
         for text in texts:
-            row: dict[int, int] = {}
-            for gram in grams(text, ngram_range):
-                col = vocabulary.get(gram)
-                if col is not None:
-                    row[col] = row.get(col, 0) + 1
-            indices.extend(row)
-            counts.extend(row.values())
+            indices.extend(columns_of(text))  # one entry per known n-gram: summed into counts below
             indptr.append(len(indices))
         X = sparse.csr_matrix(
-            (np.asarray(counts, dtype=np.float64), np.asarray(indices, dtype=np.int32), np.asarray(indptr)),
-            shape=(len(indptr) - 1, len(vocabulary)),
+            (np.ones(len(indices)), np.asarray(indices, dtype=np.int32), np.asarray(indptr)),
+            shape=(len(indptr) - 1, len(self.vocabulary_)),
         )
-        X.sort_indices()
+        X.sum_duplicates()  # sorts each row's columns and counts them
         np.log(X.data, out=X.data)
         X.data += 1.0
         X.data *= self.idf_[X.indices]
@@ -124,3 +121,23 @@ class NgramTfidf:
         norms[norms == 0.0] = 1.0
         X.data /= norms[rows]
         return X
+
+    def _gram_columns(self, text: str) -> list[int]:
+        vocabulary = self.vocabulary_
+        return [c for g in self._grams(text, self.ngram_range) if (c := vocabulary.get(g)) is not None]
+
+    def _char_wb_columns(self, text: str) -> list[int]:
+        # char_wb n-grams never cross a word, so each word's columns are looked up once and remembered:
+        # 30,000 CLINC150 texts took 4.2 s one n-gram at a time (the leader's first learning step at
+        # 1000 labels builds them all), 0.6 s by word (benchmarks/bench_ngram_features.py)
+        known = self._word_columns
+        columns: list[int] = []
+        for word in _WHITE_SPACES.sub(" ", text.lower()).split():
+            cols = known.get(word)
+            if cols is None:
+                cols = self._gram_columns(word)
+                if len(known) >= WORD_CACHE_SIZE:
+                    known.clear()
+                known[word] = cols
+            columns.extend(cols)
+        return columns

@@ -12,6 +12,7 @@ from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from redline.adapters.bundled_datasets import load_dataset
+from redline.core import ngram_tfidf
 from redline.core.features import NGRAM_BLOCKS, FeatureBuilder
 from redline.core.ngram_tfidf import NgramTfidf
 from redline.errors import ModelError
@@ -115,3 +116,13 @@ print(sorted(m for m in sys.modules if m.split(".")[0] == "sklearn"))
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_remembered_words_are_bounded_and_change_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ngram_tfidf, "WORD_CACHE_SIZE", 5)
+    fitted = _vectorizer("char_wb", (2, 5)).fit(EDGE_TEXTS)
+    ours = NgramTfidf.from_vectorizer(fitted)
+    texts = [*EDGE_TEXTS, *(f"word{i} again{i % 3} repeat" for i in range(40)), *EDGE_TEXTS]
+    for _ in range(2):  # the second pass reads words remembered by the first (those still kept)
+        _same(ours.transform(texts), fitted.transform(texts))
+        assert 0 < len(ours._word_columns) <= 5
