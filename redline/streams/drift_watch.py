@@ -26,13 +26,8 @@ texts (:meth:`BudgetedRouter.boost <redline.core.judge_budget.BudgetedRouter.boo
 budget still holds over a longer horizon: the router charges those extra calls to its budget, deferred
 over its ``boost_horizon`` (5,000 texts) and repaid by a slightly lower share of the other labels.
 
-Texts the judge rejected for every candidate are embedded and clustered
-(:class:`~redline.core.new_intents.NewIntentDetector`); a cluster becomes a ``new_label_suggested``
-event whose ``details.command`` is the ``add_label`` control command that accepts it (a proposed name and
-its most typical texts as examples). When the worker's judge is an LLM (``openai:...``), the name and
-a one-sentence description are asked of it (:func:`~redline.judge.label_naming.propose_label`, in a
-task of its own: the leader's loop goes on meanwhile); without one, or when the LLM fails or takes over
-``NAMING_TIMEOUT_S``, the name comes from the texts' common words and ``details.naming.note`` says why.
+Texts the judge rejected for every candidate go to the new-intent watch (:mod:`.intent_watch`), which
+clusters them and suggests new labels.
 """
 
 from __future__ import annotations
@@ -42,21 +37,17 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from redline.core.candidate_walk import Outcome
 from redline.core.drift import DriftEvent, DriftMonitor, TextOutcome, examples_to_relearn
 from redline.core.drift_signals import DriftSettings
 from redline.core.engine import ESCALATED
-from redline.core.new_intents import IntentSuggestion, NewIntentDetector, NewIntentSettings, proposed_name
 from redline.core.scoring_order import ScoringOrder
 from redline.errors import KafkaBrokerError, RecordError
-from redline.judge.label_naming import Complete, propose_label
 from redline.schemas import Event, LabelResult, Prediction, decode
+from redline.streams.intent_watch import NewIntentWatch
 from redline.streams.kafka_io import PartitionReader, follower, start
 from redline.streams.settings import StreamSettings
 
@@ -71,8 +62,6 @@ _REMEMBERED = 20_000
 #: seconds a text's missing result may hold back the results of the texts scored after it (the judge's
 #: latency: a simulated expert's milliseconds, an LLM's seconds; a judge that is down is retried first)
 RESULT_HOLD_S = 30.0
-#: seconds a new label's LLM naming may take before the suggestion goes out with the words' name
-NAMING_TIMEOUT_S = 20.0
 _OUTCOMES = MappingProxyType({"validated": Outcome.VALIDATED, "corrected": Outcome.CORRECTED,
              "unresolved": Outcome.UNRESOLVED, "judge_unavailable": Outcome.JUDGE_FAILED})  # fmt: skip
 
@@ -85,18 +74,6 @@ def drift_settings(settings: StreamSettings) -> DriftSettings:
         min_evidence=settings.drift_min_evidence,
         min_effect=settings.drift_min_effect,
         tolerance=min(0.05, settings.drift_min_effect / 3),
-    )
-
-
-def intent_settings(settings: StreamSettings) -> NewIntentSettings:
-    """The new-intent detector's settings from the worker's knobs (``new_intent_min_size`` > 0)."""
-    size = settings.new_intent_min_size
-    return NewIntentSettings(
-        window=settings.new_intent_window,
-        similarity=settings.new_intent_similarity,
-        min_neighbours=min(4, size),
-        min_size=size,
-        min_cohesion=settings.new_intent_similarity,
     )
 
 
@@ -116,7 +93,7 @@ class DriftWatch:
         settings = self.worker.settings
         quantiles = leader.info.uncertainty_quantiles if leader.info is not None else None
         self.monitor = DriftMonitor(drift_settings(settings), quantiles)
-        self.intents = NewIntentDetector(intent_settings(settings)) if settings.new_intent_min_size else None
+        self.intents = NewIntentWatch(self.worker, self._event) if settings.new_intent_min_size else None
         self.client: Any = None
         #: results in the order their texts were scored, each with whether a drift boost escalated it
         self.order: ScoringOrder[bool, LabelResult] = ScoringOrder(hold_s=RESULT_HOLD_S)
@@ -124,13 +101,9 @@ class DriftWatch:
         self.scored: list[tuple[str, float, str]] = []
         self.confirmed: OrderedDict[str, tuple[int, str]] = OrderedDict()  # example id -> stamp, top
         self.relearned: OrderedDict[str, bool] = OrderedDict()
-        self.counts = {"results": 0, "undecodable": 0, "events": 0, "relearned": 0, "suggested": 0}
-        self.namer = llm_namer(self.worker)
-        self.naming: set[asyncio.Task[None]] = set()
-        self.names: set[str] = set()  # the names suggested so far (never proposed twice)
+        self.counts = {"results": 0, "undecodable": 0, "events": 0, "relearned": 0}
         self.drifted: list[DriftEvent] = []  # found by the watch task, relearned by poll()
         self.task: asyncio.Task[None] | None = None
-        self.embed_thread: ThreadPoolExecutor | None = None
         self.grouped: Any = None  # the model whose subsets the monitor's scopes follow
 
     def follow_subsets(self) -> None:
@@ -159,7 +132,8 @@ class DriftWatch:
         for tp in self.client.assignment():
             await self.client.position(tp)  # resolve "latest" now, not at the first fetch
         self.worker.drift_stats = self.stats
-        self.embed_thread = ThreadPoolExecutor(1, thread_name_prefix="redline-drift-embed")
+        if self.intents is not None:
+            self.intents.start()
         self.task = asyncio.create_task(self._watch())
 
     async def stop(self) -> None:
@@ -168,10 +142,8 @@ class DriftWatch:
         if self.task is not None:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
-        if self.naming:
-            await asyncio.wait(set(self.naming), timeout=NAMING_TIMEOUT_S + 5.0)
-        if self.embed_thread is not None:
-            self.embed_thread.shutdown(wait=False, cancel_futures=True)
+        if self.intents is not None:
+            await self.intents.stop()
         if self.client is not None:
             await self.client.stop()
 
@@ -198,7 +170,7 @@ class DriftWatch:
             await self._publish_drift(event)
         self.drifted += [e for e in events if e.kind == "drift"]
         if unresolved and self.intents is not None:
-            await self._cluster(unresolved)
+            await self.intents.cluster(unresolved)
 
     async def _read(self) -> None:
         """Read the new predictions and results (waiting up to 50 ms for some) into :attr:`order`."""
@@ -282,60 +254,6 @@ class DriftWatch:
             f"relearned {len(picked)} judge-confirmed examples after a drift of {names}",
         )  # fmt: skip
 
-    async def _cluster(self, unresolved: list[LabelResult]) -> None:
-        loop = asyncio.get_running_loop()
-        # embedding and clustering (DBSCAN, and its import the first time) in the watch's own thread:
-        # on the event loop they were 7 % of its busy samples in a judging burst (py-spy)
-        suggestions = await loop.run_in_executor(self.embed_thread, self._embed_and_observe, unresolved)
-        for suggestion in suggestions:
-            await self._suggest(suggestion)
-
-    def _embed_and_observe(self, unresolved: list[LabelResult]) -> list[IntentSuggestion]:
-        assert self.intents is not None
-        X = np.asarray(self.worker.embedder.encode([r.text for r in unresolved]), dtype=np.float32)
-        return [
-            s
-            for result, x in zip(unresolved, X, strict=True)
-            for s in self.intents.observe(result.id, x, result.text)
-        ]
-
-    async def _suggest(self, s: IntentSuggestion) -> None:
-        self.counts["suggested"] += 1
-        fallback = proposed_name(s.texts, f"new_intent_{s.cluster}")
-        if self.namer is None:
-            await self._publish_suggestion(s, fallback)
-            return
-        task = asyncio.create_task(self._publish_in_background(s, fallback))
-        self.naming.add(task)
-        task.add_done_callback(self.naming.discard)
-
-    async def _publish_in_background(self, s: IntentSuggestion, fallback: str) -> None:
-        try:
-            await self._publish_suggestion(s, fallback)
-        except Exception:  # a task's failure would go unseen: say so (the poll loop goes on)
-            log.exception("the new label suggestion %r could not be published", fallback)
-
-    async def _publish_suggestion(self, s: IntentSuggestion, fallback: str) -> None:
-        """Name the suggestion (the LLM judge when there is one) and publish it."""
-        existing = {*self.worker.engine.classes, *self.names}
-        without = f"the judge ({self.worker.judge_name}) is not an LLM"
-        proposal = await propose_label(self.namer, s.texts, existing, fallback, timeout_s=NAMING_TIMEOUT_S,
-                                       reason_without=without)  # fmt: skip
-        if proposal.note and self.namer is not None:
-            log.warning("new label suggestion named from its words: %s", proposal.note)
-        name = proposal.name
-        self.names.add(name)
-        command = {"command": "add_label", "label": name, "examples": list(s.texts)}
-        if proposal.description:
-            command["description"] = proposal.description
-        named = "named by the LLM judge" if proposal.named_by == "llm" else "named from its common words"
-        reason = (f"{s.size} unresolved texts form one cluster (cohesion {s.cohesion:.2f}; {named}); "
-                  "accept it with the add_label command in details.command (rename it freely)")  # fmt: skip
-        details = {**s.to_dict(), "proposed_label": name, "description": proposal.description,
-                   "named_by": proposal.named_by, "naming": proposal.to_dict(),
-                   "command": command}  # fmt: skip
-        await self._event("new_label_suggested", name, reason, [name], details, self.worker.engine.version)
-
     async def _event(
         self, kind: str, subject: str, reason: str, labels: list[str], details: dict[str, Any], version: str
     ) -> None:
@@ -349,7 +267,8 @@ class DriftWatch:
         out: dict[str, Any] = {**self.counts, "monitor": self.monitor.stats()}
         out["scoring_order"] = {**self.order.counts_, "waiting": len(self.order)}
         if self.intents is not None:
-            out["new_intents"] = self.intents.stats()
+            out.update(self.intents.counts)
+            out["new_intents"] = self.intents.detector.stats()
         return out
 
 
@@ -369,19 +288,6 @@ async def follow_drift_events(worker: Worker, reader: PartitionReader) -> None:
                     worker.model_thread, worker.engine.router.boost, event.labels,
                     settings.drift_boost_share, settings.drift_boost_texts,
                 )  # fmt: skip
-
-
-def llm_namer(worker: Worker) -> Complete | None:
-    """The worker's judge's free-text completion when it is an LLM (``openai...``); None otherwise (the
-    simulated expert, no judge)."""
-    complete = getattr(worker.judge, "complete", None)
-    if not str(worker.judge_name).startswith("openai") or not callable(complete):
-        return None
-
-    async def ask(messages: list[dict[str, str]]) -> str:
-        return str(await complete(messages, max_tokens=80))
-
-    return ask
 
 
 def _remember(table: OrderedDict[str, Any], key: str, value: Any) -> None:

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -25,7 +26,7 @@ from redline.core.classifier import RedClassifier
 from redline.core.engine import JudgePolicy, StreamEngine
 from redline.core.judge_interface import Judge
 from redline.errors import ConfigError, ModelError
-from redline.schemas import Event, ExampleRecord, JudgeRequest, JudgeVerdict, encode
+from redline.schemas import Event, ExampleRecord, JudgeRequest, JudgeVerdict, LabelResult, encode
 from redline.streams.classify_step import EmbeddedBatch, decide, embed
 from redline.streams.example_store import ExampleStore
 from redline.streams.judge_step import ask
@@ -38,6 +39,9 @@ from redline.streams.stats import WorkerStats, routing_stats
 from redline.streams.worker_metrics import EventTimes, WorkerMetrics
 
 log = logging.getLogger(__name__)
+#: unresolved texts whose embedding a worker keeps for the new-intent detector (the leader reads its own
+#: within seconds; a follower keeps its last ones, ~2 MiB)
+UNRESOLVED_KEPT = 1000
 
 #: ``await sender(outgoing, times)`` hands the messages to the producer, in order, and returns an
 #: awaitable that completes once all are on the broker (or None when they already are); ``times`` are
@@ -108,6 +112,9 @@ class Worker:
         self.judge_slots = asyncio.Semaphore(settings.judge_concurrency)  # questions in flight
         #: snapshots this worker published, by head offset, until it reads their heads back
         self.published_here: dict[int, PublishedModel] = {}
+        #: text id -> embedding (base64) of this worker's latest unresolved texts, which the leader's
+        #: new-intent detector would otherwise embed again (``UNRESOLVED_KEPT`` at most, ~2 KiB each)
+        self.unresolved_embeddings: OrderedDict[str, str] = OrderedDict()
         self.metrics = metrics if metrics is not None else WorkerMetrics()  # observability
         self.metrics.watch(self)
 
@@ -254,8 +261,14 @@ class Worker:
                 at=time.time(),
             )
             out.append(keyed("examples", example.id, example))
-        topic = "judge_requests" if isinstance(resolution.next, JudgeRequest) else "labels"
-        out.append(keyed(topic, text_id, resolution.next))
+        result = resolution.next
+        unresolved = isinstance(result, LabelResult) and result.status == "unresolved"
+        if unresolved and verdict.request.embedding and self.settings.new_intent_min_size:
+            self.unresolved_embeddings[text_id] = verdict.request.embedding
+            if len(self.unresolved_embeddings) > UNRESOLVED_KEPT:
+                self.unresolved_embeddings.popitem(last=False)
+        topic = "judge_requests" if isinstance(result, JudgeRequest) else "labels"
+        out.append(keyed(topic, text_id, result))
         return out
 
     # -- following the deployment's state ------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The leader's drift watch names a suggested label with the worker's LLM judge, never with the
+"""The leader's new-intent watch names a suggested label with the worker's LLM judge, never with the
 simulated expert; a naming failure still publishes the suggestion (named from its words)."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from types import SimpleNamespace
 import numpy as np
 
 from redline.core.new_intents import IntentSuggestion
-from redline.streams.drift_watch import DriftWatch, llm_namer
+from redline.streams.drift_watch import DriftWatch
+from redline.streams.intent_watch import NewIntentWatch, llm_namer
 
 TEXTS = ("how long until my replacement card arrives", "when will the new card come", "replacement card eta")
 
@@ -37,16 +38,17 @@ class FakeLLM:
         return self.reply
 
 
-async def _suggest(world) -> DriftWatch:
+async def _suggest(world) -> NewIntentWatch:
     async def write(topic, records):  # the control-plane producer's place: events go where results go
         await world.worker.send([SimpleNamespace(topic="events", key=k, value=v) for k, v in records])
         return list(range(len(records)))
 
     world.worker.write = write
-    watch = DriftWatch(SimpleNamespace(worker=world.worker, info=None))
-    await watch._suggest(_suggestion())
-    await watch.stop()  # waits for the naming tasks
-    return watch
+    drift = DriftWatch(SimpleNamespace(worker=world.worker, info=None))
+    assert drift.intents is not None  # new-intent suggestions are on by default
+    await drift.intents._suggest(_suggestion())
+    await drift.intents.stop()  # waits for the naming tasks
+    return drift.intents
 
 
 def test_the_simulated_expert_is_never_asked_to_name(world) -> None:

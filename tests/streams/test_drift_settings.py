@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from redline.errors import ConfigError
-from redline.streams.drift_watch import drift_settings, intent_settings
+from redline.streams.drift_watch import drift_settings
+from redline.streams.intent_watch import intent_settings
 from redline.streams.settings import StreamSettings
 
 
