@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 
 from redline.core.classifier_snapshot import partition_without
 from redline.core.feature_rows import stacked
+from redline.core.features import RowFeatures
 from redline.core.flat_new_class import fit_new_class_row
 from redline.core.flat_update import update_flat
 from redline.core.labels import label_embeddings
@@ -70,8 +71,9 @@ def update_flat_model(model: RedClassifier, start: int) -> None:
     """Move the flat softmax to the rows from ``start`` on without a refit (see :func:`update_flat`)."""
     data = model._data("update")
     codes = np.searchsorted(model.classes_, data.y).astype(np.int64)
+    F = model._F if model._F is not None and model._F.shape[0] == len(data) else None
     coef, model.flat_intercept_, _ = update_flat(
-        model._train_features(),
+        F if F is not None else RowFeatures(model.features_, data.X, data.texts),  # the rows it reads
         codes,
         np.arange(start, len(data), dtype=np.int64),
         model.flat_coef_,

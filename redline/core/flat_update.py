@@ -199,8 +199,9 @@ def update_flat(
 
     Parameters
     ----------
-    F : sparse matrix or ndarray (n, d)
-        Features of every training row, the new rows included.
+    F : sparse matrix, ndarray or RowFeatures (n, d)
+        Features of every training row, the new rows included: only ``F[rows]`` of the new and the
+        sampled rows and ``F.shape`` are read.
     codes : ndarray of int (n,)
         Class index (a row of ``coef``) of each row.
     new_rows : ndarray of int
@@ -224,10 +225,9 @@ def update_flat(
     new_rows = np.unique(np.asarray(new_rows, dtype=np.int64))
     is_new = np.zeros(n, dtype=bool)
     is_new[new_rows] = True
-    F = sparse.csr_matrix(F)
     b = np.asarray(intercept, dtype=np.float64)
     # active classes: the new rows' labels and the classes the current model ranks highest for them
-    F_new = F[new_rows]
+    F_new = sparse.csr_matrix(F[new_rows])
     Z_new = _per_class_block(coef, None, lambda W: np.asarray(F_new @ W.T), F_new.shape[0]) + b
     top = np.argsort(-Z_new, axis=1)[:, : min(settings.competitors, K)]
     active = np.unique(np.concatenate([codes[new_rows], top.ravel()])).astype(np.int64)
@@ -240,7 +240,7 @@ def update_flat(
     old_only = weight.copy()
     old_only[: new_rows.size] = 0.0
 
-    F_rows = F[rows]
+    F_rows = sparse.vstack([F_new, sparse.csr_matrix(F[old_kept])], format="csr")  # the rows of ``rows``
     support = np.unique(F_rows.indices).astype(np.int64)
     every = _Design(F_rows, support)  # every class's current logits, dense part with BLAS
     Z0 = _per_class_block(coef, every.cols, every.times, rows.size) + b

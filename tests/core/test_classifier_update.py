@@ -191,3 +191,21 @@ def test_relearn_moves_the_model_and_keeps_the_training_data(scorer: str, featur
     np.testing.assert_allclose(again.predict_proba(TEST.X, TEST.texts), proba)
     again.update(POOL.X[40:60], POOL.texts[40:60], POOL.labels[40:60])
     assert again.n_train_ == len(SEED) + 60
+
+
+@pytest.mark.parametrize("features", ["embedding", "embedding+ngrams"])
+def test_an_update_reads_only_the_rows_it_samples_and_moves_the_model_alike(features: str) -> None:
+    """A loaded model's update transforms its new and sampled rows only (no training feature matrix);
+    the update is the one it makes with every row's features computed."""
+    fitted = RedClassifier(_cfg(features=features)).fit(SEED.X, SEED.texts, SEED.labels)
+    lazy, full = (RedClassifier.from_state(fitted.to_state()) for _ in range(2))
+    full._train_features()  # every row's features, as a refit leaves them
+    for model in (lazy, full):
+        model.update(POOL.X[:40], POOL.texts[:40], POOL.labels[:40])
+        model.update(POOL.X[40:80], POOL.texts[40:80], POOL.labels[40:80])
+    assert lazy._F is None and full._F is not None and full._F.shape[0] == len(SEED) + 80
+    np.testing.assert_array_equal(lazy.flat_coef_, full.flat_coef_)
+    np.testing.assert_array_equal(lazy.flat_intercept_, full.flat_intercept_)
+    np.testing.assert_array_equal(
+        lazy.predict_proba(TEST.X, TEST.texts), full.predict_proba(TEST.X, TEST.texts)
+    )
