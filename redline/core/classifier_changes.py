@@ -29,9 +29,15 @@ if TYPE_CHECKING:
 FloatArray = NDArray[np.floating]
 
 
+def built_features(model: RedClassifier, rows: int) -> Any:
+    """The model's training features when they are computed for its ``rows`` training rows, else None."""
+    F = model._F
+    return F if F is not None and F.shape[0] == rows else None
+
+
 def append_examples(model: RedClassifier, X: FloatArray, texts: Sequence[str], y: NDArray[np.str_]) -> None:
     """Append rows to the training data (and to its features when they are computed)."""
-    F_old = model._F if model._F is not None and model._F.shape[0] == len(model._data("learning")) else None
+    F_old = built_features(model, len(model._data("learning")))
     model.data_ = model._data("learning").appended(X, texts, y)
     if F_old is None:
         model._F = None  # computed in full when first needed
@@ -71,7 +77,7 @@ def update_flat_model(model: RedClassifier, start: int) -> None:
     """Move the flat softmax to the rows from ``start`` on without a refit (see :func:`update_flat`)."""
     data = model._data("update")
     codes = np.searchsorted(model.classes_, data.y).astype(np.int64)
-    F = model._F if model._F is not None and model._F.shape[0] == len(data) else None
+    F = built_features(model, len(data))
     coef, model.flat_intercept_, _ = update_flat(
         F if F is not None else RowFeatures(model.features_, data.X, data.texts),  # the rows it reads
         codes,
@@ -95,7 +101,7 @@ def relearn_examples(model: RedClassifier, X: FloatArray, texts: Sequence[str], 
         update_flat_model(model, start)
     if room is not None and marks is not None and model._F_rows is room:
         room.rewind(marks)  # the rows appended in place are dropped: the next step appends in place again
-    elif F is None and model._F is not None and model._F.shape[0] == len(model._data("relearning")):
+    elif F is None and built_features(model, len(model._data("relearning"))) is not None:
         F = model._F[: len(data)]  # computed for this step (seconds at 1000 labels): the old rows kept
     model.data_, model._F, model._F_rows = data, F, room
 
@@ -163,8 +169,9 @@ def remove_label(model: RedClassifier, label: str) -> None:
         raise InputDataError(f"cannot remove {label!r}: a classifier needs at least 2 labels")
     data = model._data("remove_label")
     keep = data.y != label
-    if model._F is not None and model._F.shape[0] == len(data):
-        model._F = model._F[np.flatnonzero(keep)]
+    F = built_features(model, len(data))
+    if F is not None:
+        model._F = F[np.flatnonzero(keep)]
     model.data_ = data.select(keep)
     k = classes.index(label)
     model.classes_ = np.delete(model.classes_, k)

@@ -242,6 +242,12 @@ class Worker:
             return [letter] if letter is not None else []
         return self._following(verdict)
 
+    @property
+    def keeps_unresolved_embeddings(self) -> bool:
+        """Whether a leader would read :attr:`unresolved_embeddings`: its drift watch runs with new-intent
+        suggestions."""
+        return bool(self.settings.drift and self.settings.new_intent_min_size)
+
     def _following(self, verdict: JudgeVerdict) -> list[Outgoing]:
         """The next judge request or the text's result; a judge-confirmed result's example comes first,
         on ``redline.examples`` (the leader learns it)."""
@@ -263,7 +269,7 @@ class Worker:
             out.append(keyed("examples", example.id, example))
         result = resolution.next
         unresolved = isinstance(result, LabelResult) and result.status == "unresolved"
-        if unresolved and verdict.request.embedding and self.settings.new_intent_min_size:
+        if unresolved and verdict.request.embedding and self.keeps_unresolved_embeddings:
             self.unresolved_embeddings[text_id] = verdict.request.embedding
             if len(self.unresolved_embeddings) > UNRESOLVED_KEPT:
                 self.unresolved_embeddings.popitem(last=False)

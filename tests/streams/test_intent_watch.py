@@ -7,6 +7,7 @@ import json
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from redline.schemas import JudgeAttempt, JudgeRequest, JudgeVerdict, LabelResult, decode, encode
 from redline.streams import worker as worker_module
@@ -69,7 +70,8 @@ async def test_a_worker_keeps_a_bounded_number_of_them(world, monkeypatch) -> No
     assert list(world.worker.unresolved_embeddings) == [unresolved[-1].id]  # the latest
 
 
-async def test_nothing_is_kept_without_new_intent_suggestions(world) -> None:
-    world.worker.settings = world.worker.settings.model_copy(update={"new_intent_min_size": 0})
+@pytest.mark.parametrize("off", [{"new_intent_min_size": 0}, {"drift": False}])
+async def test_nothing_is_kept_without_new_intent_suggestions(world, off) -> None:
+    world.worker.settings = world.worker.settings.model_copy(update=off)
     assert await _unresolved(world)
     assert not world.worker.unresolved_embeddings
