@@ -270,7 +270,7 @@ class LocalKafkaBroker:
         """The JVM command line that runs the broker."""
         s = self.settings
         return [
-            java, f"-Xmx{s.heap}", "-Xms64m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+            java, f"-Xmx{s.heap}", "-Xms64m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", *s.jit_jvm_flags,
             "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
             s.logging_jvm_flag, f"-Dkafka.logs.dir={s.data_dir}",
             "-cp", classpath, "kafka.Kafka", str(s.properties_path),

@@ -35,6 +35,17 @@ KAFKA_VERSION_ENV = "REDLINE_KAFKA_VERSION"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9092
 DEFAULT_HEAP = "512m"
+#: the JVM's just-in-time compilers: ``c1`` (the quick one alone, ``-XX:TieredStopAtLevel=1``) or
+#: ``tiered`` (the JVM's default: C1 first, then the optimising C2 for hot code)
+JIT_MODES = ("c1", "tiered")
+#: C1 alone. bench_stream with the broker on the worker's 2 cores, interleaved against ``tiered``: the
+#: broker's CPU during a 2,000-text burst with the defaults 10.9 / 9.6 -> 4.3 / 4.2 / 5.6 s at 150
+#: labels and 12.9 -> 6.5 s at 1000, the defaults 101 / 114 -> 132 / 129 / 118 texts/s at 150 labels and
+#: 70 -> 77 at 1000; classify only the same within the noise (197 / 169 against 182 / 188 / 177). C2 was
+#: still compiling the broker's paths minutes after its start (its thread the broker's busiest, 0.25-0.4
+#: of a core during the bursts) and took those cores from the embedder. A fresh start 8.9 / 8.4 -> 6.6 /
+#: 6.4 s. The JVM with C1 alone runs hot code slower: a broker with cores of its own wants ``tiered``
+DEFAULT_JIT = "c1"
 
 _HEAP_RE = re.compile(r"^[1-9][0-9]*[kKmMgG]$")
 _VERSION_RE = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")
@@ -110,6 +121,10 @@ class BrokerSettings:
         Root of the artifact cache; the jars go to ``<cache_dir>/kafka-<version>/libs``.
     heap : str
         JVM maximum heap (``-Xmx``), e.g. ``"512m"``.
+    jit : {"c1", "tiered"}
+        The JVM's just-in-time compilers (:data:`DEFAULT_JIT`): ``c1`` compiles quickly and leaves the
+        cores to the workers that share the machine; ``tiered`` adds C2, which pays off on a broker
+        with cores of its own and a long life.
     start_timeout_s, stop_timeout_s : float
         How long ``start`` waits for the broker to answer, and ``stop`` for it to exit after
         SIGTERM before it sends SIGKILL.
@@ -129,6 +144,7 @@ class BrokerSettings:
     host: str = DEFAULT_HOST
     cache_dir: Path = field(default_factory=default_cache_dir)
     heap: str = DEFAULT_HEAP
+    jit: str = DEFAULT_JIT
     start_timeout_s: float = 120.0
     stop_timeout_s: float = 60.0
     kafka_version: str = field(default_factory=default_kafka_version)
@@ -140,6 +156,8 @@ class BrokerSettings:
             raise ConfigError(f"Kafka port must be between 1 and 65535, got {self.port}")
         if not _HEAP_RE.match(self.heap):
             raise ConfigError(f"JVM heap must look like 512m or 1g, got {self.heap!r}")
+        if self.jit not in JIT_MODES:
+            raise ConfigError(f"JVM jit must be one of {', '.join(JIT_MODES)}, got {self.jit!r}")
         if self.start_timeout_s <= 0 or self.stop_timeout_s <= 0:
             raise ConfigError("Kafka start/stop timeouts must be positive")
         kafka_release(self.kafka_version)
@@ -191,6 +209,11 @@ class BrokerSettings:
     def log4j_path(self) -> Path:
         """The generated logging configuration: ``log4j2.properties`` (4.x) or ``log4j.properties`` (3.9)."""
         return self.data_dir / ("log4j2.properties" if self.uses_log4j2 else "log4j.properties")
+
+    @property
+    def jit_jvm_flags(self) -> list[str]:
+        """The JVM options of :attr:`jit`."""
+        return ["-XX:TieredStopAtLevel=1"] if self.jit == "c1" else []
 
     @property
     def logging_jvm_flag(self) -> str:

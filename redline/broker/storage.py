@@ -187,7 +187,7 @@ def ensure_formatted(settings: BrokerSettings, *, java: str, classpath: str) -> 
         else new_cluster_id()
     )
     cmd = [
-        java, "-Xmx256m", "-cp", classpath, s.logging_jvm_flag,
+        java, "-Xmx256m", *s.jit_jvm_flags, "-cp", classpath, s.logging_jvm_flag,
         "kafka.tools.StorageTool", "format", "--cluster-id", cluster_id, "--config", str(s.properties_path),
         *scram_arguments(s.sasl),
     ]  # fmt: skip

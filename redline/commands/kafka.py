@@ -26,7 +26,9 @@ from redline.broker.properties import client_port, parse_properties
 from redline.broker.security import SASL_MECHANISMS, BrokerSasl, BrokerTls, SaslUser
 from redline.broker.settings import (
     DEFAULT_HEAP,
+    DEFAULT_JIT,
     DEFAULT_PORT,
+    JIT_MODES,
     KAFKA_3_VERSION,
     KAFKA_VERSION_ENV,
     default_cache_dir,
@@ -70,6 +72,7 @@ def build_settings(args: argparse.Namespace) -> BrokerSettings:
         port=port,
         cache_dir=default_cache_dir(),
         heap=getattr(args, "heap", DEFAULT_HEAP),
+        jit=getattr(args, "jit", DEFAULT_JIT),
         start_timeout_s=getattr(args, "timeout", 120.0),
         stop_timeout_s=getattr(args, "timeout", 60.0),
         **({"kafka_version": version} if version else {}),
@@ -220,6 +223,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     start.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"client port (default {DEFAULT_PORT})")
     add_version(start)
     start.add_argument("--heap", default=DEFAULT_HEAP, help=f"JVM max heap (default {DEFAULT_HEAP})")
+    start.add_argument(
+        "--jit",
+        choices=JIT_MODES,
+        default=DEFAULT_JIT,
+        help=f"the JVM's compilers: c1 (quick, leaves the cores to workers on the same machine) or tiered "
+        f"(adds C2: a broker with cores of its own) (default {DEFAULT_JIT})",
+    )
     start.add_argument(
         "--timeout", type=float, default=120.0, help="seconds to wait for the broker to answer (default 120)"
     )

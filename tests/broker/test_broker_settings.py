@@ -109,6 +109,7 @@ def test_relative_data_dir_becomes_absolute(tmp_path: Path, monkeypatch: pytest.
         ({"heap": "lots"}, "512m"),
         ({"heap": "0m"}, "512m"),
         ({"start_timeout_s": 0}, "positive"),
+        ({"jit": "c2"}, "c1, tiered"),
     ],
 )
 def test_invalid_settings_are_refused(tmp_path: Path, kwargs: dict[str, object], message: str) -> None:
@@ -127,3 +128,17 @@ def test_broker_settings_load_without_pydantic() -> None:
     code = "import sys, redline.broker, redline.commands.kafka; print('pydantic' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_jit_picks_the_jvm_compilers_of_the_broker_and_the_storage_tool(tmp_path: Path) -> None:
+    """``c1`` (the default) stops the JVM at its quick compiler; ``tiered`` leaves the JVM's default."""
+    from redline.broker import LocalKafkaBroker
+
+    quick = BrokerSettings(data_dir=tmp_path, cache_dir=tmp_path)
+    assert quick.jit == "c1" and quick.jit_jvm_flags == ["-XX:TieredStopAtLevel=1"]
+    command = LocalKafkaBroker(quick).java_command("java", "cp")
+    assert "-XX:TieredStopAtLevel=1" in command
+    assert command.index("-XX:TieredStopAtLevel=1") < command.index("kafka.Kafka")
+    tiered = BrokerSettings(data_dir=tmp_path, cache_dir=tmp_path, jit="tiered")
+    assert tiered.jit_jvm_flags == []
+    assert not any("Tiered" in arg for arg in LocalKafkaBroker(tiered).java_command("java", "cp"))

@@ -37,6 +37,14 @@ def test_unsupported_version_is_one_line_and_exit_1(
     assert err.count("\n") == 1 and "Kafka 3.8.0 is not supported" in err
 
 
+def test_jit_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _settings("start", "--data-dir", str(tmp_path)).jit == "c1"
+    assert _settings("start", "--jit", "tiered", "--data-dir", str(tmp_path)).jit == "tiered"
+    with pytest.raises(SystemExit):
+        _settings("start", "--jit", "c2", "--data-dir", str(tmp_path))
+    assert "invalid choice: 'c2'" in capsys.readouterr().err
+
+
 def test_sasl_flags_build_the_listener(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("REDLINE_BROKER_SASL_USERS", raising=False)
     s = _settings("start", "--data-dir", str(tmp_path), "--port", "19092", "--sasl-port", "19094",
