@@ -86,7 +86,13 @@ def _lse(Z: FloatArray) -> FloatArray:
 class _Design:
     """The sampled rows' features restricted to their column support: a dense part (columns present in
     most rows, e.g. the embedding) multiplied with BLAS, and a sparse part (the n-grams). ``cols`` lists
-    the support columns, dense ones first."""
+    the support columns, dense ones first.
+
+    The products run in float32 (the model's own precision) and return float64, in which the
+    objective is summed: one update at 1000 labels spent 2.0-2.3 s of CPU in them in float64 against
+    1.2 s, an update at 150 labels 0.95 / 0.98 s in all against 0.82 / 0.81 s; bench_learning's
+    quality part (every pool streamed through updates): CLINC150 0.9647 -> 0.9644, BANKING77 0.9328 ->
+    0.9318 (1 and 3 test texts)."""
 
     def __init__(self, F_rows: Any, support: IntArray) -> None:
         F_rows = sparse.csr_matrix(F_rows)
@@ -94,37 +100,40 @@ class _Design:
         dense = density > 0.25
         self.cols = np.concatenate([support[dense], support[~dense]])
         self.n_dense = int(dense.sum())
-        self.D = F_rows[:, support[dense]].toarray()
-        self.S = sparse.csr_matrix(F_rows[:, support[~dense]])
+        self.D = np.asarray(F_rows[:, support[dense]].toarray(), dtype=np.float32)
+        self.S = sparse.csr_matrix(F_rows[:, support[~dense]], dtype=np.float32)
         self.ST = sparse.csr_matrix(self.S.T)
 
-    def times(self, W: FloatArray) -> FloatArray:
+    def times(self, W: NDArray[np.floating[Any]]) -> FloatArray:
         """``F_rows @ W.T`` for ``W`` of shape (k, len(cols))."""
         nd = self.n_dense
-        out: FloatArray = self.D @ W[:, :nd].T + np.asarray(self.S @ W[:, nd:].T)
-        return out
+        W32 = np.asarray(W, dtype=np.float32)  # a no-op for the model's own (float32) coefficients
+        out = self.D @ W32[:, :nd].T + np.asarray(self.S @ W32[:, nd:].T)
+        return np.asarray(out, dtype=np.float64)
 
     def t_times(self, G: FloatArray) -> FloatArray:
         """``G.T @ F_rows`` of shape (k, len(cols))."""
-        return np.hstack([G.T @ self.D, np.asarray(self.ST @ G).T])
+        G32 = np.asarray(G, dtype=np.float32)
+        return np.asarray(np.hstack([G32.T @ self.D, np.asarray(self.ST @ G32).T]), dtype=np.float64)
 
 
 def _per_class_block(
     coef: NDArray[np.floating[Any]],
     cols: IntArray | None,
-    product: Callable[[FloatArray], FloatArray],
+    product: Callable[[NDArray[np.floating[Any]]], FloatArray],
     n_rows: int,
     block_bytes: int = 16 << 20,
 ) -> FloatArray:
-    """``product(W)`` for ``W = coef[:, cols]`` in float64 (every column when ``cols`` is None), a block
-    of classes at a time; ``product`` maps (k, c) weights to (n_rows, k) scores. A float64 copy of the
-    whole float32 ``coef`` was the update's largest array (163 MiB at 1000 labels, made twice)."""
+    """``product(W)`` for ``W = coef[:, cols]`` in ``coef``'s dtype (every column when ``cols`` is None),
+    a block of classes at a time; ``product`` maps (k, c) weights to (n_rows, k) float64 scores. A
+    float64 copy of the whole float32 ``coef`` was the update's largest array (163 MiB at 1000 labels,
+    made twice)."""
     K = coef.shape[0]
     step = max(1, block_bytes // (8 * max(coef.shape[1] if cols is None else cols.size, 1)))
     out = np.empty((n_rows, K), dtype=np.float64)
     for lo in range(0, K, step):
         block = coef[lo : lo + step] if cols is None else coef[lo : lo + step][:, cols]
-        out[:, lo : lo + step] = product(np.asarray(block, dtype=np.float64))
+        out[:, lo : lo + step] = product(block)
     return out
 
 
