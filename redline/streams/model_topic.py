@@ -155,6 +155,17 @@ def verify(info: SnapshotInfo, payload: bytes, secret: bytes | None) -> None:
         raise ModelError("the snapshot's signature does not match this worker's model secret")
 
 
+#: a snapshot's parameters as bytes, and as its readers decode them
+EncodedParams = tuple[bytes, Mapping[str, Any]]
+
+
+def encode_params(params: Mapping[str, Any]) -> asyncio.Future[EncodedParams]:
+    """The bytes of ``params`` (:func:`~redline.adapters.model_codec.params_to_bytes`) and the parameters
+    as read back, computed on a thread (seconds of CPU at 1000 labels: not on the event loop); await it,
+    or hand it to :func:`publish`."""
+    return asyncio.ensure_future(asyncio.to_thread(lambda: (params_to_bytes(params), params_as_read(params))))
+
+
 async def publish(
     producer: Any,
     topic: str,
@@ -162,6 +173,7 @@ async def publish(
     info: SnapshotInfo,
     previous: SnapshotInfo | None = None,
     secret: bytes | None = None,
+    encoded: asyncio.Future[EncodedParams] | None = None,
 ) -> PublishedModel:
     """Put a snapshot on ``topic``: chunks first when needed, the head last; returns it with its version.
 
@@ -169,9 +181,10 @@ async def publish(
     the ``previous`` snapshot get tombstones afterwards, so compaction can drop them. The header gets
     the parameters' digest and, with ``secret``, its signature. The returned snapshot carries the
     parameters as its readers decode them (:func:`~redline.adapters.model_codec.params_as_read`).
+    ``encoded``: :func:`encode_params` of ``params`` started earlier (a caller with other work to do
+    meanwhile); else they are encoded here.
     """
-    # seconds of CPU: not on the event loop
-    blob, as_read = await asyncio.to_thread(lambda: (params_to_bytes(params), params_as_read(params)))
+    blob, as_read = await (encoded if encoded is not None else encode_params(params))
     offsets: list[int] = []
     if len(blob) > INLINE_MAX_BYTES:
         for i, chunk in enumerate(split_chunks(blob, max_bytes=INLINE_MAX_BYTES)):

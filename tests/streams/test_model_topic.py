@@ -15,6 +15,7 @@ from redline.streams.model_topic import (
     SnapshotInfo,
     decode_head,
     encode_head,
+    encode_params,
     load_head,
     publish,
     sign,
@@ -76,6 +77,18 @@ async def test_a_large_snapshot_goes_in_chunks_and_the_previous_ones_are_tombsto
     tombstones = [r for r in log.records[second.offset + 1 :] if r.value is None]
     assert len(tombstones) == len(first.info.chunk_offsets)
     assert int(second.version[1:]) > int(first.version[1:])
+
+
+async def test_parameters_encoded_ahead_publish_the_same_snapshot() -> None:
+    """A caller that starts :func:`encode_params` before other work publishes what ``publish`` encodes."""
+    params = {"w": np.random.default_rng(1).normal(size=(50, 20)).astype(np.float32), "classes": ["a"]}
+    here, ahead = FakeLog(), FakeLog()
+    plain = await publish(here, "t", params, _info())
+    encoded = encode_params(params)
+    early = await publish(ahead, "t", params, _info(), encoded=encoded)
+    assert early.info.digest == plain.info.digest and early.info.payload_bytes == plain.info.payload_bytes
+    assert decode_head(ahead.records[0].value)[1] == decode_head(here.records[0].value)[1]
+    np.testing.assert_array_equal(early.params["w"], plain.params["w"])
 
 
 async def test_a_snapshot_whose_parameters_do_not_match_its_digest_is_refused() -> None:
