@@ -155,6 +155,12 @@ def policy_line(settings: StreamSettings, policy: JudgePolicy) -> str:
     return text
 
 
+def _import_all(modules: list[str]) -> None:
+    """Import ``modules`` (on a thread: a module's first import is its cost)."""
+    for name in modules:
+        importlib.import_module(name)
+
+
 def run_worker(settings: StreamSettings, *, judge_truth: Path | None = None) -> int:
     """Build the worker, register the agents and tasks, and run the Faust worker until SIGINT/SIGTERM."""
     # deferred: faust pulls in aiohttp, mode and venusian (start-up time of every other command)
@@ -182,8 +188,11 @@ def run_worker(settings: StreamSettings, *, judge_truth: Path | None = None) -> 
         if settings.drift and not worker.assigned:
             # river takes 1.2 s to import (river.drift pulls in scikit-learn): the drift watch imported it
             # on the event loop at the first result, a stall inside the first burst; importing it before
-            # the group join made a restart ready in 3.3-5.6 s instead of 1.7-3.0 (CPU shared with the reads)
-            Thread(target=importlib.import_module, args=("river.drift",), daemon=True).start()
+            # the group join made a restart ready in 3.3-5.6 s instead of 1.7-3.0 (CPU shared with the reads).
+            # Likewise scikit-learn's clustering for new-intent suggestions: its import (0.6-0.7 s) was
+            # 1.5 % of the samples of a 1000-label burst and 3.3 % of a 150-label one (py-spy, bench_stream)
+            modules = ["river.drift", *(["sklearn.cluster"] if worker.keeps_unresolved_embeddings else [])]
+            Thread(target=_import_all, args=(modules,), daemon=True).start()
         worker.assigned = True
         names = sorted({tp.topic for tp in assigned})
         print(f"redline worker: assigned {len(assigned)} partition(s) of {', '.join(names)}", file=sys.stderr)
