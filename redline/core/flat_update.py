@@ -89,10 +89,10 @@ class _Design:
     the support columns, dense ones first.
 
     The products run in float32 (the model's own precision) and return float64, in which the
-    objective is summed: one update at 1000 labels spent 2.0-2.3 s of CPU in them in float64 against
-    1.2 s, an update at 150 labels 0.95 / 0.98 s in all against 0.82 / 0.81 s; bench_learning's
-    quality part (every pool streamed through updates): CLINC150 0.9647 -> 0.9644, BANKING77 0.9328 ->
-    0.9318 (1 and 3 test texts)."""
+    objective is summed: one update at 1000 labels spent 1.7-2.3 s of CPU in them in float64 against
+    1.2-1.3 s (three interleaved pairs), an update at 150 labels 0.95 / 0.98 s in all against 0.82 /
+    0.81 s; bench_learning's quality part (every pool streamed through updates): CLINC150 0.9647 ->
+    0.9644, BANKING77 0.9328 -> 0.9318 (1 and 3 test texts)."""
 
     def __init__(self, F_rows: Any, support: IntArray) -> None:
         F_rows = sparse.csr_matrix(F_rows)
