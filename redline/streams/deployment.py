@@ -98,7 +98,8 @@ async def publish_model(
         # and compressing 1000 labels' weights took ~1 s of the first start); a first start at 1000
         # labels, two runs each, interleaved: ready in 10.1 / 9.6 and 10.5 / 9.5 s -> 10.1 / 9.1 and
         # 10.0 / 8.6 s
-        encoded = encode_params(model.params_state())
+        params = model.params_state()
+        encoded = encode_params(params)
         now = time.time()
         X = np.asarray(model.X_, dtype=np.float32)
         records = [
@@ -132,11 +133,13 @@ async def publish_model(
             published_by="redline",
         )
         return await publish(
-            writer, topics.models, model.params_state(), info, secret=settings.snapshot_key, encoded=encoded
+            writer, topics.models, params, info, secret=settings.snapshot_key, encoded=encoded
         )
     finally:
-        if encoded is not None and not encoded.cancel() and not encoded.cancelled():
-            encoded.exception()  # failed while the examples were written: read, so that nothing warns
+        if encoded is not None:
+            encoded.cancel()  # still running when writing the examples failed: its result is not wanted
+            if not encoded.cancelled():
+                encoded.exception()  # finished but maybe unread (its error included): read, so nothing warns
         await writer.stop()
         await reader_client.stop()
 
