@@ -191,8 +191,11 @@ async def test_timeouts_on_an_answering_endpoint_spend_retries_and_raise() -> No
     # The model is slower than the per-call timeout, but the server answers GET /models: it is up,
     # so every timeout spends a retry and the caller gets a JudgeError after its retries instead of
     # waiting behind an open breaker (for up to max_outage_s, 120 s by default).
+    # timeout_s is far shorter than the model's 5 s but long enough for every attempt to reach the
+    # endpoint on a loaded machine: at 0.05 s a CI run once timed out before the request was sent,
+    # so the endpoint counted 3 requests for 4 attempts.
     endpoint = ScriptedEndpoint(default=Reply(delay_s=5.0))
-    judge, slept = make_judge(endpoint, timeout_s=0.05, max_retries=3, breaker_threshold=2)
+    judge, slept = make_judge(endpoint, timeout_s=0.5, max_retries=3, breaker_threshold=2)
     with pytest.raises(JudgeError, match="failed after 3 retries: timed out"):
         await asyncio.wait_for(judge.judge("t", "l", CTX), 10)
     assert endpoint.requests == 4 and len(slept) == 3  # exactly max_retries + 1 attempts
@@ -208,7 +211,7 @@ async def test_timeouts_on_an_answering_endpoint_spend_retries_and_raise() -> No
 
 async def test_any_http_status_from_models_means_the_endpoint_is_up() -> None:
     endpoint = ScriptedEndpoint(default=Reply(delay_s=5.0), models=Reply(status=404))
-    judge, _ = make_judge(endpoint, timeout_s=0.05, max_retries=1, breaker_threshold=1)
+    judge, _ = make_judge(endpoint, timeout_s=0.5, max_retries=1, breaker_threshold=1)
     with pytest.raises(JudgeError, match="failed after 1 retries"):
         await asyncio.wait_for(judge.judge("t", "l", CTX), 10)
     assert endpoint.requests == 2 and judge.stats()["breaker"]["opens"] == 0
