@@ -55,6 +55,9 @@ from stream_setup import (
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# how often the ready page is asked while a worker starts: every 0.5 s (the demo's) rounded each ready
+# time up by 0.25 s on average and by up to 0.5 s
+READY_POLL_S = 0.05
 JUDGE = ["--judge", "simulated:0.95"]
 CONFIGS: dict[str, list[str]] = {
     "classify only (judge none, learning off)": ["--judge", "none", "--learn-every", "0"],
@@ -282,7 +285,7 @@ def run_config(
     proc = _start_worker(command, log, worker_env)
     rss = RssSampler(proc.pid).start()
     try:
-        wait_until_ready(proc, port, log)
+        wait_until_ready(proc, port, log, poll_s=READY_POLL_S)
         ready_s = time.monotonic() - started  # from starting the process
         first = asyncio.run(_stream(bootstrap, topics, [(f"{run}-first", texts[0])], None, 300))
         first_s = first["arrived"][f"{run}-first"] - first["sent"][f"{run}-first"]
@@ -312,7 +315,7 @@ def run_config(
     restarted = time.monotonic()
     proc = _start_worker(command, log.with_suffix(".restart.log"), worker_env)
     try:
-        wait_until_ready(proc, port, log.with_suffix(".restart.log"))
+        wait_until_ready(proc, port, log.with_suffix(".restart.log"), poll_s=READY_POLL_S)
         ready_restart_s = time.monotonic() - restarted
         again = asyncio.run(_stream(bootstrap, topics, [(f"{run}-again", texts[1])], None, 300))
         again_s = again["arrived"][f"{run}-again"] - again["sent"][f"{run}-again"]

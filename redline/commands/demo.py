@@ -83,10 +83,10 @@ def _start_broker(work: Path, port: int) -> tuple[Any, str]:
 
 
 def wait_until_ready(
-    worker: subprocess.Popen[bytes], web_port: int, log: Path, timeout_s: float = 600.0
+    worker: subprocess.Popen[bytes], web_port: int, log: Path, timeout_s: float = 600.0, poll_s: float = 0.5
 ) -> float:
     """Wait until the worker's ``/redline/ready/`` page answers 200 (state loaded, consumer group
-    joined); return the seconds it took."""
+    joined), asking every ``poll_s`` seconds; return the seconds it took."""
     started = time.monotonic()
     url = f"http://127.0.0.1:{web_port}/redline/ready/"
     while time.monotonic() - started < timeout_s:
@@ -100,7 +100,7 @@ def wait_until_ready(
                     return time.monotonic() - started
         except (OSError, ValueError):  # not listening yet, or 503 (not ready)
             pass
-        time.sleep(0.5)
+        time.sleep(poll_s)
     raise RedlineError(f"the worker was not ready within {timeout_s:.0f} s (log: {log})")
 
 
