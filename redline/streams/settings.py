@@ -112,19 +112,17 @@ class StreamSettings(RedlineSettings):
         description="seconds a batch of judge questions waits to fill (each judged text passes one "
         "such hop per question)",
     )
+    # 5 ms, measured in interleaved bench_stream pairs against 0 (README, "The stream"): classify only at
+    # 150 labels 348 / 344 -> 430 / 416 texts/s, the defaults 263 / 275 -> 330 / 299 at 150 labels and
+    # 141 / 139 -> 155 / 145 at 1000, the accepted p99 at half rate unchanged (199-275 against 208-259
+    # ms); 10 and 20 ms gave 5-10 % more but a judged p99 up to 410 ms (it waits at each of three hops)
     producer_linger_s: float = Field(
         default=0.005,
         ge=0,
         le=1,
-        description="seconds the producer waits to fill a request with more records (Kafka's linger.ms). "
-        "bench_stream, interleaved pairs of 0 and 0.005 on a quiet 2-core machine: classify only at 150 "
-        "labels 348 / 344 -> 430 / 416 texts/s, the broker's CPU per burst 1.5 -> 0.7 s; the defaults "
-        "263 / 275 -> 330 / 299 at 150 labels and 141 / 139 -> 155 / 145 at 1000; the accepted p99 at "
-        "half rate 199-275 ms against 208-259 ms (earlier, loaded days saw +10-15 % within the noise, and "
-        "one session a p50 at half rate of 0.9-1.8 s with it instead of 0.3 s, not seen in these runs); "
-        "the defaults at 150 labels, two rounds of 0.005 / 0.01 / 0.02: 325 / 359 / 363 and 319 / 343 / "
-        "344 texts/s, but the judged p99 at half rate 257 / 358 / 363 and 259 / 303 / 410 ms: each "
-        "judged text waits for the linger at three hops",
+        description="seconds the producer waits to fill a request with more records (Kafka's linger.ms): "
+        "fewer, fuller requests for the broker, at most this much more latency per hop (a judged text "
+        "has three)",
     )
     blas_threads: int = Field(
         default=1,
