@@ -53,6 +53,7 @@ WORKER_FLAGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "learn_interval_s": ("--learn-interval",),
         "learn_min_interval_s": ("--learn-min-interval",),
         "learn_time_share": ("--learn-time-share",),
+        "learn_defer_s": ("--learn-defer",),
         "model_secret": ("--model-secret",),
         "refit_interval_s": ("--refit-interval",),
         "session_timeout_s": ("--session-timeout",),

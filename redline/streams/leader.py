@@ -10,7 +10,8 @@ lead. The leader
   offset the newest snapshot says it included (a command applied before, recognised by its id, changes
   nothing twice);
 - learns the judge-confirmed examples that arrived on ``redline.examples`` after the snapshot's examples
-  offset, in batches (an incremental update within seconds);
+  offset, in batches (an incremental update within seconds; while its own classify path is saturated,
+  after the burst, or after ``learn_defer_s`` at most);
 - refits the whole model now and then in a separate process (so classification keeps its cores);
 - watches every result for drift and new intents (:mod:`.drift_watch`);
 - publishes every change as a new snapshot; every worker, this one included, reloads it.
@@ -85,6 +86,7 @@ class Leader:
         self.control_offset = 0
         self.last_update = time.monotonic()
         self.last_step_s = 0.0  # how long the last learning step took
+        self.due_since: float | None = None  # when a learning step deferred by a burst became due
         self.last_refit = time.monotonic()
         self.refit_job: asyncio.Future[dict[str, Any]] | None = None
         self.refit_until = 0
@@ -176,7 +178,21 @@ class Leader:
         # every ~3 s halved a 2-core worker's throughput), and at most learn_time_share of the time
         pause = learning_pause(settings.learn_min_interval_s, self.last_step_s, settings.learn_time_share)
         if since < pause or (len(keep) < settings.learn_every and since < settings.learn_interval_s):
+            self.due_since = None
             return
+        now = time.monotonic()
+        self.due_since = self.due_since if self.due_since is not None else now
+        if self.worker.load.saturated_for(now) > 0 and now - self.due_since < settings.learn_defer_s:
+            # a burst: classified first, learned after it (or after learn_defer_s at most). On 2 cores a
+            # step's CPU comes off the classify path wherever it runs; the GIL is not the cost: steps in
+            # a child process measured the same (bench_stream, defaults at 150 labels, two interleaved
+            # pairs: 257 / 242 against 234 / 286 texts/s on the thread), and the learning thread at
+            # niceness 19 made the half-rate stream worse (worker CPU 9.9-10.4 against 7.1-7.3 ms per
+            # text, accepted p99 243-272 against 222-229 ms, three pairs). Deferring, two interleaved
+            # pairs (--learn-defer 0 against 30): 229 / 236 against 267 / 290 texts/s, worker CPU 6.7 /
+            # 6.6 against 5.6 / 5.4 ms per text; accepted p99 at half rate 224 / 240 against 226 / 242
+            return
+        self.due_since = None
         if len(keep) > step_limit(settings.learn_every):  # the oldest now, the rest in the next steps
             keep = keep[: step_limit(settings.learn_every)]
             end = int(rows.offsets[keep[-1]]) + 1

@@ -178,6 +178,12 @@ class StreamSettings(RedlineSettings):
         description="share of the time the leader may spend learning: after a step of t seconds the next "
         "waits at least t * (1 / share - 1) (a step took ~0.8 s at 150 labels, ~3 s at 1000)",
     )
+    learn_defer_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="seconds a due learning step waits while the leader's classify path is saturated "
+        "(its batches come full), so that a burst is classified first (0: never waits)",
+    )
     model_secret: SecretStr | None = Field(
         default=None,
         description="shared secret: snapshots are signed (HMAC-SHA256); unsigned or wrongly signed ones "

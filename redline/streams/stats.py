@@ -31,6 +31,34 @@ class WorkerStats:
         self.sent[topic] += 1
 
 
+@dataclass
+class ClassifyLoad:
+    """Whether the classify path is saturated: its batches come full (more texts were waiting) and keep
+    coming. A batch that closes on its timer, short, means the input ran dry.
+
+    Times are ``time.monotonic()`` seconds, passed in.
+    """
+
+    #: seconds without a batch after which the path is idle whatever the last batch was
+    quiet_after_s: float = 1.0
+    saturated_since: float | None = None
+    last_batch_at: float = -math.inf
+
+    def batch(self, size: int, full_size: int, now: float) -> None:
+        """A batch of ``size`` texts was read (``full_size``: the batch size)."""
+        self.last_batch_at = now
+        if size < full_size:
+            self.saturated_since = None
+        elif self.saturated_since is None:
+            self.saturated_since = now
+
+    def saturated_for(self, now: float) -> float:
+        """Seconds the classify path has been saturated without a break (0 when it is not)."""
+        if self.saturated_since is None or now - self.last_batch_at > self.quiet_after_s:
+            return 0.0
+        return now - self.saturated_since
+
+
 def routing_stats(router: BudgetedRouter) -> dict[str, Any]:
     """The live judge share of a router: texts routed, texts sent to the judge, their share, the
     target and the current threshold; the labels a drift boost covers now, the texts escalated by

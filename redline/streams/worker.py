@@ -35,7 +35,7 @@ from redline.streams.messages import Outgoing, decode_or_dead_letter, keyed
 from redline.streams.model_topic import HEAD_KEY, PublishedModel, load_head
 from redline.streams.resolve_step import resolve
 from redline.streams.settings import StreamSettings
-from redline.streams.stats import WorkerStats, routing_stats
+from redline.streams.stats import ClassifyLoad, WorkerStats, routing_stats
 from redline.streams.worker_metrics import EventTimes, WorkerMetrics
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,7 @@ class Worker:
         self.worker_id = f"{settings.app_id}-{settings.web_port}-{uuid.uuid4().hex[:6]}"
         self.embedder_id = str(getattr(embedder, "model_id", "") or "")
         self.stats = WorkerStats()
+        self.load = ClassifyLoad()  # the leader defers learning while the classify path is saturated
         self.assigned = False
         self.leading: Callable[[], bool] = lambda: False
         #: the leader's drift watch's stats while it leads (:mod:`.drift_watch`)
@@ -190,6 +191,7 @@ class Worker:
         """Read and embed ``messages`` off the event loop, on one of the ``embed_batches`` embedding
         threads (the classify agent embeds that many batches at once, :mod:`.delivery`)."""
         self.stats.texts += len(messages)
+        self.load.batch(len(messages), self.settings.batch_size, time.monotonic())
         self.metrics.texts_in(len(messages))
         loop = asyncio.get_running_loop()
         step = partial(

@@ -85,3 +85,56 @@ async def test_a_learning_step_learns_at_most_twice_learn_every_the_oldest_first
     finally:
         world.worker.close()
     assert steps[:3] == [(4, 104), (4, 108), (1, 109)] and steps[3][0] == 0
+
+
+def test_the_classify_path_is_saturated_while_its_batches_come_full() -> None:
+    from redline.streams.stats import ClassifyLoad
+
+    load = ClassifyLoad()
+    assert load.saturated_for(0.0) == 0.0  # no batch yet
+    load.batch(64, 64, 10.0)
+    load.batch(64, 64, 10.5)
+    assert load.saturated_for(10.6) == pytest.approx(0.6)
+    assert load.saturated_for(11.6) == 0.0  # no batch for over a second: the input ran dry
+    load.batch(64, 64, 11.7)
+    load.batch(20, 64, 11.8)  # closed on its timer, short: nothing was waiting
+    assert load.saturated_for(11.9) == 0.0
+    load.batch(64, 64, 12.0)
+    assert load.saturated_for(12.5) == pytest.approx(0.5)  # counted from the new full batch
+
+
+async def test_a_due_learning_step_waits_for_a_burst_at_most_learn_defer_s(tmp_path) -> None:
+    """While the leader's classify path is saturated a due step waits (the burst is classified first);
+    it runs once a batch comes short, or after learn_defer_s whatever the load."""
+    world = make_world(tmp_path, learn_every=2)
+    try:
+        leader = _leader(world)
+        rng = np.random.default_rng(0)
+        for i in range(6):
+            x = rng.normal(size=16).astype(np.float32)
+            record = ExampleRecord(
+                id=f"judged:t{i}", text=f"text {i}", label=LABELS[i % 4], source="validated",
+                embedder="table@1", embedding=encode_embedding(x / np.linalg.norm(x)),
+            )  # fmt: skip
+            world.worker.store.apply(100 + i, record.id.encode(), encode(record))
+        load, full = world.worker.load, world.worker.settings.batch_size
+
+        async def step() -> int:
+            leader.last_update = time.monotonic() - 1000.0  # the pause is over
+            before = leader.model.n_train_
+            await leader._learn_if_due()
+            return leader.model.n_train_ - before
+
+        load.batch(full, full, time.monotonic())
+        assert await step() == 0  # saturated: deferred
+        load.batch(full, full, time.monotonic())
+        assert await step() == 0
+        load.batch(1, full, time.monotonic())  # the burst is over
+        assert await step() == 4
+        load.batch(full, full, time.monotonic())
+        assert await step() == 0  # the next step waits for the next burst
+        leader.due_since = time.monotonic() - world.worker.settings.learn_defer_s  # ... learn_defer_s at most
+        load.batch(full, full, time.monotonic())
+        assert await step() == 2
+    finally:
+        world.worker.close()
