@@ -376,6 +376,8 @@ class Worker:
             "model_updates": self.stats.model_updates,
             "reloads": self.stats.reloads,
             "failed_updates": self.stats.failed_updates,
+            # seconds the classify path has read full batches without a break (a leader's learning waits)
+            "classify_saturated_s": round(self.load.saturated_for(time.monotonic()), 1),
             "routing": routing_stats(self.engine.router),
             "drift": self.drift_stats(),
         }
