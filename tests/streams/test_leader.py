@@ -41,6 +41,18 @@ def _leader(world) -> Leader:
     return leader
 
 
+def _confirm(world, n: int) -> None:
+    """``n`` judge-confirmed examples on the store (offsets 100 on), as the examples topic brings them."""
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        x = rng.normal(size=16).astype(np.float32)
+        record = ExampleRecord(
+            id=f"judged:t{i}", text=f"text {i}", label=LABELS[i % 4], source="validated",
+            embedder="table@1", embedding=encode_embedding(x / np.linalg.norm(x)),
+        )  # fmt: skip
+        world.worker.store.apply(100 + i, record.id.encode(), encode(record))
+
+
 @pytest.mark.parametrize(
     ("command", "dropped"),
     [
@@ -68,14 +80,7 @@ async def test_a_learning_step_learns_at_most_twice_learn_every_the_oldest_first
     world = make_world(tmp_path, learn_every=2)
     try:
         leader = _leader(world)
-        rng = np.random.default_rng(0)
-        for i in range(9):
-            x = rng.normal(size=16).astype(np.float32)
-            record = ExampleRecord(
-                id=f"judged:t{i}", text=f"text {i}", label=LABELS[i % 4], source="validated",
-                embedder="table@1", embedding=encode_embedding(x / np.linalg.norm(x)),
-            )  # fmt: skip
-            world.worker.store.apply(100 + i, record.id.encode(), encode(record))
+        _confirm(world, 9)
         steps = []
         for _ in range(4):
             leader.last_update = time.monotonic() - 1000.0  # the pause is over
@@ -109,14 +114,7 @@ async def test_a_due_learning_step_waits_for_a_burst_at_most_learn_defer_s(tmp_p
     world = make_world(tmp_path, learn_every=2)
     try:
         leader = _leader(world)
-        rng = np.random.default_rng(0)
-        for i in range(6):
-            x = rng.normal(size=16).astype(np.float32)
-            record = ExampleRecord(
-                id=f"judged:t{i}", text=f"text {i}", label=LABELS[i % 4], source="validated",
-                embedder="table@1", embedding=encode_embedding(x / np.linalg.norm(x)),
-            )  # fmt: skip
-            world.worker.store.apply(100 + i, record.id.encode(), encode(record))
+        _confirm(world, 6)
         load, full = world.worker.load, world.worker.settings.batch_size
 
         async def step() -> int:
