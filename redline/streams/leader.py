@@ -172,7 +172,8 @@ class Leader:
         if not keep:
             self.learned_offset = end  # nothing confirmed to learn: seed and control examples are learned
             return  # through their fit or their command
-        since = time.monotonic() - self.last_update
+        now = time.monotonic()
+        since = now - self.last_update
         # each step costs the leader an update and a snapshot and every worker a reload, CPU the
         # classify path shares: at most one per learn_min_interval_s (bench_stream: 64-text steps
         # every ~3 s halved a 2-core worker's throughput), and at most learn_time_share of the time
@@ -180,8 +181,8 @@ class Leader:
         if since < pause or (len(keep) < settings.learn_every and since < settings.learn_interval_s):
             self.due_since = None
             return
-        now = time.monotonic()
-        self.due_since = self.due_since if self.due_since is not None else now
+        if self.due_since is None:
+            self.due_since = now
         if self.worker.load.saturated_for(now) > 0 and now - self.due_since < settings.learn_defer_s:
             # a burst: classified first, learned after it (or after learn_defer_s at most). On 2 cores a
             # step's CPU comes off the classify path wherever it runs; the GIL is not the cost: steps in
