@@ -7,9 +7,10 @@ case's model folder, and:
 1. *ready*: seconds from starting the process to its ``/redline/ready/`` page answering 200; then the
    first text's produce-to-label latency; both again for a restart of the worker at the end (the
    first start publishes ``--model``, the restart reads the model from the topic);
-2. *burst*: N texts produced at once; end-to-end texts/s = N / (last result - first send). The same
-   texts embedded by the same model in this process, right before and right after the stream run
-   (the mean of both: the same machine load as the stream), give the ratio stream / embedding alone;
+2. *burst*: N texts produced at once (by kcat where it is installed: ``load_generator.py``);
+   end-to-end texts/s = N / (last result - first send). The same texts embedded by the same model in
+   this process, right before and right after the stream run (the mean of both: the same machine load
+   as the stream), give the ratio stream / embedding alone;
 3. *latency*: texts produced at half the burst rate, each one's produce-to-label latency (send time to
    arrival of its result here, one clock), split into accepted (model alone) and judged texts;
 4. *memory*: the worker's resident memory sampled every 0.5 s (max, and median of the second half);
@@ -42,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from load_generator import default_kind, stream
 from stream_setup import (
     RssSampler,
     StreamCase,
@@ -68,63 +70,10 @@ _NAMES = list(CONFIGS)
 PER_CASE = {"clinc150": _NAMES, "synthetic1000": [_NAMES[0], _NAMES[2]]}
 
 
-async def _stream(
-    bootstrap: str, topics: Any, texts: list[tuple[str, str]], pace_per_s: float | None, timeout_s: float
-) -> dict[str, Any]:
-    """Send ``texts`` (id, text), optionally paced; return send and arrival wall-clock times per id."""
-    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-
-    from redline.schemas import LabelResult, TextIn, decode, encode
-
-    consumer = AIOKafkaConsumer(
-        topics.labels, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="latest"
-    )
-    await consumer.start()
-    await consumer.seek_to_end()
-    for tp in consumer.assignment():
-        await consumer.position(tp)  # resolve "latest" now, before anything is sent
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
-    await producer.start()
-    sent: dict[str, float] = {}
-    arrived: dict[str, float] = {}
-    results: dict[str, Any] = {}
-    wanted = {i for i, _ in texts}
-
-    async def read() -> None:
-        deadline = time.monotonic() + timeout_s
-        while not wanted <= arrived.keys() and time.monotonic() < deadline:
-            batches = await consumer.getmany(timeout_ms=100, max_records=1000)
-            now = time.time()
-            for records in batches.values():
-                for record in records:
-                    result = decode(LabelResult, record.value)
-                    if result.id in wanted and result.id not in arrived:
-                        arrived[result.id] = now
-                        results[result.id] = result
-
-    reader = asyncio.create_task(read())
-    started = time.monotonic()
-    futures = []
-    try:
-        for k, (i, text) in enumerate(texts):
-            if pace_per_s:
-                delay = started + k / pace_per_s - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-            sent[i] = time.time()
-            futures.append(await producer.send(topics.texts, encode(TextIn(id=i, text=text)), key=i.encode()))
-        for fut in futures:
-            await fut
-        await reader
-    finally:
-        await producer.stop()
-        await consumer.stop()
-    return {"sent": sent, "arrived": arrived, "results": results}
-
-
 def _cpu_now(pids: dict[str, int | None]) -> dict[str, float]:
-    """CPU seconds each process of ``pids`` has used so far (0 for one without a pid)."""
-    return {k: cpu_seconds(pid) if pid else 0.0 for k, pid in pids.items()}
+    """CPU seconds each process of ``pids`` has used so far (0 for one without a pid); this process's
+    include its finished children (the load generator's kcat processes)."""
+    return {k: cpu_seconds(pid, children=pid == os.getpid()) if pid else 0.0 for k, pid in pids.items()}
 
 
 def _cpu_since(pids: dict[str, int | None], before: dict[str, float]) -> dict[str, float]:
@@ -207,7 +156,7 @@ def _worker_command(
 
 
 def warm_pipeline(
-    case: StreamCase, bootstrap: str, work: Path, n: int, broker_pid: int | None
+    case: StreamCase, bootstrap: str, work: Path, n: int, broker_pid: int | None, load_generator: str
 ) -> dict[str, Any]:
     """One unmeasured burst of ``n`` texts through a worker with the defaults (judge, learning), on topics
     of its own, so that the configurations are measured against a broker whose JIT has compiled the
@@ -232,7 +181,7 @@ def warm_pipeline(
     try:
         wait_until_ready(proc, port, log)
         burst = [(f"{run}-w{k}", case.texts[k % len(case.texts)]) for k in range(n)]
-        done = asyncio.run(_stream(bootstrap, topics, burst, None, 900))
+        done = asyncio.run(stream(load_generator, bootstrap, topics, burst, None, 900))
     finally:
         _stop(proc)
     return {
@@ -287,7 +236,9 @@ def run_config(
     try:
         wait_until_ready(proc, port, log, poll_s=READY_POLL_S)
         ready_s = time.monotonic() - started  # from starting the process
-        first = asyncio.run(_stream(bootstrap, topics, [(f"{run}-first", texts[0])], None, 300))
+        first = asyncio.run(
+            stream(args.load_generator, bootstrap, topics, [(f"{run}-first", texts[0])], None, 300)
+        )
         first_s = first["arrived"][f"{run}-first"] - first["sent"][f"{run}-first"]
         slug = name.split(" (")[0].replace(" ", "_").replace(",", "")
         svg = RESULTS / "profiles" / f"{case.name}-{slug}.svg"
@@ -297,7 +248,7 @@ def run_config(
         idle = _idle_cores(pids, args.idle_s)
         spy = py_spy(proc.pid, 25, svg) if args.profile else None
         cpu_start = _cpu_now(pids)
-        b = asyncio.run(_stream(bootstrap, topics, burst, None, 1800))
+        b = asyncio.run(stream(args.load_generator, bootstrap, topics, burst, None, 1800))
         cpu_burst = _cpu_since(pids, cpu_start)
         end_to_end = len(b["arrived"]) / (max(b["arrived"].values()) - min(b["sent"].values()))
         if spy is not None:
@@ -305,7 +256,7 @@ def run_config(
         embed_after, embed_cpu_after = embedding_rate(embedder, texts)
         rate = args.pace or end_to_end / 2
         cpu_start = _cpu_now(pids)
-        lat = asyncio.run(_stream(bootstrap, topics, paced, rate, 900))
+        lat = asyncio.run(stream(args.load_generator, bootstrap, topics, paced, rate, 900))
         cpu_paced = _cpu_since(pids, cpu_start)
         stats = stats_page(port)
     finally:
@@ -317,7 +268,9 @@ def run_config(
     try:
         wait_until_ready(proc, port, log.with_suffix(".restart.log"), poll_s=READY_POLL_S)
         ready_restart_s = time.monotonic() - restarted
-        again = asyncio.run(_stream(bootstrap, topics, [(f"{run}-again", texts[1])], None, 300))
+        again = asyncio.run(
+            stream(args.load_generator, bootstrap, topics, [(f"{run}-again", texts[1])], None, 300)
+        )
         again_s = again["arrived"][f"{run}-again"] - again["sent"][f"{run}-again"]
     finally:
         _stop(proc)
@@ -445,6 +398,13 @@ def main() -> None:
         "--worker-env", default="", help="KEY=VALUE pairs for every worker only (not the embedding alone)"
     )
     parser.add_argument("--log-dir", type=Path, default=None, help="keep the workers' logs here")
+    parser.add_argument(
+        "--load-generator",
+        choices=("kcat", "python"),
+        default=default_kind(),
+        help="who produces the texts and reads the results (load_generator.py; default kcat where it is "
+        "on the PATH, else python)",
+    )
     args = parser.parse_args()
     if args.log_dir:
         args.log_dir.mkdir(parents=True, exist_ok=True)
@@ -455,7 +415,12 @@ def main() -> None:
     from redline.broker.ports import find_free_port
 
     picked = {list(CONFIGS)[int(i)] for i in args.configs.split(",")} if args.configs else set(CONFIGS)
-    result: dict[str, Any] = {"benchmark": "stream", "cpus": os.cpu_count(), "load_average_before": load()}
+    result: dict[str, Any] = {
+        "benchmark": "stream",
+        "cpus": os.cpu_count(),
+        "load_average_before": load(),
+        "load_generator": args.load_generator,
+    }
     embedder = EmbeddingSettings.from_env(cache=False).build()
     embedder.encode(["warm up"])
     result["embedder"] = embedder.model_id
@@ -477,7 +442,7 @@ def main() -> None:
                 )
                 if args.warm_up and "pipeline_warm_up" not in result:
                     result["pipeline_warm_up"] = warm_pipeline(
-                        case, bootstrap, work, args.warm_up, broker_pid
+                        case, bootstrap, work, args.warm_up, broker_pid, args.load_generator
                     )
                 runs = {}
                 for name in PER_CASE.get(case_name, list(CONFIGS)):

@@ -174,10 +174,12 @@ def percentiles(values: list[float]) -> dict[str, float | int | None]:
     }
 
 
-def cpu_seconds(pid: int | None = None) -> float:
-    """CPU seconds (user + system, all threads) a process has used so far; this process by default."""
+def cpu_seconds(pid: int | None = None, children: bool = False) -> float:
+    """CPU seconds (user + system, all threads) a process has used so far; this process by default.
+    ``children``: with those of its children that ended and were waited for."""
     fields = Path(f"/proc/{pid or 'self'}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if children else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def load() -> list[float]:
