@@ -45,11 +45,12 @@ def test_the_index_shows_the_judge_the_live_examples_by_label() -> None:
     for i in range(5):
         store.apply(i, f"e{i}".encode(), _record(f"e{i}", "x" if i % 2 else "y", x=float(i + 1)))
     index = store.index()
-    assert len(index) == 5 and set(index.rows_of) == {"x", "y"}
-    assert index.nearest(np.arange(5, dtype=np.float32), "x", 1) == ("text e3",)
+    assert len(index) == 5 and set(index.spans) == {"x", "y"}
+    x = np.ones((1, 4), dtype=np.float32)  # nearest: the largest embedding (e3 of label x)
+    assert index.nearest(x, [["x", "y"]], 1) == [(("text e3",), ("text e4",))]
     assert store.index() is index  # cached until the store changes
     store.apply(5, b"e3", None)
-    assert store.index() is not index and store.index().nearest(np.arange(5.0), "x", 1) == ("text e1",)
+    assert store.index() is not index and store.index().nearest(x, [["x"]], 2) == [(("text e1",),)]
 
 
 def test_unusable_records_are_skipped_and_counted() -> None:
