@@ -16,6 +16,20 @@ def test_candidates_are_ranked_best_first_and_capped() -> None:
     assert CandidateWalk(3).candidates(P, CLASSES) == [("b", "c", "a"), ("a", "b", "c")]
 
 
+def test_many_labels_rank_as_a_stable_full_sort_would_ties_and_nan_included() -> None:
+    rng = np.random.default_rng(0)
+    classes = [f"l{j}" for j in range(1000)]
+    proba = rng.dirichlet(np.full(1000, 0.1), size=64)
+    proba[3, :10] = proba[3, 0]  # a tie across the cut: the lower columns first
+    proba[5] = 0.0
+    proba[5, 7] = 1.0  # one label, every other tied at zero
+    proba[6, 2] = np.nan
+    top = np.argsort(-proba, axis=1, kind="stable")[:, :5]
+    expected = [tuple(classes[j] for j in row) for row in top.tolist()]
+    assert CandidateWalk(5).candidates(proba, classes) == expected
+    assert expected[5] == ("l7", "l0", "l1", "l2", "l3")
+
+
 def test_rejected_labels_are_never_offered_again_and_count_against_the_cap() -> None:
     got = CandidateWalk(3).candidates(P, CLASSES, [{"b"}, set()])
     assert got == [("c", "a"), ("a", "b", "c")]
