@@ -119,7 +119,7 @@ async def _stream_kcat(
     try:
         sent = await _paced(texts, pace_per_s, send)
         stdin.close()
-        _, errors = await writer.communicate()
+        _, errors = await asyncio.wait_for(writer.communicate(), timeout_s)  # it waits for delivery
         if writer.returncode != 0:
             raise RuntimeError(
                 f"kcat -P exited {writer.returncode}: {errors.decode(errors='replace')[-500:]}"
