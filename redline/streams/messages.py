@@ -21,16 +21,21 @@ R = TypeVar("R")
 @dataclass(frozen=True)
 class Outgoing:
     """One message a step wants sent: ``topic`` (a :class:`~redline.streams.topics.Topics` field
-    name), key and value bytes."""
+    name), key and value bytes; ``status``: a result's status, so that counting the results sent need
+    not decode what was just encoded."""
 
     topic: str
     key: bytes | None
     value: bytes
+    status: str = ""
 
 
 def keyed(topic: str, record_id: str, record: Any) -> Outgoing:
     """An :class:`Outgoing` of ``record`` keyed by its text id (all records of one id share a partition)."""
-    return Outgoing(topic, record_id.encode("utf-8"), encode(record))
+    status = getattr(record, "status", "")
+    return Outgoing(
+        topic, record_id.encode("utf-8"), encode(record), status if isinstance(status, str) else ""
+    )
 
 
 def decode_or_dead_letter(

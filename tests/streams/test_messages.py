@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
-from redline.schemas import DeadLetter, TextIn, decode
+from redline.schemas import DeadLetter, LabelResult, TextIn, decode
 from redline.streams.messages import dead_letter, decode_or_dead_letter, keyed
 
 
@@ -46,4 +46,12 @@ def test_dead_letter_of_any_message_shape(msg) -> None:
 
 def test_keyed_records_are_keyed_by_text_id() -> None:
     out = keyed("labels", "id-1", TextIn(id="id-1", text="t"))
-    assert out.key == b"id-1" and json.loads(out.value)["id"] == "id-1"
+    assert out.key == b"id-1" and json.loads(out.value)["id"] == "id-1" and out.status == ""
+
+
+def test_a_result_carries_its_status_beside_its_bytes() -> None:
+    result = LabelResult(
+        id="id-2", text="t", label="a", status="accepted", confidence=0.9, candidates=[], model_version="v"
+    )
+    out = keyed("labels", "id-2", result)
+    assert out.status == "accepted" == json.loads(out.value)["status"]
