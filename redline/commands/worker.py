@@ -45,6 +45,7 @@ WORKER_FLAGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "blas_threads": ("--blas-threads",),
         "judge": ("--judge",),
         "judge_concurrency": ("--judge-concurrency",),
+        "judge_questions_per_hop": ("--judge-questions-per-hop",),
         "judge_share": ("--judge-share",),
         "uncertainty_threshold": ("--threshold",),
         "max_candidates": ("--max-candidates",),

@@ -33,7 +33,7 @@ from redline.streams.judge_step import ask
 from redline.streams.kafka_io import PartitionReader
 from redline.streams.messages import Outgoing, decode_or_dead_letter, keyed
 from redline.streams.model_topic import HEAD_KEY, PublishedModel, load_head
-from redline.streams.resolve_step import resolve
+from redline.streams.resolve_step import Resolution, resolve
 from redline.streams.settings import StreamSettings
 from redline.streams.stats import ClassifyLoad, WorkerStats, routing_stats
 from redline.streams.worker_metrics import EventTimes, WorkerMetrics
@@ -221,15 +221,25 @@ class Worker:
         request, letter = decode_or_dead_letter(JudgeRequest, message, "judge")
         if request is None:
             return [letter] if letter is not None else []
-        async with self.judge_slots:
-            verdict = await ask(request, self.judge, self.judge_name)
-        attempt = verdict.attempt
-        self.metrics.judged(request.index, request.label, attempt.valid, attempt.latency_ms)
+        # the walk goes on here for up to judge_questions_per_hop questions: a "no" asks the next candidate
+        # at once instead of through redline.judge.requests (a produce, a fetch, a decode and a hop's
+        # wait per question). A crash before the outputs are delivered leaves the request unacknowledged:
+        # it is read again and the walk asked again from it (at most this many questions again)
+        per_hop = self.settings.judge_questions_per_hop
+        for asked in range(1, per_hop + 1):
+            async with self.judge_slots:
+                verdict = await ask(request, self.judge, self.judge_name)
+            attempt = verdict.attempt
+            self.metrics.judged(request.index, request.label, attempt.valid, attempt.latency_ms)
+            resolution = resolve(verdict, self.engine.walk)
+            if not isinstance(resolution.next, JudgeRequest) or asked == per_hop:
+                break
+            request = resolution.next
         # resolved here, not through redline.judge.verdicts: a verdict record repeated its 3.7 KB
         # request, and its hop cost a produce, a fetch and a decode per question. bench_stream, judge
         # share 0.2, learning off, 150 labels, six interleaved pairs: ratio to the embedder 0.30-0.36
         # (mean 0.325) against 0.26-0.31 (0.289). The result carries every attempt (LabelResult.judge)
-        return self._following(verdict)
+        return self._outputs(verdict, resolution)
 
     async def resolve_batch(self, messages: Sequence[Any]) -> Awaitable[None]:
         """Fold a batch of verdict records into their texts' walks and hand what follows to the producer;
@@ -251,9 +261,12 @@ class Worker:
         return bool(self.settings.drift and self.settings.new_intent_min_size)
 
     def _following(self, verdict: JudgeVerdict) -> list[Outgoing]:
-        """The next judge request or the text's result; a judge-confirmed result's example comes first,
-        on ``redline.examples`` (the leader learns it)."""
-        resolution = resolve(verdict, self.engine.walk)
+        """The next judge request or the text's result (:meth:`_outputs`)."""
+        return self._outputs(verdict, resolve(verdict, self.engine.walk))
+
+    def _outputs(self, verdict: JudgeVerdict, resolution: Resolution) -> list[Outgoing]:
+        """What ``resolution`` of ``verdict`` sends: the next judge request or the text's result; a
+        judge-confirmed result's example comes first, on ``redline.examples`` (the leader learns it)."""
         text_id = verdict.request.id
         out: list[Outgoing] = []
         learn = resolution.learn

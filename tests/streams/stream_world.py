@@ -67,7 +67,12 @@ def msg_fixture():
 
 
 def make_world(
-    tmp_path, threshold: float | None = 0.5, share: float = 0.2, learn_every: int = 64, window: int = 2000
+    tmp_path,
+    threshold: float | None = 0.5,
+    share: float = 0.2,
+    learn_every: int = 64,
+    window: int = 2000,
+    questions_per_hop: int = 5,
 ):
     """A fitted model on 4 well separated synthetic labels, a perfect judge, and a worker around them."""
     rng = np.random.default_rng(0)
@@ -102,6 +107,7 @@ def make_world(
         batch_size=4,
         batch_within_s=0.05,
         judge_concurrency=2,
+        judge_questions_per_hop=questions_per_hop,
         learn_every=learn_every,
     )
     sent: list = []

@@ -6,6 +6,7 @@ import json
 from collections import Counter
 
 import numpy as np
+import pytest
 
 from redline.schemas import DeadLetter, ExampleRecord, LabelResult, decode, decode_embedding, encode
 from redline.streams.example_store import ExampleStore
@@ -38,7 +39,11 @@ async def _run_to_results(world, messages) -> list[LabelResult]:
     return [decode(LabelResult, o.value) for o in sent if o.topic == "labels"]
 
 
-async def test_every_text_ends_once_and_judged_ones_are_right(world) -> None:
+@pytest.mark.parametrize("questions_per_hop", [1, 2, 5])
+async def test_every_text_ends_once_and_judged_ones_are_right(tmp_path, questions_per_hop) -> None:
+    from stream_world import make_world
+
+    world = make_world(tmp_path, questions_per_hop=questions_per_hop)
     results = await _run_to_results(world, _texts(world))
     assert Counter(r.id for r in results) == Counter(f"id{i}" for i in range(len(world.truth)))
     for r in results:
@@ -50,10 +55,13 @@ async def test_every_text_ends_once_and_judged_ones_are_right(world) -> None:
     assert any(r.judge is not None for r in results)
     page = world.worker.stats_page()
     assert page["texts"] == len(world.truth) and page["sent"]["labels"] == len(results)
-    # the judge step resolves in place: no verdict records, one request per question asked
+    # the judge step resolves in place (no verdict records) and walks up to questions_per_hop
+    # questions per request: ceil(questions / questions_per_hop) requests per judged text
     assert page["sent"]["judge_verdicts"] == 0
-    asked = sum(len(r.judge.attempts) for r in results if r.judge is not None)
-    assert page["sent"]["judge_requests"] == asked > 0
+    asked = [len(r.judge.attempts) for r in results if r.judge is not None]
+    assert max(asked) > 1  # a walk past its first candidate is in this world
+    hops = sum(-(-n // questions_per_hop) for n in asked)
+    assert page["sent"]["judge_requests"] == hops > 0
 
 
 async def test_a_verdict_record_left_by_an_earlier_version_is_still_resolved(world) -> None:
