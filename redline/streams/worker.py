@@ -29,7 +29,7 @@ from redline.errors import ConfigError, ModelError
 from redline.schemas import Event, ExampleRecord, JudgeRequest, JudgeVerdict, LabelResult, encode
 from redline.streams.classify_step import EmbeddedBatch, decide, embed
 from redline.streams.example_store import ExampleStore
-from redline.streams.judge_step import ask
+from redline.streams.judge_step import walk_on
 from redline.streams.kafka_io import PartitionReader
 from redline.streams.messages import Outgoing, decode_or_dead_letter, keyed
 from redline.streams.model_topic import HEAD_KEY, PublishedModel, load_head
@@ -221,24 +221,15 @@ class Worker:
         request, letter = decode_or_dead_letter(JudgeRequest, message, "judge")
         if request is None:
             return [letter] if letter is not None else []
-        # the walk goes on here for up to judge_questions_per_hop questions: a "no" asks the next candidate
-        # at once instead of through redline.judge.requests (a produce, a fetch, a decode and a hop's
-        # wait per question). A crash before the outputs are delivered leaves the request unacknowledged:
-        # it is read again and the walk asked again from it (at most this many questions again)
-        per_hop = self.settings.judge_questions_per_hop
-        for asked in range(1, per_hop + 1):
-            async with self.judge_slots:
-                verdict = await ask(request, self.judge, self.judge_name)
-            attempt = verdict.attempt
-            self.metrics.judged(request.index, request.label, attempt.valid, attempt.latency_ms)
-            resolution = resolve(verdict, self.engine.walk)
-            if not isinstance(resolution.next, JudgeRequest) or asked == per_hop:
-                break
-            request = resolution.next
-        # resolved here, not through redline.judge.verdicts: a verdict record repeated its 3.7 KB
-        # request, and its hop cost a produce, a fetch and a decode per question. bench_stream, judge
-        # share 0.2, learning off, 150 labels, six interleaved pairs: ratio to the embedder 0.30-0.36
-        # (mean 0.325) against 0.26-0.31 (0.289). The result carries every attempt (LabelResult.judge)
+        verdict, resolution = await walk_on(
+            request,
+            self.judge,
+            self.judge_name,
+            lambda: self.engine.walk,
+            self.settings.judge_questions_per_hop,
+            self.judge_slots,
+            self.metrics.judged,
+        )
         return self._outputs(verdict, resolution)
 
     async def resolve_batch(self, messages: Sequence[Any]) -> Awaitable[None]:
@@ -252,17 +243,13 @@ class Worker:
         verdict, letter = decode_or_dead_letter(JudgeVerdict, message, "resolve")
         if verdict is None:
             return [letter] if letter is not None else []
-        return self._following(verdict)
+        return self._outputs(verdict, resolve(verdict, self.engine.walk))
 
     @property
     def keeps_unresolved_embeddings(self) -> bool:
         """Whether a leader would read :attr:`unresolved_embeddings`: its drift watch runs with new-intent
         suggestions."""
         return bool(self.settings.drift and self.settings.new_intent_min_size)
-
-    def _following(self, verdict: JudgeVerdict) -> list[Outgoing]:
-        """The next judge request or the text's result (:meth:`_outputs`)."""
-        return self._outputs(verdict, resolve(verdict, self.engine.walk))
 
     def _outputs(self, verdict: JudgeVerdict, resolution: Resolution) -> list[Outgoing]:
         """What ``resolution`` of ``verdict`` sends: the next judge request or the text's result; a
