@@ -114,7 +114,7 @@ class StreamSettings(RedlineSettings):
         default=0.02,
         gt=0,
         description="seconds a batch of judge questions waits to fill (each judged text passes one "
-        "such hop per question)",
+        "such hop per judge_questions_per_hop questions)",
     )
     # 5 ms, measured in interleaved bench_stream pairs against 0 (README, "The stream"): classify only at
     # 150 labels 348 / 344 -> 430 / 416 texts/s, the defaults 263 / 275 -> 330 / 299 at 150 labels and
@@ -126,7 +126,7 @@ class StreamSettings(RedlineSettings):
         le=1,
         description="seconds the producer waits to fill a request with more records (Kafka's linger.ms): "
         "fewer, fuller requests for the broker, at most this much more latency per hop (a judged text "
-        "has three)",
+        "usually has three: text, judge request, result)",
     )
     blas_threads: int = Field(
         default=1,
