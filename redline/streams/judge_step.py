@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from redline.core.candidate_walk import CandidateWalk
 from redline.core.judge_interface import Judge, JudgeContext, Verdict
+from redline.errors import ConfigError
 from redline.schemas import JudgeAttempt, JudgeRequest, JudgeVerdict
 from redline.streams.resolve_step import Resolution, resolve
 
@@ -77,4 +78,4 @@ async def walk_on(
         if not isinstance(resolution.next, JudgeRequest) or asked >= questions:
             return verdict, resolution
         request = resolution.next
-    raise ValueError(f"questions must be at least 1, got {questions}")
+    raise ConfigError(f"questions must be at least 1, got {questions}")

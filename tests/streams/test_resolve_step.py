@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
+import pytest
 
 from redline.core.candidate_walk import CandidateWalk
 from redline.core.judge_interface import JudgeContext, Verdict
+from redline.errors import ConfigError
 from redline.schemas import (
     Candidate,
     JudgeAttempt,
@@ -15,7 +19,7 @@ from redline.schemas import (
     LabelResult,
     encode_embedding,
 )
-from redline.streams.judge_step import ask
+from redline.streams.judge_step import ask, walk_on
 from redline.streams.resolve_step import resolve
 
 CANDS = [Candidate("balance", 0.5), Candidate("transfer", 0.4), Candidate("alarm", 0.1)]
@@ -120,3 +124,40 @@ async def test_a_raising_judge_gives_an_unanswered_verdict() -> None:
 async def test_no_judge_gives_an_unanswered_verdict() -> None:
     verdict = await ask(_request(), None, "none")
     assert verdict.attempt.valid is None and verdict.attempt.reason == "no judge configured"
+
+
+async def _walk_on(answers: dict, questions: int) -> tuple[ScriptedJudge, list, JudgeVerdict, object]:
+    judge, answered = ScriptedJudge(answers), []
+    verdict, resolution = await walk_on(
+        _request(), judge, "j", lambda: WALK, questions, asyncio.Semaphore(1), lambda *a: answered.append(a)
+    )
+    return judge, answered, verdict, resolution
+
+
+async def test_walk_on_asks_in_a_row_until_a_yes() -> None:
+    judge, answered, verdict, resolution = await _walk_on({"balance": False, "transfer": True}, 5)
+    assert [label for _, label, _ in judge.seen] == ["balance", "transfer"]
+    assert verdict.attempt.label == "transfer" and verdict.attempt.valid is True
+    assert [(index, label, valid) for index, label, valid, _ in answered] == [
+        (0, "balance", False),
+        (1, "transfer", True),
+    ]
+    result = resolution.next
+    assert isinstance(result, LabelResult) and (result.label, result.status) == ("transfer", "corrected")
+    assert [a.valid for a in result.judge.attempts] == [False, True]
+    assert resolution.learn is not None and resolution.learn.label == "transfer"
+
+
+async def test_walk_on_stops_after_its_questions_with_the_next_request() -> None:
+    judge, answered, _, resolution = await _walk_on({"balance": False, "transfer": False, "alarm": True}, 2)
+    assert [label for _, label, _ in judge.seen] == ["balance", "transfer"] and len(answered) == 2
+    following = resolution.next
+    assert isinstance(following, JudgeRequest) and following.index == 2
+    assert [a.valid for a in following.attempts] == [False, False]
+
+
+async def test_walk_on_ends_at_a_judge_failure_and_refuses_no_questions() -> None:
+    _, _, _, resolution = await _walk_on({"balance": False, "transfer": RuntimeError("down")}, 5)
+    assert isinstance(resolution.next, LabelResult) and resolution.next.status == "judge_unavailable"
+    with pytest.raises(ConfigError, match="at least 1"):
+        await _walk_on({"balance": True}, 0)
