@@ -295,12 +295,13 @@ class FileSnapshotStore:
         # at 1000 labels hashed ~100 MB for 0.2 s of its ~5 s before it could read them
         with ThreadPoolExecutor(1, thread_name_prefix="redline-sha256") as pool:
             digest = pool.submit(lambda: hashlib.sha256(npz).hexdigest())
+            unreadable: ModelError | None = None
             try:
                 arrays = _read_npz(npz, str(arrays_path))
-            except ModelError:
-                arrays = None
+            except ModelError as exc:  # a damaged file says so first; its parse error only if it matches
+                unreadable = exc
             if digest.result() != expected:
                 raise ModelError(f"{arrays_path}: checksum mismatch, the file is damaged")
-        if arrays is None:  # parsed again for its error: the file matches its digest
-            arrays = _read_npz(npz, str(arrays_path))
+        if unreadable is not None:
+            raise unreadable
         return _from_manifest(manifest, arrays, str(folder))

@@ -117,6 +117,20 @@ def test_damage_is_detected(tmp_path: Path) -> None:
         store.load("m")
 
 
+def test_a_file_that_matches_its_digest_but_is_no_archive_says_why(tmp_path: Path) -> None:
+    import hashlib
+    import json
+
+    store = FileSnapshotStore(tmp_path)
+    folder = Path(store.save("m", Snapshot({"a": np.ones(10)})))
+    (folder / ARRAYS_FILE).write_bytes(b"not a zip archive")
+    manifest = json.loads((folder / MANIFEST_FILE).read_text())
+    manifest["arrays_sha256"] = hashlib.sha256(b"not a zip archive").hexdigest()
+    (folder / MANIFEST_FILE).write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="cannot read the snapshot's arrays"):
+        store.load("m")
+
+
 def test_newer_format_version_is_refused(tmp_path: Path) -> None:
     store = FileSnapshotStore(tmp_path)
     folder = Path(store.save("m", Snapshot({"a": 1})))
