@@ -55,6 +55,7 @@ WORKER_FLAGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "learn_min_interval_s": ("--learn-min-interval",),
         "learn_time_share": ("--learn-time-share",),
         "learn_defer_s": ("--learn-defer",),
+        "learn_yield": ("--learn-yield",),
         "model_secret": ("--model-secret",),
         "refit_interval_s": ("--refit-interval",),
         "session_timeout_s": ("--session-timeout",),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -266,17 +266,20 @@ class RedClassifier:
             self._fit_flat()
         return self
 
-    def update(self, X: FloatArray, texts: Sequence[str], y: Sequence[str]) -> RedClassifier:
+    def update(
+        self, X: FloatArray, texts: Sequence[str], y: Sequence[str], pause: Callable[[], None] | None = None
+    ) -> RedClassifier:
         """Add validated examples and update the model incrementally (about a second at 150 classes).
 
         The subsets are updated as in :meth:`learn`; the flat model is not refitted but moved by a
         bounded, warm-started optimisation of its full objective approximated on the new rows and a
         weighted sample of the old ones (see :func:`redline.core.flat_update.update_flat`).
-        :meth:`refit` is the exact full refit to run periodically.
+        :meth:`refit` is the exact full refit to run periodically. ``pause``, when given, is called
+        between the optimiser's evaluations (a worker yields the CPU there; the result is the same).
         """
         start = changes.add_examples(self, X, texts, y)
         if self._cfg.scorer in ("flat", "hybrid"):
-            changes.update_flat_model(self, start)
+            changes.update_flat_model(self, start, pause)
         return self
 
     def relearn(self, X: FloatArray, texts: Sequence[str], y: Sequence[str]) -> RedClassifier:

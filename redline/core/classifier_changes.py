@@ -8,7 +8,7 @@ changes instead of writing into them, so a :meth:`RedClassifier.copy` never sees
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -73,8 +73,9 @@ def add_examples(model: RedClassifier, X: FloatArray, texts: Sequence[str], y: S
     return start
 
 
-def update_flat_model(model: RedClassifier, start: int) -> None:
-    """Move the flat softmax to the rows from ``start`` on without a refit (see :func:`update_flat`)."""
+def update_flat_model(model: RedClassifier, start: int, pause: Callable[[], None] | None = None) -> None:
+    """Move the flat softmax to the rows from ``start`` on without a refit (see :func:`update_flat`;
+    ``pause`` is called between the optimiser's evaluations)."""
     data = model._data("update")
     codes = np.searchsorted(model.classes_, data.y).astype(np.int64)
     F = built_features(model, len(data))
@@ -87,6 +88,7 @@ def update_flat_model(model: RedClassifier, start: int) -> None:
         C=model._cfg.C,
         seed=model._cfg.seed,
         settings=model.update_settings,
+        pause=pause,
     )
     model.flat_coef_ = np.asfortranarray(coef, dtype=np.float32)  # the flat product's layout (_flat_weights)
 

@@ -202,6 +202,7 @@ def update_flat(
     C: float,
     seed: int,
     settings: FlatUpdateSettings,
+    pause: Callable[[], None] | None = None,
 ) -> tuple[NDArray[np.float32], NDArray[np.float64], IntArray]:
     """Update a flat softmax ``(coef, intercept)`` fitted on the rows of ``F`` outside ``new_rows`` so
     that it approximately minimises the full objective on all rows.
@@ -223,6 +224,9 @@ def update_flat(
         Seeds the sample of old rows (with the number of rows).
     settings : FlatUpdateSettings
         Active classes, sample sizes and iterations.
+    pause : callable, optional
+        Called after each evaluation of the objective (a stream worker yields the CPU there to its
+        classify path); the result does not depend on it.
 
     Returns
     -------
@@ -285,6 +289,8 @@ def update_flat(
     def objective(theta: FloatArray) -> tuple[float, FloatArray]:
         loss, grad = data_term(theta, weight)
         reg = penalised * theta
+        if pause is not None:
+            pause()
         return loss + 0.5 * float(reg @ theta) - float(correction @ theta), grad + reg - correction
 
     theta = _lbfgs(objective, theta0, settings.max_iter)

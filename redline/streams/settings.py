@@ -200,6 +200,13 @@ class StreamSettings(RedlineSettings):
         description="seconds a due learning step waits while the leader's classify path is saturated "
         "(its batches come full), so that a burst is classified first (0: never waits)",
     )
+    learn_yield: float = Field(
+        default=3.0,
+        ge=0,
+        description="while the worker is classifying, a learning step sleeps this many times as long as it "
+        "computed since its last pause, between its optimiser's steps: it takes at most 1 / (1 + this) of "
+        "a core from the stream, and longer (0: never sleeps)",
+    )
     model_secret: SecretStr | None = Field(
         default=None,
         description="shared secret: snapshots are signed (HMAC-SHA256); unsigned or wrongly signed ones "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -57,6 +58,29 @@ class ClassifyLoad:
         if self.saturated_since is None or now - self.last_batch_at > self.quiet_after_s:
             return 0.0
         return now - self.saturated_since
+
+
+@dataclass
+class YieldToClassify:
+    """Handed to a learning step as its ``pause`` (called on the learning thread between the optimiser's
+    evaluations): while the classify path has had a batch within ``busy_s``, it sleeps ``ratio`` times
+    as long as the step computed since its last call (at most 1 s), so that a step takes at most
+    1 / (1 + ratio) of a core from a stream that is classifying; with nothing to classify it does not
+    sleep. ``last``: when the step started (``time.monotonic()``)."""
+
+    load: ClassifyLoad
+    last: float
+    ratio: float = 1.0
+    busy_s: float = 1.0
+    slept_s: float = 0.0
+
+    def __call__(self) -> None:
+        now = time.monotonic()
+        if self.ratio > 0 and now - self.load.last_batch_at < self.busy_s:
+            pause = min((now - self.last) * self.ratio, 1.0)
+            time.sleep(pause)
+            self.slept_s += pause
+        self.last = time.monotonic()
 
 
 def routing_stats(router: BudgetedRouter) -> dict[str, Any]:

@@ -47,6 +47,19 @@ def test_update_stream_ends_near_the_exact_refit(features: str) -> None:
     assert _acc(updated) > seed_acc
 
 
+def test_update_calls_its_pause_between_evaluations_and_learns_the_same() -> None:
+    """A worker's pause (it yields the CPU there) is called during the optimisation and changes nothing."""
+    plain = RedClassifier(_cfg()).fit(SEED.X, SEED.texts, SEED.labels)
+    paused = copy.deepcopy(plain)
+    calls: list[int] = []
+    rows = slice(0, 32)
+    plain.update(POOL.X[rows], POOL.texts[rows], POOL.labels[rows])
+    paused.update(POOL.X[rows], POOL.texts[rows], POOL.labels[rows], pause=lambda: calls.append(1))
+    assert len(calls) >= 2  # once per evaluation of the objective: the start and each step tried
+    np.testing.assert_array_equal(paused.flat_coef_, plain.flat_coef_)
+    np.testing.assert_array_equal(paused.flat_intercept_, plain.flat_intercept_)
+
+
 def test_update_moves_predictions_towards_the_new_labels() -> None:
     model = RedClassifier(_cfg()).fit(SEED.X, SEED.texts, SEED.labels)
     x, text = TEST.X[:1], TEST.texts[:1]

@@ -108,6 +108,31 @@ def test_the_classify_path_is_saturated_while_its_batches_come_full() -> None:
     assert load.saturated_for(12.5) == pytest.approx(0.5)  # counted from the new full batch
 
 
+def test_a_learning_step_yields_to_the_classify_path_only_while_it_classifies() -> None:
+    from redline.streams.stats import ClassifyLoad, YieldToClassify
+
+    load = ClassifyLoad()
+    started = time.monotonic() - 0.05  # the step computed for 50 ms so far
+    idle = YieldToClassify(load, started, ratio=3.0)
+    idle()  # nothing classified yet: no sleep
+    assert idle.slept_s == 0.0
+    load.batch(10, 64, time.monotonic())  # a batch just now: the stream is classifying
+    busy = YieldToClassify(load, started, ratio=1.0)
+    before = time.monotonic()
+    busy()
+    assert busy.slept_s >= 0.05  # as long as it computed (ratio 1)
+    assert time.monotonic() - before >= 0.05
+    assert busy.last >= before + 0.05  # the next pause counts from here
+    busy.last = time.monotonic() - 10.0
+    load.batch(10, 64, time.monotonic())
+    slept = busy.slept_s
+    busy()
+    assert busy.slept_s - slept == pytest.approx(1.0)  # at most a second each time
+    off = YieldToClassify(load, time.monotonic() - 0.05, ratio=0.0)
+    off()  # --learn-yield 0: never sleeps
+    assert off.slept_s == 0.0
+
+
 async def test_a_due_learning_step_waits_for_a_burst_at_most_learn_defer_s(tmp_path) -> None:
     """While the leader's classify path is saturated a due step waits (the burst is classified first);
     it runs once a batch comes short, or after learn_defer_s whatever the load."""
