@@ -281,6 +281,7 @@ def run_config(
         during_after = _cpu_since(pids, during_after)
         during_after["machine"] = _machine_busy_s() - busy
         rate = args.pace or end_to_end / 2
+        updates_before = stats_page(port).get("model_updates", 0)
         cpu_start = _cpu_now(pids)
         lat = asyncio.run(stream(args.load_generator, bootstrap, topics, paced, rate, 900))
         cpu_paced = _cpu_since(pids, cpu_start)
@@ -345,6 +346,8 @@ def run_config(
         # a paced stream makes small batches: what each text costs each process then (the burst's
         # worker_cpu_ms_per_text is the same worker at full batches)
         "cpu_ms_per_text_at_half_rate": {k: round(v * 1000 / len(paced), 2) for k, v in cpu_paced.items()},
+        # learning steps that ended during the half-rate phase (a step's CPU there raises its latency)
+        "model_updates_at_half_rate": (stats.get("model_updates", 0) or 0) - (updates_before or 0),
         "rss": memory,
         "worker_stats": {
             k: stats.get(k)
