@@ -69,13 +69,16 @@ async def walk_on(
     to the embedder 0.30-0.36 against 0.26-0.31 with it). A crash before the outputs are delivered
     leaves the request unacknowledged: it is read again and the walk asked again from it.
     """
-    for asked in range(1, questions + 1):
+    if questions < 1:
+        raise ConfigError(f"questions must be at least 1, got {questions}")
+    asked = 0
+    while True:
         async with slots:
             verdict = await ask(request, judge, judge_name)
+        asked += 1
         attempt = verdict.attempt
         answered(request.index, request.label, attempt.valid, attempt.latency_ms)
         resolution = resolve(verdict, walk())
-        if not isinstance(resolution.next, JudgeRequest) or asked >= questions:
+        if not isinstance(resolution.next, JudgeRequest) or asked == questions:
             return verdict, resolution
         request = resolution.next
-    raise ConfigError(f"questions must be at least 1, got {questions}")

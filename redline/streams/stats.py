@@ -53,9 +53,13 @@ class ClassifyLoad:
         elif self.saturated_since is None:
             self.saturated_since = now
 
+    def classifying(self, now: float) -> bool:
+        """Whether the classify path has read a batch within ``quiet_after_s``."""
+        return now - self.last_batch_at <= self.quiet_after_s
+
     def saturated_for(self, now: float) -> float:
         """Seconds the classify path has been saturated without a break (0 when it is not)."""
-        if self.saturated_since is None or now - self.last_batch_at > self.quiet_after_s:
+        if self.saturated_since is None or not self.classifying(now):
             return 0.0
         return now - self.saturated_since
 
@@ -63,20 +67,19 @@ class ClassifyLoad:
 @dataclass
 class YieldToClassify:
     """Handed to a learning step as its ``pause`` (called on the learning thread between the optimiser's
-    evaluations): while the classify path has had a batch within ``busy_s``, it sleeps ``ratio`` times
-    as long as the step computed since its last call (at most 1 s), so that a step takes at most
-    1 / (1 + ratio) of a core from a stream that is classifying; with nothing to classify it does not
-    sleep. ``last``: when the step started (``time.monotonic()``)."""
+    evaluations): while the classify path is classifying (:meth:`ClassifyLoad.classifying`), it sleeps
+    ``ratio`` times as long as the step computed since its last call (at most 1 s), so that a step takes
+    at most 1 / (1 + ratio) of a core from a stream that is classifying; with nothing to classify it does
+    not sleep. ``last``: when the step started (``time.monotonic()``)."""
 
     load: ClassifyLoad
     last: float
     ratio: float = 1.0
-    busy_s: float = 1.0
     slept_s: float = 0.0
 
     def __call__(self) -> None:
         now = time.monotonic()
-        if self.ratio > 0 and now - self.load.last_batch_at < self.busy_s:
+        if self.ratio > 0 and self.load.classifying(now):
             pause = min((now - self.last) * self.ratio, 1.0)
             time.sleep(pause)
             self.slept_s += pause
