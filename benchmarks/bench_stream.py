@@ -221,6 +221,35 @@ def _latency(run: dict[str, Any]) -> dict[str, Any]:
     return {"accepted": percentiles(accepted), "judged": percentiles(judged)}
 
 
+def _half_rate_timeline(run: dict[str, Any], work: list[dict[str, Any]]) -> dict[str, Any]:
+    """The half-rate phase against the worker's model work (its stats page's ``model_work``, wall
+    times): the work that overlapped the phase and the slowest accepted texts, both in seconds since
+    the phase's first send, each text marked with the work that ran while it waited."""
+    start = min(run["sent"].values())
+    end = max(run["arrived"].values(), default=start)
+    spans = [
+        {**w, "from_s": round(w["at"] - start, 2), "to_s": round(w["at"] + w["seconds"] - start, 2)}
+        for w in work
+        if w["at"] < end and w["at"] + w["seconds"] > start
+    ]
+    accepted = [
+        (run["arrived"][i] - run["sent"][i], run["sent"][i] - start, run["arrived"][i] - start)
+        for i in run["arrived"]
+        if run["results"][i].judge is None
+    ]
+    slowest = [
+        {
+            "sent_s": round(sent, 2),
+            "latency_ms": round(wait * 1000),
+            "during": sorted({w["kind"] for w in spans if w["from_s"] < arrived and w["to_s"] > sent}),
+        }
+        for wait, sent, arrived in sorted(accepted, reverse=True)[:10]
+    ]
+    for span in spans:
+        del span["at"]
+    return {"model_work": spans, "slowest_accepted": slowest}
+
+
 def run_config(
     case: StreamCase,
     name: str,
@@ -346,8 +375,10 @@ def run_config(
         # a paced stream makes small batches: what each text costs each process then (the burst's
         # worker_cpu_ms_per_text is the same worker at full batches)
         "cpu_ms_per_text_at_half_rate": {k: round(v * 1000 / len(paced), 2) for k, v in cpu_paced.items()},
-        # learning steps that ended during the half-rate phase (a step's CPU there raises its latency)
+        # learning steps that ended during the half-rate phase (a step's CPU there raises its latency);
+        # the timeline shows every step, publish and reload that overlapped it
         "model_updates_at_half_rate": (stats.get("model_updates", 0) or 0) - (updates_before or 0),
+        "half_rate_timeline": _half_rate_timeline(lat, stats.get("model_work") or []),
         "rss": memory,
         "worker_stats": {
             k: stats.get(k)

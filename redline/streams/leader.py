@@ -204,7 +204,7 @@ class Leader:
         labels = [rows.labels[i] for i in keep]
         model = self.model
         loop = asyncio.get_running_loop()
-        started = time.perf_counter()
+        started, started_at = time.perf_counter(), time.time()
         # the step yields to the classify path while there is something to classify: a 1000-label step
         # (~4 s of CPU) took a core from a steady stream at half rate (a 2-core machine, 110 texts/s for
         # 55 s, accepted p99 821 / 707 / 654 ms without yielding, 596 / 558 ms at 1, 390 ms at 3)
@@ -215,6 +215,7 @@ class Leader:
         seconds = time.perf_counter() - started
         self.last_step_s = seconds - pace.slept_s  # its share of the time: what it computed
         self.worker.metrics.learned(seconds)
+        self.worker.stats.worked("learn", started_at, seconds, pace.slept_s)
         await self.publish(
             f"learned {len(keep)} judge-confirmed examples in {seconds:.2f} s "
             f"({pace.slept_s:.2f} s of it yielded to the classify path)",
@@ -228,7 +229,9 @@ class Leader:
         model = self.model
         assert model is not None
         loop = asyncio.get_running_loop()
+        started, started_at = time.perf_counter(), time.time()
         await loop.run_in_executor(self.worker.learn_thread, model.relearn, X, texts, labels)
+        self.worker.stats.worked("relearn", started_at, time.perf_counter() - started)
         await self.publish(reason, learned=len(labels))
 
     async def wait_for_store(self, n: int, timeout_s: float = 30.0) -> None:
@@ -292,6 +295,7 @@ class Leader:
         newer_keep = [i for i, lab in enumerate(newer.labels) if lab in set(model.classes_.tolist())]
         newer_keep = [i for i in newer_keep if newer.offsets[i] < self.learned_offset]
         limit = step_limit(self.worker.settings.learn_every)
+        started, started_at = time.perf_counter(), time.time()
         for chunk in (newer_keep[lo : lo + limit] for lo in range(0, len(newer_keep), limit)):
             await loop.run_in_executor(
                 self.worker.learn_thread,
@@ -300,6 +304,7 @@ class Leader:
                 [newer.texts[i] for i in chunk],
                 [newer.labels[i] for i in chunk],
             )
+        self.worker.stats.worked("refit catch-up", started_at, time.perf_counter() - started)
         self.model = model
         await self.publish(f"full refit on {len(rows)} examples")
 
@@ -311,6 +316,7 @@ class Leader:
         model, info = self.model, self.info
         assert model is not None and info is not None
         loop = asyncio.get_running_loop()
+        started, started_at = time.perf_counter(), time.time()
         params = await loop.run_in_executor(worker.learn_thread, model.params_state)
         new = SnapshotInfo.new(
             examples_offset=self.learned_offset,
@@ -331,6 +337,7 @@ class Leader:
             worker.producer, worker.settings.topics.models, params, new, previous=info,
             secret=worker.settings.snapshot_key,
         )  # fmt: skip
+        worker.stats.worked("publish", started_at, time.perf_counter() - started)
         self.info = published.info
         worker.published_here[published.offset] = published
         worker.stats.model_updates += 1

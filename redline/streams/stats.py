@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -26,10 +26,19 @@ class WorkerStats:
     model_updates: int = 0
     failed_updates: int = 0
     reloads: int = 0
+    #: the newest model work of this worker, oldest first (:meth:`worked`)
+    model_work: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=32))
 
     def count_sent(self, topic: str) -> None:
         """One more message sent to ``topic``."""
         self.sent[topic] += 1
+
+    def worked(self, kind: str, started_at: float, seconds: float, yielded_s: float = 0.0) -> None:
+        """Model work that shares the CPU with the classify path took ``seconds`` from ``started_at``
+        (``time.time()``), ``yielded_s`` of it asleep: ``learn``, ``relearn``, ``refit catch-up``,
+        ``publish`` or ``reload``. What a latency percentile is read against."""
+        work = {"kind": kind, "at": round(started_at, 3), "seconds": round(seconds, 3)}
+        self.model_work.append(work | ({"yielded_s": round(yielded_s, 3)} if yielded_s else {}))
 
 
 @dataclass

@@ -346,9 +346,11 @@ class Worker:
     async def install(self, published: PublishedModel) -> None:
         """Decide with ``published`` from now on (its model, policy, and the examples known now)."""
         loop = asyncio.get_running_loop()
+        started, started_at = time.perf_counter(), time.time()
         engine = await loop.run_in_executor(self.learn_thread, self.engine_for, published)
         self.published, self.engine = published, engine
         self.stats.reloads += 1
+        self.stats.worked("reload", started_at, time.perf_counter() - started)
         log.info("now deciding with %s", published.version)
 
     def engine_for(self, published: PublishedModel) -> StreamEngine:
@@ -376,6 +378,8 @@ class Worker:
             "model_updates": self.stats.model_updates,
             "reloads": self.stats.reloads,
             "failed_updates": self.stats.failed_updates,
+            # the newest learning steps, snapshot publishes and reloads: when they ran, how long
+            "model_work": list(self.stats.model_work),
             # seconds the classify path has read full batches without a break (a leader's learning waits)
             "classify_saturated_s": round(self.load.saturated_for(time.monotonic()), 1),
             "routing": routing_stats(self.engine.router),

@@ -82,14 +82,19 @@ async def test_a_learning_step_learns_at_most_twice_learn_every_the_oldest_first
         leader = _leader(world)
         _confirm(world, 9)
         steps = []
+        started = time.time()
         for _ in range(4):
             leader.last_update = time.monotonic() - 1000.0  # the pause is over
             before = leader.model.n_train_
             await leader._learn_if_due()
             steps.append((leader.model.n_train_ - before, leader.learned_offset))
+        work = world.worker.stats_page()["model_work"]
     finally:
         world.worker.close()
     assert steps[:3] == [(4, 104), (4, 108), (1, 109)] and steps[3][0] == 0
+    # the stats page shows each step and its publish: when, how long (what a latency is read against)
+    assert [w["kind"] for w in work] == ["learn", "publish"] * 3
+    assert all(started <= w["at"] <= time.time() and 0 <= w["seconds"] < 60 for w in work)
 
 
 def test_the_classify_path_is_saturated_while_its_batches_come_full() -> None:
