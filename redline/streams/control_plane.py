@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 
 from redline.streams.drift_watch import follow_drift_events
-from redline.streams.kafka_io import PartitionReader, follower, producer, start
+from redline.streams.kafka_io import BATCHED_FOLLOW_MIN_BYTES, PartitionReader, follower, producer, start
 from redline.streams.leader import Leader
 from redline.streams.worker import Worker
 
@@ -20,27 +20,29 @@ async def run_control_plane(worker: Worker, is_leader: Callable[[], bool]) -> No
     settings = worker.settings
     writer = producer(settings)
     await start(writer, settings)
-    # read as they come: the examples too, although batched fetches of them cost the broker less (kafka_io):
-    # a judge-confirmed result's example is written before the result, and the drift watch relearns the
-    # examples the store holds when it reads the result; batched, the store lagged behind it and a drift
-    # found no examples to relearn (tests/streams/test_drift_integration.py failed once under load)
-    examples_client, models_client, events_client = (follower(settings) for _ in range(3))
+    # the examples can wait (one per judge-confirmed result; the store reads them up to 0.5 s later, and
+    # the drift watch, which relearns the examples of the results it read, first waits for the store to
+    # reach the topic's end: Leader.catch_up_store); models and events are read as they come (a reload,
+    # a command's answer)
+    examples_client = follower(settings, fetch_min_bytes=BATCHED_FOLLOW_MIN_BYTES)
+    models_client, events_client = follower(settings), follower(settings)
     await start(examples_client, settings)
     await start(models_client, settings)
     await start(events_client, settings)
-    worker.producer = writer
+    examples = PartitionReader(examples_client, settings.topics.examples)
+    worker.producer, worker.examples_end = writer, examples.end
     leader = Leader(worker, is_leader)
     worker.leading = lambda: leader.leading
     try:
         await asyncio.gather(
-            worker.follow_examples(PartitionReader(examples_client, settings.topics.examples)),
+            worker.follow_examples(examples),
             worker.follow_models(PartitionReader(models_client, settings.topics.models)),
             leader.run(),
             *([follow_drift_events(worker, PartitionReader(events_client, settings.topics.events))]
               if settings.drift else []),
         )  # fmt: skip
     finally:
-        worker.producer = None
+        worker.producer, worker.examples_end = None, None
         for client in (examples_client, models_client, events_client, writer):
             try:
                 await client.stop()

@@ -240,6 +240,8 @@ class DriftWatch:
             return
         labels = {label for e in drifted for label in e.labels}
         since = min(e.since for e in drifted)
+        # each confirmed result's example was written before it: on the broker now, maybe not yet read
+        await self.leader.catch_up_store()
         rows = self.worker.store.rows(sources=frozenset({"validated", "corrected"}))
         seen = [self.confirmed.get(i, (-1, "")) for i in rows.ids]
         tops = [top or label for (_, top), label in zip(seen, rows.labels, strict=True)]

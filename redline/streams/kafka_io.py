@@ -36,8 +36,8 @@ FOLLOW_MAX_WAIT_MS = 500
 #: 0.77 against 0.82 / 0.84 / 0.81 / 0.85, broker CPU per 2,000-text burst 1.1 / 1.0 / 0.9 / 1.0 against
 #: 0.6 / 0.7 / 0.8 / 0.6 s, worker CPU per text 3.20 against 3.05 ms (means). The examples' follower too
 #: (one record per judge-confirmed result), two more pairs: ratio 0.71 / 0.74 against 0.77 / 0.80, broker
-#: CPU per burst 1.5 / 1.5 against 1.2 / 0.7 s; not kept: the drift watch needs the store to hold a
-#: result's example when it reads the result (control_plane)
+#: CPU per burst 1.5 / 1.5 against 1.2 / 0.7 s (the drift watch waits for the store to reach the topic's
+#: end before it relearns the examples of the results it read: control_plane)
 BATCHED_FOLLOW_MIN_BYTES = 256 * 1024
 #: bytes a producer gathers per partition before a request (aiokafka's default is 16 KiB): an example
 #: record (text + embedding) is ~2-3 KB, so a 16 KiB batch held about six, and `send` waited for each

@@ -236,10 +236,21 @@ class Leader:
 
     async def wait_for_store(self, n: int, timeout_s: float = 30.0) -> None:
         """Wait until the store has read what this leader just wrote to the examples topic."""
-        target = self.worker.store.next_offset + n
+        await self._store_reaches(self.worker.store.next_offset + n, timeout_s)
+
+    async def catch_up_store(self, timeout_s: float = 5.0) -> None:
+        """Wait until the store has read every example on the broker now (the store's reader takes them
+        in batched fetches, up to ``FOLLOW_MAX_WAIT_MS`` late): those of the results read so far are."""
+        if self.worker.examples_end is not None:
+            await self._store_reaches(await self.worker.examples_end(), timeout_s)
+
+    async def _store_reaches(self, target: int, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while self.worker.store.next_offset < target and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
+        if self.worker.store.next_offset < target:
+            log.warning("the example store is at offset %d, not %d, after %.0f s",
+                        self.worker.store.next_offset, target, timeout_s)  # fmt: skip
 
     async def _refit_if_due(self) -> None:
         settings = self.worker.settings

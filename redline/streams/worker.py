@@ -103,6 +103,8 @@ class Worker:
         self.load = ClassifyLoad()  # the leader defers learning while the classify path is saturated
         self.assigned = False
         self.leading: Callable[[], bool] = lambda: False
+        #: the examples topic's end offset, asked of the broker (set by the control plane's reader)
+        self.examples_end: Callable[[], Awaitable[int]] | None = None
         #: the leader's drift watch's stats while it leads (:mod:`.drift_watch`)
         self.drift_stats: Callable[[], dict[str, Any]] = dict
         self.started = time.monotonic()

@@ -166,3 +166,32 @@ async def test_a_due_learning_step_waits_for_a_burst_at_most_learn_defer_s(tmp_p
         assert await step() == 2
     finally:
         world.worker.close()
+
+
+async def test_catching_up_waits_for_the_store_to_reach_the_examples_topics_end(world) -> None:
+    """The store reads the examples in batched fetches; before the drift watch relearns the examples of
+    the results it read, the leader waits until the store holds what the broker holds now."""
+    leader = _leader(world)
+    end = 103  # the store holds none of 100-102 yet
+
+    async def examples_end() -> int:
+        return end
+
+    world.worker.examples_end = examples_end
+
+    async def arrive_late() -> None:
+        await asyncio.sleep(0.3)
+        _confirm(world, 3)  # offsets 100-102: the reader's next fetch
+
+    late = asyncio.create_task(arrive_late())
+    started = time.monotonic()
+    await leader.catch_up_store(timeout_s=5.0)
+    assert world.worker.store.next_offset >= end
+    assert 0.25 <= time.monotonic() - started < 2.0
+    await late
+    started = time.monotonic()
+    await leader.catch_up_store(timeout_s=5.0)  # there already: at once
+    assert time.monotonic() - started < 0.1
+    end = 10_000
+    await leader.catch_up_store(timeout_s=0.2)  # never reached: gives up after its timeout
+    assert world.worker.store.next_offset < end
