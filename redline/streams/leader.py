@@ -241,8 +241,14 @@ class Leader:
     async def catch_up_store(self, timeout_s: float = 5.0) -> None:
         """Wait until the store has read every example on the broker now (the store's reader takes them
         in batched fetches, up to ``FOLLOW_MAX_WAIT_MS`` late): those of the results read so far are."""
-        if self.worker.examples_end is not None:
-            await self._store_reaches(await self.worker.examples_end(), timeout_s)
+        if self.worker.examples_end is None:
+            return
+        try:
+            end = await asyncio.wait_for(self.worker.examples_end(), timeout_s)
+        except Exception as exc:  # a timeout, aiokafka's errors: go on with what the store holds
+            log.warning("the examples topic's end is unknown (%r): relearning what the store holds", exc)
+            return
+        await self._store_reaches(end, timeout_s)
 
     async def _store_reaches(self, target: int, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

@@ -163,9 +163,9 @@ def settle(modules: list[str]) -> None:
     What a worker builds to start (the imports of Faust, aiokafka, scikit-learn, onnxruntime; the model,
     the example store) lives as long as the process, but each full collection walked it again: ~190,000
     objects at 1000 labels, ~100 ms with every thread stopped (gc.callbacks in a bench_stream worker), a
-    stall that held the texts of that moment back 250-400 ms (accepted p99 at half rate 422-562 ms in
-    five runs of the 1000-label defaults; 285 ms with the objects frozen, and no full collection in the
-    phase). Models and engines installed later are freed by their reference counts, frozen or not.
+    stall that held the texts of that moment back 250-400 ms (accepted p99 at half rate 289-562 ms in
+    eight runs of the 1000-label defaults; 285-296 ms in four with the objects frozen, no full collection
+    in the phase). Models and engines installed later are freed by their reference counts, frozen or not.
     """
     for name in modules:
         importlib.import_module(name)

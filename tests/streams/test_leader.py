@@ -195,3 +195,15 @@ async def test_catching_up_waits_for_the_store_to_reach_the_examples_topics_end(
     end = 10_000
     await leader.catch_up_store(timeout_s=0.2)  # never reached: gives up after its timeout
     assert world.worker.store.next_offset < end
+
+
+async def test_catching_up_goes_on_when_the_broker_cannot_say_where_the_examples_end(world) -> None:
+    leader = _leader(world)
+
+    async def unreachable() -> int:
+        raise ConnectionError("no broker")
+
+    world.worker.examples_end = unreachable
+    started = time.monotonic()
+    await leader.catch_up_store(timeout_s=5.0)  # logged; the relearn goes on with what the store holds
+    assert time.monotonic() - started < 0.5
