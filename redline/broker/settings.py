@@ -44,7 +44,11 @@ JIT_MODES = ("c1", "tiered")
 #: 70 -> 77 at 1000; classify only the same within the noise (197 / 169 against 182 / 188 / 177). C2 was
 #: still compiling the broker's paths minutes after its start (its thread the broker's busiest, 0.25-0.4
 #: of a core during the bursts) and took those cores from the embedder. A fresh start 8.9 / 8.4 -> 6.6 /
-#: 6.4 s. The JVM with C1 alone runs hot code slower: a broker with cores of its own wants ``tiered``
+#: 6.4 s. The JVM with C1 alone runs hot code slower: a broker with cores of its own wants ``tiered``.
+#: Again on a faster 2-core machine, the broker warmed by bench_stream first (20,000 records and a
+#: 1,000-text burst), 150 labels, two interleaved pairs: the broker's CPU per burst with the judge 1.0 /
+#: 0.9 / 0.9 / 0.9 s (c1) against 2.1 / 1.4 / 1.5 / 1.3 s (tiered), ratio 0.81 / 0.80 / 0.88 / 0.80
+#: against 0.76 / 0.79 / 0.84 / 0.79
 DEFAULT_JIT = "c1"
 
 _HEAP_RE = re.compile(r"^[1-9][0-9]*[kKmMgG]$")
