@@ -96,6 +96,10 @@ class BatchPipeline:
             if previous is not None and self.ordered:
                 await asyncio.wait([previous])  # in order: after the batch before was handed over
             delivered = await self.step(work)
+        except Exception as exc:  # said at once: the agent sees it only at its next batch, maybe much later
+            log.error("a batch of %d texts failed before its outputs were handed over (offsets not "
+                      "committed): %r", len(events), exc)  # fmt: skip
+            raise
         finally:
             handed.set_result(None)
         try:

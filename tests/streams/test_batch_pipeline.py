@@ -173,3 +173,26 @@ async def test_prepared_batches_overlap_and_their_steps_stay_in_order() -> None:
     await pipeline.drain()
     assert most >= 2  # batches were prepared at once
     assert order == list(range(8)) and acked == list(range(8))
+
+
+async def test_a_failed_step_is_logged_at_once_even_with_no_next_batch(caplog) -> None:
+    """The agent raises a failed batch's error at its next submit; with no further texts that may be
+    much later, so the failure is logged when it happens."""
+
+    async def prepare(messages):
+        raise RuntimeError("embedding failed")
+
+    async def step(messages):  # pragma: no cover - never reached
+        return asyncio.sleep(0)
+
+    async def ack(event):  # pragma: no cover - never reached
+        raise AssertionError
+
+    pipeline = BatchPipeline(step, ack, depth=5, prepare=prepare)
+    with caplog.at_level("ERROR", logger="redline.streams.delivery"):
+        await pipeline.submit(_events(0, 1))
+        await asyncio.sleep(0.01)  # no next batch
+        assert any("a batch of 2 texts failed" in r.message and "embedding failed" in r.message
+                   for r in caplog.records)  # fmt: skip
+    with pytest.raises(RuntimeError):
+        await pipeline.drain()
