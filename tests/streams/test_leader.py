@@ -191,8 +191,8 @@ async def test_catching_up_waits_for_the_store_to_reach_the_examples_topics_end(
     assert 0.25 <= time.monotonic() - started < 2.0
     await late
     started = time.monotonic()
-    await leader.catch_up_store(timeout_s=5.0)  # there already: at once
-    assert time.monotonic() - started < 0.1
+    await leader.catch_up_store(timeout_s=5.0)  # there already: at once (not after its 5 s timeout)
+    assert time.monotonic() - started < 0.5
     end = 10_000
     await leader.catch_up_store(timeout_s=0.2)  # never reached: gives up after its timeout
     assert world.worker.store.next_offset < end
@@ -207,4 +207,4 @@ async def test_catching_up_goes_on_when_the_broker_cannot_say_where_the_examples
     world.worker.examples_end = unreachable
     started = time.monotonic()
     await leader.catch_up_store(timeout_s=5.0)  # logged; the relearn goes on with what the store holds
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 1.0  # at once, not after its 5 s timeout
