@@ -229,9 +229,8 @@ class Leader:
         model = self.model
         assert model is not None
         loop = asyncio.get_running_loop()
-        started, started_at = time.perf_counter(), time.time()
-        await loop.run_in_executor(self.worker.learn_thread, model.relearn, X, texts, labels)
-        self.worker.stats.worked("relearn", started_at, time.perf_counter() - started)
+        with self.worker.stats.working("relearn"):
+            await loop.run_in_executor(self.worker.learn_thread, model.relearn, X, texts, labels)
         await self.publish(reason, learned=len(labels))
 
     async def wait_for_store(self, n: int, timeout_s: float = 30.0) -> None:
@@ -312,16 +311,15 @@ class Leader:
         newer_keep = [i for i, lab in enumerate(newer.labels) if lab in set(model.classes_.tolist())]
         newer_keep = [i for i in newer_keep if newer.offsets[i] < self.learned_offset]
         limit = step_limit(self.worker.settings.learn_every)
-        started, started_at = time.perf_counter(), time.time()
-        for chunk in (newer_keep[lo : lo + limit] for lo in range(0, len(newer_keep), limit)):
-            await loop.run_in_executor(
-                self.worker.learn_thread,
-                model.update,
-                newer.X[chunk],
-                [newer.texts[i] for i in chunk],
-                [newer.labels[i] for i in chunk],
-            )
-        self.worker.stats.worked("refit catch-up", started_at, time.perf_counter() - started)
+        with self.worker.stats.working("refit catch-up"):
+            for chunk in (newer_keep[lo : lo + limit] for lo in range(0, len(newer_keep), limit)):
+                await loop.run_in_executor(
+                    self.worker.learn_thread,
+                    model.update,
+                    newer.X[chunk],
+                    [newer.texts[i] for i in chunk],
+                    [newer.labels[i] for i in chunk],
+                )
         self.model = model
         await self.publish(f"full refit on {len(rows)} examples")
 
@@ -333,28 +331,27 @@ class Leader:
         model, info = self.model, self.info
         assert model is not None and info is not None
         loop = asyncio.get_running_loop()
-        started, started_at = time.perf_counter(), time.time()
-        params = await loop.run_in_executor(worker.learn_thread, model.params_state)
-        new = SnapshotInfo.new(
-            examples_offset=self.learned_offset,
-            control_offset=self.control_offset if command_id is None else self.control_offset + 1,
-            policy=dict(info.policy),
-            embedder=info.embedder,
-            group=info.group or worker.settings.app_id,
-            base_version=worker.published.version if worker.published else None,
-            applied_commands=info.applied_commands,
-            uncertainty_quantiles=info.uncertainty_quantiles,
-            labels=len(model.classes_),
-            examples=len(model.y_) if hasattr(model, "y_") else 0,
-            learned=info.learned + learned,
-            reason=reason,
-            published_by=worker.worker_id,
-        )
-        published = await publish(
-            worker.producer, worker.settings.topics.models, params, new, previous=info,
-            secret=worker.settings.snapshot_key,
-        )  # fmt: skip
-        worker.stats.worked("publish", started_at, time.perf_counter() - started)
+        with worker.stats.working("publish"):
+            params = await loop.run_in_executor(worker.learn_thread, model.params_state)
+            new = SnapshotInfo.new(
+                examples_offset=self.learned_offset,
+                control_offset=self.control_offset if command_id is None else self.control_offset + 1,
+                policy=dict(info.policy),
+                embedder=info.embedder,
+                group=info.group or worker.settings.app_id,
+                base_version=worker.published.version if worker.published else None,
+                applied_commands=info.applied_commands,
+                uncertainty_quantiles=info.uncertainty_quantiles,
+                labels=len(model.classes_),
+                examples=len(model.y_) if hasattr(model, "y_") else 0,
+                learned=info.learned + learned,
+                reason=reason,
+                published_by=worker.worker_id,
+            )
+            published = await publish(
+                worker.producer, worker.settings.topics.models, params, new, previous=info,
+                secret=worker.settings.snapshot_key,
+            )  # fmt: skip
         self.info = published.info
         worker.published_here[published.offset] = published
         worker.stats.model_updates += 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter, deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -39,6 +41,13 @@ class WorkerStats:
         ``publish`` or ``reload``. What a latency percentile is read against."""
         work = {"kind": kind, "at": round(started_at, 3), "seconds": round(seconds, 3)}
         self.model_work.append(work | ({"yielded_s": round(yielded_s, 3)} if yielded_s else {}))
+
+    @contextmanager
+    def working(self, kind: str) -> Iterator[None]:
+        """Record the block as model work of ``kind`` (:meth:`worked`) when it completes."""
+        started, started_at = time.perf_counter(), time.time()
+        yield
+        self.worked(kind, started_at, time.perf_counter() - started)
 
 
 @dataclass

@@ -348,11 +348,10 @@ class Worker:
     async def install(self, published: PublishedModel) -> None:
         """Decide with ``published`` from now on (its model, policy, and the examples known now)."""
         loop = asyncio.get_running_loop()
-        started, started_at = time.perf_counter(), time.time()
-        engine = await loop.run_in_executor(self.learn_thread, self.engine_for, published)
+        with self.stats.working("reload"):
+            engine = await loop.run_in_executor(self.learn_thread, self.engine_for, published)
         self.published, self.engine = published, engine
         self.stats.reloads += 1
-        self.stats.worked("reload", started_at, time.perf_counter() - started)
         log.info("now deciding with %s", published.version)
 
     def engine_for(self, published: PublishedModel) -> StreamEngine:
