@@ -229,7 +229,8 @@ def _half_rate_timeline(run: dict[str, Any], work: list[dict[str, Any]]) -> dict
     start = min(run["sent"].values())
     end = max(run["arrived"].values(), default=start)
     spans = [
-        {**w, "from_s": round(w["at"] - start, 2), "to_s": round(w["at"] + w["seconds"] - start, 2)}
+        {k: v for k, v in w.items() if k != "at"}
+        | {"from_s": round(w["at"] - start, 2), "to_s": round(w["at"] + w["seconds"] - start, 2)}
         for w in work
         if w["at"] < end and w["at"] + w["seconds"] > start
     ]
@@ -246,8 +247,6 @@ def _half_rate_timeline(run: dict[str, Any], work: list[dict[str, Any]]) -> dict
         }
         for wait, sent, arrived in sorted(accepted, reverse=True)[:10]
     ]
-    for span in spans:
-        del span["at"]
     return {"model_work": spans, "slowest_accepted": slowest}
 
 
