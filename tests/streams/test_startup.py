@@ -182,7 +182,10 @@ def test_settling_imports_then_takes_what_is_alive_out_of_the_collectors_reach()
         assert frozen > 10_000  # pytest, numpy, scikit-learn, redline: all of it
         assert len(gc.get_objects()) < frozen / 10  # what a full collection still walks
         later = [[i] for i in range(1000)]
-        assert len(gc.get_objects()) >= 1000 and gc.get_freeze_count() == frozen
+        walked = {id(o) for o in gc.get_objects()}
+        assert all(id(x) in walked for x in later)  # built later: walked by a collection, not frozen
+        # frozen objects still die by reference count (the count can drop); none of ``later`` joined them
+        assert gc.get_freeze_count() <= frozen
         del later
     finally:
         gc.unfreeze()
