@@ -147,3 +147,14 @@ def test_log4j_sends_everything_to_stdout() -> None:
     p = log4j_properties()
     assert p["log4j.rootLogger"] == "INFO, stdout"
     assert p["log4j.appender.stdout"] == "org.apache.log4j.ConsoleAppender"
+
+
+def test_a_partition_index_holds_a_whole_segment_of_entries(tmp_path: Path) -> None:
+    # the index files are smaller than Kafka's 10 MiB (their first page fault zero-fills up to the disk's
+    # read-ahead of them), yet large enough that a segment is rolled for its size, not for a full index:
+    # an entry every log.index.interval.bytes (4 KiB), 8 bytes in the offset index, 12 in the time index
+    p = _props(tmp_path)
+    index_bytes = int(p["log.index.size.max.bytes"])
+    entries = int(p["log.segment.bytes"]) // 4096
+    assert index_bytes < 10 * 1024 * 1024
+    assert index_bytes >= 2 * entries * 12

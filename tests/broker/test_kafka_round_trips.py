@@ -131,3 +131,21 @@ async def test_aiokafka_produces_and_kcat_consumes(kafka_bootstrap: str) -> None
         timeout=TIMEOUT_S,
     )
     assert done.stdout.splitlines() == [f"{k.decode()}={v.decode()}" for k, v in sent]
+
+
+async def test_the_broker_runs_with_the_small_partition_index(kafka_bootstrap: str) -> None:
+    # what server_properties asks for is what the running broker uses (and docker-compose's broker too,
+    # under REDLINE_TEST_KAFKA_BOOTSTRAP): each new partition's index files are 1 MiB, not 10 MiB
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        cluster = await admin.describe_cluster()
+        broker = ConfigResource(ConfigResourceType.BROKER, str(cluster["brokers"][0]["node_id"]))
+        [response] = await admin.describe_configs([broker])
+    finally:
+        await admin.close()
+    configs = {c[0]: c[1] for c in response.resources[0][4]}
+    assert configs["log.index.size.max.bytes"] == str(1024 * 1024)
