@@ -348,9 +348,12 @@ class Leader:
                 reason=reason,
                 published_by=worker.worker_id,
             )
+            # its encoding yields to the classify path as a learning step does: at 1000 labels, ~0.8 s of
+            # CPU in one go was where the slowest texts of bench_stream's half-rate phase waited
+            pause = YieldToClassify(worker.load, time.monotonic(), ratio=worker.settings.learn_yield)
             published = await publish(
                 worker.producer, worker.settings.topics.models, params, new, previous=info,
-                secret=worker.settings.snapshot_key,
+                secret=worker.settings.snapshot_key, pause=pause,
             )  # fmt: skip
         self.info = published.info
         worker.published_here[published.offset] = published

@@ -29,10 +29,10 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from redline.adapters.model_codec import (
+    Pause,
+    encode_for_publishing,
     join_chunks,
-    params_as_read,
     params_from_bytes,
-    params_to_bytes,
     split_chunks,
 )
 from redline.errors import ModelError
@@ -159,11 +159,11 @@ def verify(info: SnapshotInfo, payload: bytes, secret: bytes | None) -> None:
 EncodedParams = tuple[bytes, Mapping[str, Any]]
 
 
-def encode_params(params: Mapping[str, Any]) -> asyncio.Future[EncodedParams]:
+def encode_params(params: Mapping[str, Any], pause: Pause | None = None) -> asyncio.Future[EncodedParams]:
     """The bytes of ``params`` (:func:`~redline.adapters.model_codec.params_to_bytes`) and the parameters
-    as read back, computed on a thread (seconds of CPU at 1000 labels: not on the event loop); await it,
-    or hand it to :func:`publish`."""
-    return asyncio.ensure_future(asyncio.to_thread(lambda: (params_to_bytes(params), params_as_read(params))))
+    as read back, computed on a thread (~0.6 s of CPU at 1000 labels: not on the event loop), calling
+    ``pause`` between blocks of the work; await it, or hand it to :func:`publish`."""
+    return asyncio.ensure_future(asyncio.to_thread(encode_for_publishing, params, pause))
 
 
 async def publish(
@@ -174,6 +174,7 @@ async def publish(
     previous: SnapshotInfo | None = None,
     secret: bytes | None = None,
     encoded: asyncio.Future[EncodedParams] | None = None,
+    pause: Pause | None = None,
 ) -> PublishedModel:
     """Put a snapshot on ``topic``: chunks first when needed, the head last; returns it with its version.
 
@@ -182,9 +183,9 @@ async def publish(
     the parameters' digest and, with ``secret``, its signature. The returned snapshot carries the
     parameters as its readers decode them (:func:`~redline.adapters.model_codec.params_as_read`).
     ``encoded``: :func:`encode_params` of ``params`` started earlier (a caller with other work to do
-    meanwhile); else they are encoded here.
+    meanwhile); else they are encoded here, with ``pause`` between blocks (:func:`encode_params`).
     """
-    blob, as_read = await (encoded if encoded is not None else encode_params(params))
+    blob, as_read = await (encoded if encoded is not None else encode_params(params, pause))
     offsets: list[int] = []
     if len(blob) > INLINE_MAX_BYTES:
         for i, chunk in enumerate(split_chunks(blob, max_bytes=INLINE_MAX_BYTES)):

@@ -10,6 +10,7 @@ from redline.adapters.model_codec import (
     DEFAULT_PRECISION,
     PRECISIONS,
     decode_params_blob,
+    encode_for_publishing,
     join_chunks,
     params_as_read,
     params_from_bytes,
@@ -64,6 +65,29 @@ def test_lossless_precisions_score_bitwise_identically(
         again = RedClassifier.from_params(params_from_bytes(blob))
         np.testing.assert_array_equal(_proba(again), _proba(model))
         assert again.descriptions_ == model.descriptions_
+
+
+def test_publishing_quantises_once_in_paused_blocks_what_its_readers_decode(flat: RedClassifier) -> None:
+    # rows and columns enough for several blocks of each step; a zero row keeps the scale 1
+    rng = np.random.default_rng(3)
+    W = rng.normal(size=(300, 40_000)).astype(np.float32)
+    W[7] = 0.0
+    params = {"flat": {"coef": W, "intercept": rng.normal(size=300)}}
+    pauses: list[int] = []
+    blob, as_read = encode_for_publishing(params, pause=lambda: pauses.append(1))
+    read, kept = params_from_bytes(blob)["flat"], params_as_read(params)["flat"]
+    np.testing.assert_array_equal(as_read["flat"]["coef"], read["coef"])
+    np.testing.assert_array_equal(as_read["flat"]["coef"], kept["coef"])
+    np.testing.assert_array_equal(as_read["flat"]["intercept"], params["flat"]["intercept"])
+    assert as_read["flat"]["coef"].flags["F_CONTIGUOUS"]  # the layout the flat product wants
+    assert len(pauses) >= 3 + 2 + 8  # quantised rows, compressed bytes, restored columns
+    unpaused, _ = encode_for_publishing(params)
+    np.testing.assert_array_equal(params_from_bytes(unpaused)["flat"]["coef"], read["coef"])
+    # a real model: the publisher decides as the readers of its blob
+    model_params = flat.params_state()
+    blob, as_read = encode_for_publishing(model_params, pause=lambda: None)
+    read_model = RedClassifier.from_params(params_from_bytes(blob))
+    np.testing.assert_array_equal(_proba(RedClassifier.from_params(as_read)), _proba(read_model))
 
 
 @pytest.mark.parametrize("precision", ["exact", "float16", DEFAULT_PRECISION, "int4"])
