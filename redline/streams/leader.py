@@ -208,7 +208,7 @@ class Leader:
         # the step yields to the classify path while there is something to classify: a 1000-label step
         # (~4 s of CPU) took a core from a steady stream at half rate (a 2-core machine, 110 texts/s for
         # 55 s, accepted p99 821 / 707 / 654 ms without yielding, 596 / 558 ms at 1, 390 ms at 3)
-        pace = YieldToClassify(self.worker.load, time.monotonic(), ratio=settings.learn_yield)
+        pace = self._yielding()
         await loop.run_in_executor(self.worker.learn_thread, partial(model.update, X, texts, labels, pace))
         self.learned_offset = end
         self.last_update = time.monotonic()
@@ -221,6 +221,11 @@ class Leader:
             f"({pace.slept_s:.2f} s of it yielded to the classify path)",
             learned=len(keep),
         )
+
+    def _yielding(self) -> YieldToClassify:
+        """A pause for a learning step or a snapshot's encoding, which yields to the classify path
+        (``learn_yield`` times the CPU it took, while there are texts to classify)."""
+        return YieldToClassify(self.worker.load, time.monotonic(), ratio=self.worker.settings.learn_yield)
 
     async def relearn(self, X: np.ndarray, texts: list[str], labels: list[str], reason: str) -> None:
         """Learn ``(X, texts, labels)`` again now (drift handling: they weigh twice until the next refit)
@@ -350,10 +355,9 @@ class Leader:
             )
             # its encoding yields to the classify path as a learning step does: at 1000 labels, ~0.8 s of
             # CPU in one go was where the slowest texts of bench_stream's half-rate phase waited
-            pause = YieldToClassify(worker.load, time.monotonic(), ratio=worker.settings.learn_yield)
             published = await publish(
                 worker.producer, worker.settings.topics.models, params, new, previous=info,
-                secret=worker.settings.snapshot_key, pause=pause,
+                secret=worker.settings.snapshot_key, pause=self._yielding(),
             )  # fmt: skip
         self.info = published.info
         worker.published_here[published.offset] = published
