@@ -225,7 +225,8 @@ def _latency(run: dict[str, Any]) -> dict[str, Any]:
 def _half_rate_timeline(run: dict[str, Any], work: list[dict[str, Any]]) -> dict[str, Any]:
     """The half-rate phase against the worker's model work (its stats page's ``model_work``, wall
     times): the work that overlapped the phase and the slowest accepted texts, both in seconds since
-    the phase's first send, each text marked with the work that ran while it waited."""
+    the phase's first send, each text marked with the work that ran while it waited (work still under
+    way when the page was read is marked ``running`` and spans until then)."""
     start = min(run["sent"].values())
     end = max(run["arrived"].values(), default=start)
     spans = [

@@ -204,18 +204,19 @@ class Leader:
         labels = [rows.labels[i] for i in keep]
         model = self.model
         loop = asyncio.get_running_loop()
-        started, started_at = time.perf_counter(), time.time()
+        started = time.perf_counter()
         # the step yields to the classify path while there is something to classify: a 1000-label step
         # (~4 s of CPU) took a core from a steady stream at half rate (a 2-core machine, 110 texts/s for
         # 55 s, accepted p99 821 / 707 / 654 ms without yielding, 596 / 558 ms at 1, 390 ms at 3)
         pace = self._yielding()
-        await loop.run_in_executor(self.worker.learn_thread, partial(model.update, X, texts, labels, pace))
+        step = partial(model.update, X, texts, labels, pace)
+        with self.worker.stats.working("learn", pace):
+            await loop.run_in_executor(self.worker.learn_thread, step)
         self.learned_offset = end
         self.last_update = time.monotonic()
         seconds = time.perf_counter() - started
         self.last_step_s = seconds - pace.slept_s  # its share of the time: what it computed
         self.worker.metrics.learned(seconds)
-        self.worker.stats.worked("learn", started_at, seconds, pace.slept_s)
         await self.publish(
             f"learned {len(keep)} judge-confirmed examples in {seconds:.2f} s "
             f"({pace.slept_s:.2f} s of it yielded to the classify path)",

@@ -30,6 +30,8 @@ class WorkerStats:
     reloads: int = 0
     #: the newest model work of this worker, oldest first (:meth:`worked`)
     model_work: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=32))
+    #: model work under way (:meth:`working`): kind and ``time.time()`` it started, oldest first
+    running: list[tuple[str, float]] = field(default_factory=list)
 
     def count_sent(self, topic: str) -> None:
         """One more message sent to ``topic``."""
@@ -43,11 +45,27 @@ class WorkerStats:
         self.model_work.append(work | ({"yielded_s": round(yielded_s, 3)} if yielded_s else {}))
 
     @contextmanager
-    def working(self, kind: str) -> Iterator[None]:
-        """Record the block as model work of ``kind`` (:meth:`worked`) when it completes."""
+    def working(self, kind: str, pace: YieldToClassify | None = None) -> Iterator[None]:
+        """List the block as model work of ``kind`` under way while it runs and record it (:meth:`worked`,
+        with the time ``pace`` slept) when it completes; one that raises is not recorded."""
         started, started_at = time.perf_counter(), time.time()
-        yield
-        self.worked(kind, started_at, time.perf_counter() - started)
+        entry = (kind, started_at)
+        self.running.append(entry)
+        try:
+            yield
+        finally:
+            self.running.remove(entry)
+        self.worked(kind, started_at, time.perf_counter() - started, pace.slept_s if pace else 0.0)
+
+    def work_page(self, now: float) -> list[dict[str, Any]]:
+        """The recorded model work, then the work under way (``"running": true``, its ``seconds`` so
+        far at ``now``, a ``time.time()``): a learning step still running is what a slow text waited
+        for, and a page that listed completed work only hid it."""
+        under_way = [
+            {"kind": kind, "at": round(at, 3), "seconds": round(max(0.0, now - at), 3), "running": True}
+            for kind, at in self.running
+        ]
+        return [*self.model_work, *under_way]
 
 
 @dataclass

@@ -379,8 +379,9 @@ class Worker:
             "model_updates": self.stats.model_updates,
             "reloads": self.stats.reloads,
             "failed_updates": self.stats.failed_updates,
-            # the newest learning steps, snapshot publishes and reloads: when they ran, how long
-            "model_work": list(self.stats.model_work),
+            # the newest learning steps, snapshot publishes and reloads: when they ran, how long; and
+            # those under way
+            "model_work": self.stats.work_page(time.time()),
             # seconds the classify path has read full batches without a break (a leader's learning waits)
             "classify_saturated_s": round(self.load.saturated_for(time.monotonic()), 1),
             "routing": routing_stats(self.engine.router),
