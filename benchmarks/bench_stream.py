@@ -222,19 +222,26 @@ def _latency(run: dict[str, Any]) -> dict[str, Any]:
     return {"accepted": percentiles(accepted), "judged": percentiles(judged)}
 
 
+def _work_during(run: dict[str, Any], work: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The model work (the stats page's ``model_work``, wall times) that overlapped ``run``, from its
+    first send to its last result, in seconds since the first send."""
+    start = min(run["sent"].values())
+    end = max(run["arrived"].values(), default=start)
+    return [
+        {k: v for k, v in w.items() if k != "at"}
+        | {"from_s": round(w["at"] - start, 2), "to_s": round(w["at"] + w["seconds"] - start, 2)}
+        for w in work
+        if w["at"] < end and w["at"] + w["seconds"] > start
+    ]
+
+
 def _half_rate_timeline(run: dict[str, Any], work: list[dict[str, Any]]) -> dict[str, Any]:
     """The half-rate phase against the worker's model work (its stats page's ``model_work``, wall
     times): the work that overlapped the phase and the slowest accepted texts, both in seconds since
     the phase's first send, each text marked with the work that ran while it waited (work still under
     way when the page was read is marked ``running`` and spans until then)."""
     start = min(run["sent"].values())
-    end = max(run["arrived"].values(), default=start)
-    spans = [
-        {k: v for k, v in w.items() if k != "at"}
-        | {"from_s": round(w["at"] - start, 2), "to_s": round(w["at"] + w["seconds"] - start, 2)}
-        for w in work
-        if w["at"] < end and w["at"] + w["seconds"] > start
-    ]
+    spans = _work_during(run, work)
     accepted = [
         (run["arrived"][i] - run["sent"][i], run["sent"][i] - start, run["arrived"][i] - start)
         for i in run["arrived"]
@@ -301,6 +308,7 @@ def run_config(
         cpu_start = _cpu_now(pids)
         b = asyncio.run(stream(args.load_generator, bootstrap, topics, burst, None, 1800))
         cpu_burst = _cpu_since(pids, cpu_start)
+        work_in_burst = _work_during(b, stats_page(port).get("model_work") or [])
         burst_s = max(b["arrived"].values()) - min(b["sent"].values())
         end_to_end = len(b["arrived"]) / burst_s
         spy = None
@@ -363,6 +371,9 @@ def run_config(
         # the same machine also runs the broker and the load generator during the burst (not during the
         # embedding alone): CPU per text of the worker itself against the embedder alone
         "cpu_seconds_during_burst": {k: round(v, 1) for k, v in cpu_burst.items()},
+        # learning steps, publishes and reloads that overlapped the burst (a deferred step waits for a
+        # short batch; one that ran there took its CPU from the burst's rate)
+        "model_work_in_burst": work_in_burst,
         "worker_cpu_ms_per_text": round(cpu_burst["worker"] * 1000 / len(burst), 2),
         "embedding_cpu_ms_per_text": round(embed_cpu, 2),
         "embedding_cpu_ms_per_text_before_after": [round(embed_cpu_before, 2), round(embed_cpu_after, 2)],
